@@ -1,0 +1,339 @@
+"""The flow model: what a set of flow files means, after loading and validation.
+
+Pure data. `flows/load.py` builds it from YAML (and reports every problem with its line);
+`engine.py` walks it. Texts are Jinja sources, rendered by `templates.py` at run time.
+
+Localised text: every text an author writes may be a plain string (the same in every
+language) or a mapping of language code to string (`{vi: "Xin chào", en: "Hello"}`).
+In the model both become a `Localized` mapping; a plain string is stored under `ANY`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ANY = "*"  # the language key of a text written as a plain string
+
+Localized = Mapping[str, str]  # language code (or ANY) -> Jinja source
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where something was written: file (as given to the loader) and 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+# --- jumps ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Jump:
+    """Where to go next.
+
+    kind "goto": continue at `flow`/`step` (step None = the flow's first step);
+    kind "call": run `flow` from its start, then come back to the step after the caller
+                 (or, for a waiting step, to that step again);
+    kind "end": finish the conversation; kind "return": leave the current sub-flow now.
+    Targets are resolved at load time: `flow` is always a real flow name for goto/call.
+    """
+
+    kind: str
+    flow: str = ""
+    step: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind in ("end", "return"):
+            return self.kind
+        return f"{self.flow}.{self.step}" if self.step else self.flow
+
+
+END = Jump("end")
+RETURN = Jump("return")
+
+
+# --- messages the bot sends (before rendering) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextSpec:
+    text: Localized
+    preview_url: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceSpec:
+    """A reply button or a list row. `id` is what WhatsApp sends back when it is tapped."""
+
+    id: str
+    title: Localized
+    description: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonsSpec:
+    text: Localized
+    buttons: tuple[ChoiceSpec, ...]
+    header: Localized | None = None
+    footer: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSpec:
+    title: Localized | None
+    rows: tuple[ChoiceSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListSpec:
+    text: Localized
+    button: Localized
+    sections: tuple[SectionSpec, ...]
+    header: Localized | None = None
+    footer: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CtaSpec:
+    text: Localized
+    button: Localized
+    url: str
+    header: Localized | None = None
+    footer: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSpec:
+    """`source` is a Jinja source giving an https URL (sent as link) or a media id."""
+
+    kind: str  # image | video | audio | document | sticker
+    source: str
+    caption: Localized | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocationSpec:
+    latitude: float
+    longitude: float
+    name: Localized | None = None
+    address: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactsSpec:
+    contacts: tuple[dict[str, Any], ...]  # Meta's shape; string leaves are Jinja sources
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSpec:
+    """An approved template. `language` None = the customer's language. String leaves of
+    `components` are Jinja sources."""
+
+    name: str
+    language: str | None
+    components: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRef:
+    """`reply: name` — a named reply from a `replies:` section, chosen by the customer's language."""
+
+    name: str
+
+
+MessageSpec = (
+    TextSpec | ButtonsSpec | ListSpec | CtaSpec | MediaSpec | LocationSpec | ContactsSpec | TemplateSpec | ReplyRef
+)
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    messages: tuple[MessageSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A menu option; `id` is stable (author-given or derived from flow, step and title)."""
+
+    id: str
+    title: Localized
+    jump: Jump
+    description: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """A prompt with options: <=3 reply buttons, 4-10 a list, more are paged with `more`."""
+
+    text: Localized
+    options: tuple[Option, ...]
+    header: Localized | None = None
+    footer: Localized | None = None
+    button: Localized = field(default_factory=lambda: {"vi": "Chọn", "en": "Choose", ANY: "Chọn"})
+    more: Localized = field(default_factory=lambda: {"vi": "Xem thêm", "en": "More", ANY: "Xem thêm"})
+    save: str | None = None  # variable that receives the chosen option's title
+    triggers: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What an `ask` accepts.
+
+    kind: text | number | integer | email | phone | date | yes_no | choice | regex |
+          image | video | audio | document | sticker | media | location | any.
+    """
+
+    kind: str = "text"
+    choices: tuple[ChoiceSpec, ...] = ()  # kind "choice"
+    pattern: str | None = None  # kind "regex"
+    min: float | None = None  # number/integer bounds, text length bounds
+    max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    prompt: tuple[MessageSpec, ...]
+    save: str
+    expect: Expect = field(default_factory=Expect)
+    retry: tuple[MessageSpec, ...] = ()
+    attempts: int | None = None  # None = ask until answered (the fallback still counts misses)
+    on_fail: Jump | None = None
+    triggers: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    condition: str  # Jinja expression
+    then: Jump | None = None  # None = go on with the next step
+    else_: Jump | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    values: Mapping[str, Any]  # "{{ expr }}" strings are evaluated, other strings rendered
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Keyword and regex routes on the customer's next message."""
+
+    routes: tuple[RouteRule, ...]
+    prompt: tuple[MessageSpec, ...] = ()
+    else_: Jump | None = None  # None = the fallback
+    triggers: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    jump: Jump
+    keywords: tuple[str, ...] = ()  # folded (no case, no diacritics); matches as whole words
+    regex: str | None = None  # matched against the raw text, case-insensitive
+    save: str | None = None  # variable receiving the message text
+
+
+@dataclass(frozen=True, slots=True)
+class Http:
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None  # JSON; string leaves are Jinja sources
+    timeout: float = 10.0
+    save: str | None = None
+    on_error: Jump | None = None  # None = go on with the next step, with `<save>_error` set
+
+
+@dataclass(frozen=True, slots=True)
+class Goto:
+    jump: Jump
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    messages: tuple[MessageSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """Hand the customer to a person; the bot stays silent until the conversation is given back."""
+
+    messages: tuple[MessageSpec, ...] = ()
+    reason: str = ""
+
+
+Action = Say | Menu | Ask | If | Set | Route | Http | Goto | End | Handoff
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A step. `key` is its id, or `#N` (1-based position) when the author gave none."""
+
+    key: str
+    action: Action
+    where: Where
+    has_id: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    name: str
+    steps: tuple[Step, ...]
+    where: Where
+
+    def index(self, key: str | None) -> int:
+        """Position of the step with this key (None = the first step); -1 if there is none."""
+        if key is None:
+            return 0
+        for i, step in enumerate(self.steps):
+            if step.key == key:
+                return i
+        return -1
+
+
+# --- bot-wide --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Words that work from anywhere. `resume`: after `call`, go back to where the customer was."""
+
+    words: tuple[str, ...]  # folded
+    jump: Jump
+    where: Where
+    resume: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """What to do when a reply matches nothing: say `messages`, re-prompt; after `after` misses, jump."""
+
+    messages: tuple[MessageSpec, ...] = (
+        TextSpec({"vi": "Xin lỗi, mình chưa hiểu ý bạn. Bạn chọn một mục bên dưới nhé.",
+                  "en": "Sorry, I did not get that. Please pick one of the options below.",
+                  ANY: "Xin lỗi, mình chưa hiểu ý bạn. Bạn chọn một mục bên dưới nhé."}),
+    )
+    after: int = 3
+    jump: Jump | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    """Everything loaded from the flow files, plus the bot settings from config."""
+
+    flows: Mapping[str, Flow]
+    replies: Mapping[str, Mapping[str, MessageSpec]]  # name -> language (or ANY) -> message
+    triggers: tuple[Trigger, ...] = ()
+    fallback: Fallback = field(default_factory=Fallback)
+    welcome_back: tuple[MessageSpec, ...] = ()
+    start: str = "main"
+    default_language: str = "vi"
+    session_timeout: float = 30 * 60.0  # seconds of silence after which the conversation restarts

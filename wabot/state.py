@@ -1,0 +1,71 @@
+"""Per-customer conversation state: a value the engine takes and returns, the store keeps as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+# status values
+IDLE = "idle"  # no conversation running: the next message starts the start flow
+WAITING = "waiting"  # waiting for the customer's answer at `step`
+HTTP = "http"  # waiting for the result of the http step at `step`
+HANDOFF = "handoff"  # a person has the conversation; the bot stays silent
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A return address: where a called sub-flow comes back to."""
+
+    flow: str
+    step: str  # step key to resume at
+    again: bool = False  # True: re-run that step (a waiting step interrupted by a trigger)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    flow: str = ""
+    step: str = ""  # step key (id or "#N")
+    status: str = IDLE
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    stack: tuple[Frame, ...] = ()
+    attempts: int = 0  # failed answers at the current ask
+    misses: int = 0  # consecutive replies that matched nothing (for the fallback)
+    page: int = 0  # menu page shown (menus with more than 10 options)
+    last_seen: float = 0.0  # unix time of the customer's last message
+
+    def with_(self, **changes: Any) -> State:
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "flow": self.flow,
+                "step": self.step,
+                "status": self.status,
+                "vars": dict(self.vars),
+                "stack": [[f.flow, f.step, f.again] for f in self.stack],
+                "attempts": self.attempts,
+                "misses": self.misses,
+                "page": self.page,
+                "last_seen": self.last_seen,
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> State:
+        d = json.loads(text)
+        return cls(
+            flow=d["flow"],
+            step=d["step"],
+            status=d["status"],
+            vars=d["vars"],
+            stack=tuple(Frame(f[0], f[1], bool(f[2])) for f in d["stack"]),
+            attempts=d["attempts"],
+            misses=d["misses"],
+            page=d["page"],
+            last_seen=d["last_seen"],
+        )
