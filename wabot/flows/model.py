@@ -337,3 +337,5 @@ class Bot:
     start: str = "main"
     default_language: str = "vi"
     session_timeout: float = 30 * 60.0  # seconds of silence after which the conversation restarts
+    timezone: str = "Asia/Ho_Chi_Minh"  # for `now` and the date filters
+    env: Mapping[str, str] = field(default_factory=dict)  # `{{ env.X }}`: the environment, secrets removed

@@ -1,0 +1,16 @@
+"""Text folding for forgiving matches: case, spacing and Vietnamese diacritics do not matter."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPACE = re.compile(r"\s+")
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def fold(text: str) -> str:
+    """`"  Đặt   HÀNG! "` -> `"dat hang"`: lower case, no diacritics, no punctuation, single spaces."""
+    decomposed = unicodedata.normalize("NFD", text.casefold()).replace("đ", "d")
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _SPACE.sub(" ", _PUNCT.sub(" ", bare)).strip()
