@@ -1,0 +1,28 @@
+from wabot import codec, inbound
+
+
+def test_every_content_kind_round_trips() -> None:
+    contents: list[inbound.Content] = [
+        inbound.Text("Đặt hàng 👍"),
+        inbound.Reply("list_reply", "ship.express", "Giao nhanh", "Trong 2 giờ"),
+        inbound.FlowReply("flow", "Sent", {"flow_token": "t", "rating": "5"}),
+        inbound.Media("document", "123", "application/pdf", caption="Hợp đồng", filename="hd.pdf"),
+        inbound.Location(10.7769, 106.7009, "Nhà hát", "7 Lam Sơn"),
+        inbound.SharedContacts(({"name": {"formatted_name": "Bình"}},)),
+        inbound.Reaction("wamid.x", ""),
+        inbound.Order("cat", "", (inbound.OrderItem("PHO", 2, 65000, "VND"),)),
+        inbound.System("user_changed_number", "changed", "84987654321"),
+        inbound.Unsupported("poll_creation", (inbound.ErrorInfo(131051, "Message type unknown"),)),
+    ]
+    for content in contents:
+        m = inbound.Message(
+            id="wamid.1",
+            customer=inbound.Customer(None, user_id="US.1349", username="an"),
+            phone_number_id="1",
+            timestamp=1764000000,
+            type="x",
+            content=content,
+            context=inbound.Context(message_id="wamid.0", forwarded=True),
+            referral=inbound.Referral(source_type="ad", ctwa_clid="c"),
+        )
+        assert codec.load_message(codec.dump_message(m)) == m

@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pytest
+
+from wabot.config import load_settings, template_env
+from wabot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_defaults_to_dry_run() -> None:
+    s = load_settings(ROOT / "config.yaml", {})
+    assert s.whatsapp.dry_run
+    assert s.whatsapp.api_url == "https://graph.facebook.com"
+    assert s.whatsapp.api_version == "v25.0"
+    assert s.server.port == 8080
+    assert s.server.webhook_path == "/webhook/whatsapp"
+    assert s.server.max_body_bytes == 4 * 1024 * 1024
+    assert s.database == ROOT / "wabot.db"
+    assert s.bot.flows == ROOT / "flows"
+    assert s.bot.session_timeout == 30 * 60
+
+
+def test_shipped_config_reads_every_variable_from_the_environment() -> None:
+    env = {
+        "WHATSAPP_TOKEN": "tok",
+        "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+        "WHATSAPP_APP_SECRET": "sec",
+        "WHATSAPP_VERIFY_TOKEN": "ver",
+        "WHATSAPP_API_URL": "http://127.0.0.1:9999/",
+        "WHATSAPP_API_VERSION": "v26.0",
+        "WABOT_PORT": "9001",
+        "WABOT_DB": "/tmp/x.db",
+    }
+    s = load_settings(ROOT / "config.yaml", env)
+    wa = s.whatsapp
+    assert (wa.token, wa.phone_number_id, wa.app_secret, wa.verify_token) == ("tok", "106540352242922", "sec", "ver")
+    assert wa.api_url == "http://127.0.0.1:9999"
+    assert wa.api_version == "v26.0"
+    assert not wa.dry_run
+    assert s.server.port == 9001
+    assert s.database == Path("/tmp/x.db")
+
+
+def test_default_used_when_variable_is_empty(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, "server: {port: '${P:-8181}'}\n"), {"P": ""})
+    assert s.server.port == 8181
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "key", "words"),
+    [
+        ("server: {port: '${WABOT_PORT}'}\n", {}, "server.port", "WABOT_PORT is not set"),
+        ("server: {port: abc}\n", {}, "server.port", "whole number"),
+        ("server: {port: 70000}\n", {}, "server.port", "at most 65535"),
+        ("whatsapp: {api_url: 'graph.facebook.com'}\n", {}, "whatsapp.api_url", "http:// or https://"),
+        ("whatsapp: {api_version: '25'}\n", {}, "whatsapp.api_version", "like v25.0"),
+        ("logging: {level: LOUD}\n", {}, "logging.level", "one of DEBUG"),
+        ("server: [1, 2]\n", {}, "server", "must be a section"),
+        ("whatsapp: {token: t, phone_number_id: '1'}\n", {}, "whatsapp.app_secret", "WHATSAPP_APP_SECRET"),
+    ],
+)
+def test_bad_setting_names_key_and_file(tmp_path: Path, text: str, env: dict[str, str], key: str, words: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env)
+    assert info.value.key == key
+    assert info.value.file == str(path)
+    message = str(info.value)
+    assert key in message and str(path) in message and words in message
+    assert "\n" not in message
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml", {})
+    with pytest.raises(ConfigError, match="not valid YAML on line 2"):
+        load_settings(write(tmp_path, "a: 1\n b: [\n"), {})
+
+
+def test_template_env_hides_secrets() -> None:
+    env = template_env({"SHOP_API": "http://shop", "WHATSAPP_TOKEN": "t", "WHATSAPP_APP_SECRET": "s"})
+    assert env == {"SHOP_API": "http://shop"}

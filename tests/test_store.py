@@ -1,0 +1,86 @@
+from pathlib import Path
+
+from wabot import inbound
+from wabot.state import WAITING, Frame, State
+from wabot.store import Store
+
+
+def message(mid: str, customer: str = "84912345678", body: str = "xin chào") -> inbound.Message:
+    return inbound.Message(
+        id=mid,
+        customer=inbound.Customer(customer, name="An"),
+        phone_number_id="106540352242922",
+        timestamp=1764000000,
+        type="text",
+        content=inbound.Text(body),
+    )
+
+
+def status(wamid: str, kind: str, *errors: inbound.ErrorInfo) -> inbound.Status:
+    return inbound.Status(wamid, kind, 1764000000, "84912345678", "106540352242922", errors=errors)
+
+
+async def test_inbox_dedupes_and_survives_reopen(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    store = await Store.open(db)
+    fresh = await store.record([message("a"), message("b"), message("a")], [], now=1.0)
+    assert [m.id for _, m in fresh] == ["a", "b"]
+    assert await store.record([message("b")], [], now=2.0) == []
+    await store.close()
+
+    store = await Store.open(db)  # a restart: nothing processed yet, both are pending, in order
+    pending = await store.pending()
+    assert [m for _, m in pending] == [message("a"), message("b")]
+    assert await store.record([message("a")], [], now=3.0) == []  # still a duplicate after the restart
+    await store.close()
+
+
+async def test_finish_turn_saves_state_queues_replies_and_marks_done(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    [(seq, _)] = await store.record([message("a")], [], now=1.0)
+    state = State(flow="main", step="menu", status=WAITING, vars={"tên": "An", "n": 2},
+                  stack=(Frame("main", "#2", True),))
+    rows = await store.finish_turn(
+        seq=seq, customer="84912345678", state=state,
+        bodies=[{"type": "text", "text": {"body": "Chào An"}}, {"type": "text", "text": {"body": "2"}}], now=2.0,
+    )
+    assert [r.body["text"]["body"] for r in rows] == ["Chào An", "2"]
+    assert rows[0].id < rows[1].id
+    assert await store.pending() == []
+    assert await store.load_state("84912345678") == state
+    assert await store.load_state("nobody") is None
+    assert [r.id for r in await store.queued()] == [r.id for r in rows]
+    await store.close()
+
+
+async def test_statuses_move_forward_only_and_keep_errors(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    [(seq, _)] = await store.record([message("a")], [], now=1.0)
+    [row, other] = await store.finish_turn(
+        seq=seq, customer="84912345678", state=State(), bodies=[{"n": 1}, {"n": 2}], now=1.0
+    )
+    await store.mark_sent(row.id, wamid="wamid.1", now=2.0)
+    await store.record([], [status("wamid.1", "read"), status("wamid.1", "delivered")], now=3.0)
+    got = await store.outbox_row(row.id)
+    assert got is not None and got["status"] == "read"  # delivered arrived late: no step back
+    await store.mark_sent(other.id, wamid="wamid.2", now=2.0)
+    err = inbound.ErrorInfo(131047, "Re-engagement message", "Re-engagement message", "24 hours passed")
+    await store.record([], [status("wamid.2", "failed", err), status("wamid.2", "failed", err)], now=3.0)
+    got = await store.outbox_row(other.id)
+    assert got is not None
+    assert (got["status"], got["error_code"]) == ("failed", 131047)
+    assert "24 hours passed" in got["error"]
+    assert await store.queued() == []
+    await store.close()
+
+
+async def test_retry_and_failure_bookkeeping(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    [a, b] = await store.finish_turn(seq=None, customer="c", state=State(), bodies=[{"n": 1}, {"n": 2}], now=1.0)
+    await store.mark_retry(a.id, code=130429, error="rate limit", now=2.0)
+    await store.mark_failed(b.id, code=131026, error="undeliverable", now=2.0)
+    [queued] = await store.queued()
+    assert (queued.id, queued.attempts) == (a.id, 1)
+    got = await store.outbox_row(b.id)
+    assert got is not None and (got["status"], got["error_code"], got["attempts"]) == ("failed", 131026, 1)
+    await store.close()

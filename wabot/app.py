@@ -1,0 +1,96 @@
+"""create_app(settings, bot) -> web.Application: routes, and every resource as a cleanup context."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from . import webhook
+from .appkeys import DISPATCHER, SENDER, SETTINGS, STORE
+from .config import Settings
+from .dispatch import Dispatcher
+from .flows.model import Bot
+from .graph import GraphClient
+from .outbox import Sender
+from .store import Store
+from .templates import Renderer
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, bot: Bot) -> web.Application:
+    """The whole server; resources open on startup and close, in reverse order, on shutdown."""
+    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    app[SETTINGS] = settings
+    path = settings.server.webhook_path
+    app.router.add_get(path, webhook.verify)
+    app.router.add_post(path, webhook.receive)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        store = await Store.open(settings.database)
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
+        )
+        wa = settings.whatsapp
+        graph = None
+        if wa.dry_run:
+            log.warning(
+                "DRY-RUN MODE: WHATSAPP_TOKEN or WHATSAPP_PHONE_NUMBER_ID is not set, so replies are written "
+                "to this log instead of being sent. Set both (see README) to go live."
+            )
+        else:
+            graph = GraphClient(
+                session, base_url=wa.api_url, version=wa.api_version,
+                phone_number_id=wa.phone_number_id, token=wa.token, timeout=wa.timeout,
+            )
+        if not wa.app_secret:
+            log.warning("WHATSAPP_APP_SECRET is not set: webhook signatures are NOT checked (dry-run only)")
+        sender = Sender(
+            store, graph, rate=settings.outbox.rate_per_second,
+            max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency,
+        )
+        dispatcher = Dispatcher(
+            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session
+        )
+        app[STORE] = store
+        app[SENDER] = sender
+        app[DISPATCHER] = dispatcher
+        await sender.start()
+        await dispatcher.recover()
+        try:
+            yield
+        finally:
+            grace = settings.outbox.shutdown_grace
+            await dispatcher.drain(grace)
+            await sender.stop(grace)
+            await session.close()
+            await store.close()
+            log.info("stopped cleanly")
+
+    app.cleanup_ctx.append(resources)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready to take traffic: say what is wrong, in plain words, if not."""
+    problems: list[str] = []
+    sender = request.app[SENDER]
+    if sender.paused:
+        problems.append(sender.paused)
+    body = {
+        "status": "ok" if not problems else "degraded",
+        "problems": problems,
+        "dry_run": request.app[SETTINGS].whatsapp.dry_run,
+        "outbox_depth": sender.depth,
+    }
+    return web.json_response(body, status=200 if not problems else 503)

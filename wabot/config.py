@@ -1,0 +1,233 @@
+"""Settings: config.yaml with `${VAR}` / `${VAR:-default}` taken from the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Names never handed to flow templates as `env.X`, whatever the config says.
+SECRET_VARS = ("WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN")
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsApp:
+    token: str
+    phone_number_id: str
+    app_secret: str
+    verify_token: str
+    api_url: str
+    api_version: str
+    timeout: float
+
+    @property
+    def dry_run(self) -> bool:
+        """No credentials to send with: replies are logged instead of sent."""
+        return not (self.token and self.phone_number_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    host: str
+    port: int
+    webhook_path: str
+    max_body_bytes: int
+    max_batch: int  # updates accepted in one POST (Meta sends up to 1,000)
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    flows: Path
+    start_flow: str
+    default_language: str
+    session_timeout: float  # seconds
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    rate_per_second: float
+    max_attempts: int
+    concurrency: int
+    shutdown_grace: float  # seconds to flush on SIGTERM
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    file: Path
+    whatsapp: WhatsApp
+    server: Server
+    bot: BotSettings
+    database: Path
+    outbox: Outbox
+    log_level: str
+    log_format: str  # "text" or "json"
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check `path`; raise ConfigError naming the key and the file for anything wrong."""
+    env = os.environ if environ is None else environ
+    file = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"The configuration file {file} does not exist.", key="", file=file) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"The configuration file {file} cannot be read: {exc}.", key="", file=file) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" on line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"The configuration file {file} is not valid YAML{line}.", key="", file=file
+        ) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"The configuration file {file} must be a mapping of sections.", key="", file=file)
+    r = _Reader(raw, env, file, path.parent)
+    settings = Settings(
+        file=path,
+        whatsapp=WhatsApp(
+            token=r.str("whatsapp.token", ""),
+            phone_number_id=r.str("whatsapp.phone_number_id", ""),
+            app_secret=r.str("whatsapp.app_secret", ""),
+            verify_token=r.str("whatsapp.verify_token", ""),
+            api_url=r.url("whatsapp.api_url", "https://graph.facebook.com"),
+            api_version=r.match("whatsapp.api_version", "v25.0", r"v\d+\.\d+", "like v25.0"),
+            timeout=r.number("whatsapp.timeout", 10.0, low=0.1),
+        ),
+        server=Server(
+            host=r.str("server.host", "0.0.0.0"),
+            port=int(r.number("server.port", 8080, low=0, high=65535, integer=True)),
+            webhook_path=r.match("server.webhook_path", "/webhook/whatsapp", r"/\S*", "a path starting with /"),
+            max_body_bytes=int(r.number("server.max_body_bytes", 4 * 1024 * 1024, low=1024, integer=True)),
+            max_batch=int(r.number("server.max_batch", 5000, low=1, integer=True)),
+        ),
+        bot=BotSettings(
+            flows=r.path("bot.flows", "flows"),
+            start_flow=r.str("bot.start_flow", "main"),
+            default_language=r.str("bot.default_language", "vi"),
+            session_timeout=60 * r.number("bot.session_timeout_minutes", 30, low=0),
+            timezone=r.str("bot.timezone", "Asia/Ho_Chi_Minh"),
+        ),
+        database=r.path("database.path", "wabot.db"),
+        outbox=Outbox(
+            rate_per_second=r.number("outbox.rate_per_second", 80, low=0.1),
+            max_attempts=int(r.number("outbox.max_attempts", 12, low=1, integer=True)),
+            concurrency=int(r.number("outbox.concurrency", 64, low=1, integer=True)),
+            shutdown_grace=r.number("outbox.shutdown_grace_seconds", 10, low=0),
+        ),
+        log_level=r.choice("logging.level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        log_format=r.choice("logging.format", "text", ("text", "json")),
+    )
+    wa = settings.whatsapp
+    if not wa.dry_run and not wa.app_secret:
+        raise r.fail(
+            "whatsapp.app_secret",
+            "is empty, but a token is set: without the app secret wabot cannot tell Meta's webhooks from forged "
+            "ones. Set WHATSAPP_APP_SECRET (Meta App Dashboard > App settings > Basic > App secret)",
+        )
+    return settings
+
+
+def template_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment as flow templates see it (`{{ env.SHOP_API }}`): secrets removed."""
+    return {k: v for k, v in environ.items() if k not in SECRET_VARS}
+
+
+class _Reader:
+    """Looks up dotted keys, interpolates `${VAR}`, checks types; every failure names key and file."""
+
+    def __init__(self, raw: dict[str, Any], env: Mapping[str, str], file: str, base: Path) -> None:
+        self.raw = raw
+        self.env = env
+        self.file = file
+        self.base = base
+
+    def fail(self, key: str, what: str) -> ConfigError:
+        return ConfigError(f"Setting {key} in {self.file} {what}.", key=key, file=self.file)
+
+    def get(self, key: str, default: Any) -> Any:
+        node: Any = self.raw
+        for part in key.split("."):
+            if node is None:
+                return default
+            if not isinstance(node, dict):
+                raise self.fail(key.rsplit(".", 1)[0], "must be a section (a mapping of settings)")
+            if part not in node:
+                return default
+            node = node[part]
+        if node is None:
+            return default
+        return self.interpolate(key, node) if isinstance(node, str) else node
+
+    def interpolate(self, key: str, value: str) -> str:
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in self.env and (self.env[name] != "" or default is None):
+                return self.env[name]
+            if default is not None:
+                return default
+            raise self.fail(key, f"uses ${{{name}}}, but the environment variable {name} is not set")
+
+        return _VAR.sub(sub, value)
+
+    def str(self, key: str, default: str) -> str:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.fail(key, "must be a text value")
+        return str(value).strip()
+
+    def number(
+        self, key: str, default: float, *, low: float | None = None, high: float | None = None, integer: bool = False
+    ) -> float:
+        value = self.get(key, default)
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if integer and number != int(number):
+                raise ValueError
+        except (TypeError, ValueError):
+            kind = "a whole number" if integer else "a number"
+            raise self.fail(key, f"must be {kind}, not {value!r}") from None
+        if low is not None and number < low:
+            raise self.fail(key, f"must be at least {low:g}, not {number:g}")
+        if high is not None and number > high:
+            raise self.fail(key, f"must be at most {high:g}, not {number:g}")
+        return number
+
+    def match(self, key: str, default: str, pattern: str, hint: str) -> str:
+        value = self.str(key, default)
+        if not re.fullmatch(pattern, value):
+            raise self.fail(key, f"must be {hint}, not {value!r}")
+        return value
+
+    def url(self, key: str, default: str) -> str:
+        value = self.str(key, default)
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise self.fail(key, f"must be an http:// or https:// address, not {value!r}")
+        return value.rstrip("/")
+
+    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.str(key, default)
+        found = next((a for a in allowed if a.lower() == value.lower()), None)
+        if found is None:
+            raise self.fail(key, f"must be one of {', '.join(allowed)}, not {value!r}")
+        return found
+
+    def path(self, key: str, default: str) -> Path:
+        value = self.str(key, default)
+        if not value:
+            raise self.fail(key, "must not be empty")
+        p = Path(value)
+        return p if p.is_absolute() or value == ":memory:" else self.base / p

@@ -1,0 +1,246 @@
+"""The SQLite layer: schema migrations and every query wabot makes, in one place.
+
+Durability: WAL journal; a commit survives a crash of the process (kill -9). One
+aiosqlite connection is shared, so every transaction runs under one lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from . import codec, inbound
+from .state import State
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = [
+    """
+    CREATE TABLE inbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id TEXT NOT NULL UNIQUE,
+        customer TEXT NOT NULL,
+        message TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX inbox_pending ON inbox (seq) WHERE done = 0;
+    CREATE TABLE conversations (
+        customer TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        customer TEXT NOT NULL,
+        body TEXT NOT NULL,
+        inbox_seq INTEGER,
+        status TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        wamid TEXT,
+        error_code INTEGER,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX outbox_queued ON outbox (id) WHERE status = 'queued';
+    CREATE INDEX outbox_wamid ON outbox (wamid);
+    CREATE TABLE statuses (
+        wamid TEXT NOT NULL,
+        status TEXT NOT NULL,
+        timestamp INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        errors TEXT,
+        PRIMARY KEY (wamid, status)
+    );
+    """,
+]
+
+# A delivery status only ever moves forward (Meta may send `read` before `delivered`).
+_RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
+
+
+@dataclass(frozen=True, slots=True)
+class OutRow:
+    """One queued outgoing message."""
+
+    id: int
+    customer: str
+    body: dict[str, Any]
+    attempts: int = 0
+
+
+class Store:
+    """The database. Open with `await Store.open(path)`, close with `await store.close()`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+        self.lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Store:
+        db = await aiosqlite.connect(str(path))
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        async with self.lock:
+            await self.db.close()
+
+    async def _migrate(self) -> None:
+        async with self.db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        for n, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            await self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {n}; COMMIT;")
+            log.info("database migrated to version %d", n)
+
+    # --- inbox --------------------------------------------------------------------------------
+
+    async def record(
+        self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
+    ) -> list[tuple[int, inbound.Message]]:
+        """Store a webhook's messages and statuses in one commit; return the messages seen for the first time."""
+        fresh: list[tuple[int, inbound.Message]] = []
+        async with self.lock:
+            for m in messages:
+                async with self.db.execute(
+                    "INSERT INTO inbox (message_id, customer, message, received_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (message_id) DO NOTHING RETURNING seq",
+                    (m.id, m.customer.key, codec.dump_message(m), now),
+                ) as cur:
+                    row = await cur.fetchone()
+                if row is not None:
+                    fresh.append((int(row[0]), m))
+            for s in statuses:
+                await self._record_status(s, now)
+            await self.db.commit()
+        return fresh
+
+    async def _record_status(self, s: inbound.Status, now: float) -> None:
+        errors = json.dumps([_err(e) for e in s.errors], ensure_ascii=False) if s.errors else None
+        await self.db.execute(
+            "INSERT INTO statuses (wamid, status, timestamp, recipient, errors) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (s.id, s.status, s.timestamp, s.recipient_id, errors),
+        )
+        rank = _RANK.get(s.status)
+        if rank is None:
+            return
+        first = s.errors[0] if s.errors else None
+        await self.db.execute(
+            "UPDATE outbox SET status = ?, updated_at = ?,"
+            " error_code = COALESCE(?, error_code), error = COALESCE(?, error)"
+            " WHERE wamid = ? AND CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2"
+            " WHEN 'read' THEN 3 WHEN 'played' THEN 4 ELSE 5 END < ?",
+            (
+                s.status,
+                now,
+                first.code if first else None,
+                f"{first.title}: {first.details or first.message}" if first else None,
+                s.id,
+                rank,
+            ),
+        )
+
+    async def pending(self) -> list[tuple[int, inbound.Message]]:
+        """Inbound messages stored but not yet fully processed (after a crash or restart), oldest first."""
+        async with self.lock, self.db.execute(
+            "SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(int(seq), codec.load_message(text)) for seq, text in rows]
+
+    # --- conversations ------------------------------------------------------------------------
+
+    async def load_state(self, customer: str) -> State | None:
+        async with self.lock, self.db.execute(
+            "SELECT state FROM conversations WHERE customer = ?", (customer,)
+        ) as cur:
+            row = await cur.fetchone()
+        return State.from_json(row[0]) if row else None
+
+    async def finish_turn(
+        self, *, seq: int | None, customer: str, state: State, bodies: list[dict[str, Any]], now: float
+    ) -> list[OutRow]:
+        """In one commit: save the new state, queue the replies, mark the inbound message done."""
+        rows: list[OutRow] = []
+        async with self.lock:
+            await self.db.execute(
+                "INSERT INTO conversations (customer, state, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (customer) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                (customer, state.to_json(), now),
+            )
+            for body in bodies:
+                async with self.db.execute(
+                    "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (customer, json.dumps(body, ensure_ascii=False), seq, now, now),
+                ) as cur:
+                    row = await cur.fetchone()
+                assert row is not None
+                rows.append(OutRow(int(row[0]), customer, body))
+            if seq is not None:
+                await self.db.execute("UPDATE inbox SET done = 1 WHERE seq = ?", (seq,))
+            await self.db.commit()
+        return rows
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    async def queued(self) -> list[OutRow]:
+        """Every outgoing message not yet accepted by Meta, oldest first."""
+        async with self.lock, self.db.execute(
+            "SELECT id, customer, body, attempts FROM outbox WHERE status = 'queued' ORDER BY id"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [OutRow(int(i), c, json.loads(b), int(a)) for i, c, b, a in rows]
+
+    async def mark_sent(self, row_id: int, *, wamid: str, now: float) -> None:
+        await self._update(
+            "UPDATE outbox SET status = 'sent', wamid = ?, attempts = attempts + 1, updated_at = ?"
+            " WHERE id = ? AND status = 'queued'",
+            (wamid, now, row_id),
+        )
+
+    async def mark_failed(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
+        await self._update(
+            "UPDATE outbox SET status = 'failed', error_code = ?, error = ?, attempts = attempts + 1,"
+            " updated_at = ? WHERE id = ?",
+            (code, error, now, row_id),
+        )
+
+    async def mark_retry(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
+        await self._update(
+            "UPDATE outbox SET attempts = attempts + 1, error_code = ?, error = ?, updated_at = ? WHERE id = ?",
+            (code, error, now, row_id),
+        )
+
+    async def outbox_row(self, row_id: int) -> dict[str, Any] | None:
+        async with self.lock, self.db.execute(
+            "SELECT id, customer, status, attempts, wamid, error_code, error FROM outbox WHERE id = ?", (row_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        keys = ("id", "customer", "status", "attempts", "wamid", "error_code", "error")
+        return dict(zip(keys, row, strict=True))
+
+    async def _update(self, sql: str, params: tuple[Any, ...]) -> None:
+        async with self.lock:
+            await self.db.execute(sql, params)
+            await self.db.commit()
+
+
+def _err(e: inbound.ErrorInfo) -> dict[str, Any]:
+    return {"code": e.code, "title": e.title, "message": e.message, "details": e.details}
