@@ -97,16 +97,16 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     settings = Settings(
         file=path,
         whatsapp=WhatsApp(
-            token=r.str("whatsapp.token", ""),
-            phone_number_id=r.str("whatsapp.phone_number_id", ""),
-            app_secret=r.str("whatsapp.app_secret", ""),
-            verify_token=r.str("whatsapp.verify_token", ""),
+            token=r.text("whatsapp.token", ""),
+            phone_number_id=r.text("whatsapp.phone_number_id", ""),
+            app_secret=r.text("whatsapp.app_secret", ""),
+            verify_token=r.text("whatsapp.verify_token", ""),
             api_url=r.url("whatsapp.api_url", "https://graph.facebook.com"),
             api_version=r.match("whatsapp.api_version", "v25.0", r"v\d+\.\d+", "like v25.0"),
             timeout=r.number("whatsapp.timeout", 10.0, low=0.1),
         ),
         server=Server(
-            host=r.str("server.host", "0.0.0.0"),
+            host=r.text("server.host", "0.0.0.0"),
             port=int(r.number("server.port", 8080, low=0, high=65535, integer=True)),
             webhook_path=r.match("server.webhook_path", "/webhook/whatsapp", r"/\S*", "a path starting with /"),
             max_body_bytes=int(r.number("server.max_body_bytes", 4 * 1024 * 1024, low=1024, integer=True)),
@@ -114,10 +114,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         ),
         bot=BotSettings(
             flows=r.path("bot.flows", "flows"),
-            start_flow=r.str("bot.start_flow", "main"),
-            default_language=r.str("bot.default_language", "vi"),
+            start_flow=r.text("bot.start_flow", "main"),
+            default_language=r.text("bot.default_language", "vi"),
             session_timeout=60 * r.number("bot.session_timeout_minutes", 30, low=0),
-            timezone=r.str("bot.timezone", "Asia/Ho_Chi_Minh"),
+            timezone=r.text("bot.timezone", "Asia/Ho_Chi_Minh"),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(
@@ -181,7 +181,7 @@ class _Reader:
 
         return _VAR.sub(sub, value)
 
-    def str(self, key: str, default: str) -> str:
+    def text(self, key: str, default: str) -> str:
         value = self.get(key, default)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.fail(key, "must be a text value")
@@ -207,26 +207,26 @@ class _Reader:
         return number
 
     def match(self, key: str, default: str, pattern: str, hint: str) -> str:
-        value = self.str(key, default)
+        value = self.text(key, default)
         if not re.fullmatch(pattern, value):
             raise self.fail(key, f"must be {hint}, not {value!r}")
         return value
 
     def url(self, key: str, default: str) -> str:
-        value = self.str(key, default)
+        value = self.text(key, default)
         if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
             raise self.fail(key, f"must be an http:// or https:// address, not {value!r}")
         return value.rstrip("/")
 
     def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.str(key, default)
+        value = self.text(key, default)
         found = next((a for a in allowed if a.lower() == value.lower()), None)
         if found is None:
             raise self.fail(key, f"must be one of {', '.join(allowed)}, not {value!r}")
         return found
 
     def path(self, key: str, default: str) -> Path:
-        value = self.str(key, default)
+        value = self.text(key, default)
         if not value:
             raise self.fail(key, "must not be empty")
         p = Path(value)
