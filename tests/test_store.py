@@ -84,3 +84,13 @@ async def test_retry_and_failure_bookkeeping(tmp_path: Path) -> None:
     got = await store.outbox_row(b.id)
     assert got is not None and (got["status"], got["error_code"], got["attempts"]) == ("failed", 131026, 1)
     await store.close()
+
+
+async def test_skip_marks_done_and_forgets_the_conversation(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    [(seq, _)] = await store.record([message("a")], [], now=1.0)
+    await store.finish_turn(seq=None, customer="84912345678", state=State(flow="main"), bodies=[], now=1.0)
+    await store.skip(seq, customer="84912345678")
+    assert await store.pending() == []
+    assert await store.load_state("84912345678") is None
+    await store.close()

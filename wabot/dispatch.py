@@ -68,11 +68,11 @@ class Dispatcher:
             log.info("recovering %d inbound messages left unprocessed by the last run", len(pending))
             self.submit(pending)
 
-    async def drain(self, timeout: float) -> None:
-        """Wait for the work in hand (up to `timeout`), then cancel what is left; it replays on restart."""
+    async def drain(self, grace: float) -> None:
+        """Wait for the work in hand (up to `grace` seconds), then cancel what is left; it replays on restart."""
         tasks = list(self.tasks.values())
         if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout)
+            _, late = await asyncio.wait(tasks, timeout=grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -86,8 +86,12 @@ class Dispatcher:
                     await self._turn(seq, message)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a bug must not block this customer forever; the message stays in the inbox
-                    log.exception("could not process message %s from %s", message.id, mask(key))
+                except Exception:  # a bug must neither block this customer nor replay forever after restarts
+                    log.exception(
+                        "could not process message %s from %s; it is skipped and the conversation starts over",
+                        message.id, mask(key),
+                    )
+                    await self.store.skip(seq, customer=key)
                 queue.popleft()
         finally:
             del self.tasks[key]

@@ -152,7 +152,7 @@ class Sender:
 
     async def _post(self, row: OutRow) -> str:
         if self.graph is None:
-            log.info("DRY RUN (no WhatsApp credentials): reply to %s not sent: %s", mask(row.customer), summary(row.body))
+            log.info("DRY RUN: reply to %s not sent: %s", mask(row.customer), summary(row.body))
             return f"dry-run.{row.id}"
         return await self.graph.send_body(row.body)
 

@@ -162,6 +162,13 @@ class Store:
             rows = await cur.fetchall()
         return [(int(seq), codec.load_message(text)) for seq, text in rows]
 
+    async def skip(self, seq: int, *, customer: str) -> None:
+        """Give up on a message the bot could not process: mark it done and start the customer over."""
+        async with self.lock:
+            await self.db.execute("UPDATE inbox SET done = 1 WHERE seq = ?", (seq,))
+            await self.db.execute("DELETE FROM conversations WHERE customer = ?", (customer,))
+            await self.db.commit()
+
     # --- conversations ------------------------------------------------------------------------
 
     async def load_state(self, customer: str) -> State | None:
