@@ -1,0 +1,120 @@
+"""Whole-bot checks once everything is built: the start flow, replies, reachability, variables, names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..errors import Problem
+from .build import Built
+from .model import Ask, Bot, End, Flow, Goto, Http, If, Jump, Menu, Route, Step
+from .texts import suggest
+
+BUILTIN_VARIABLES = frozenset({"contact", "message", "now", "env", "lang"})
+
+
+def check_bot(bot: Bot, built: Built, *, first_file: str) -> list[Problem]:
+    """Errors and warnings that need every file at once."""
+    problems: list[Problem] = []
+    if bot.start not in bot.flows:
+        problems.append(Problem(
+            f"the start flow '{bot.start}' does not exist", first_file, 1, "",
+            suggest(bot.start, bot.flows) or f"add a flow called '{bot.start}', or set bot.start_flow in config.yaml",
+        ))
+    problems += _replies(bot, built)
+    problems += _reachability(bot)
+    problems += _variables(built)
+    for flow in bot.flows.values():
+        for i, step in enumerate(flow.steps):
+            if step.has_id and step.key in bot.flows and step.key != flow.name:
+                problems.append(Problem(
+                    f"the step id '{step.key}' is also the name of a flow; 'goto: {step.key}' in this flow "
+                    "means the step", step.where.file, step.where.line, where(flow, i, step),
+                    f"rename the step, or write '{step.key}.<step id>' to reach the flow", "warning"))
+    return problems
+
+
+def where(flow: Flow, i: int, step: Step) -> str:
+    """`flow main, step 'menu'` or `flow main, step 3 (say)`."""
+    if step.has_id:
+        return f"flow {flow.name}, step '{step.key}'"
+    return f"flow {flow.name}, step {i + 1} ({type(step.action).__name__.lower()})"
+
+
+def _replies(bot: Bot, built: Built) -> Iterator[Problem]:
+    used = set()
+    for use in built.texts.reply_uses:
+        used.add(use.name)
+        if use.name not in bot.replies:
+            yield Problem(f"there is no reply called '{use.name}'", use.file, use.line, use.where,
+                          suggest(use.name, bot.replies) or "add it under 'replies:' or fix the name")
+    for name, at in built.reply_lines.items():
+        if name not in used:
+            yield Problem(f"the reply '{name}' is never used", at.file, at.line, f"reply {name}",
+                          f"use it with 'say: {{reply: {name}}}', or remove it", "warning")
+
+
+def jumps(step: Step) -> Iterator[Jump]:
+    """Every jump a step can make."""
+    a = step.action
+    if isinstance(a, Menu):
+        yield from (o.jump for o in a.options)
+    elif isinstance(a, Ask) and a.on_fail:
+        yield a.on_fail
+    elif isinstance(a, If):
+        yield from (j for j in (a.then, a.else_) if j)
+    elif isinstance(a, Route):
+        yield from (r.jump for r in a.routes)
+        if a.else_:
+            yield a.else_
+    elif isinstance(a, Http) and a.on_error:
+        yield a.on_error
+    elif isinstance(a, Goto):
+        yield a.jump
+
+
+def _ends(step: Step) -> bool:
+    """True when the next step can never be reached by just going on."""
+    a = step.action
+    if isinstance(a, Goto):
+        return a.jump.kind != "call"
+    if isinstance(a, End):
+        return True
+    if isinstance(a, Menu):
+        return all(o.jump.kind != "call" for o in a.options)
+    if isinstance(a, If):
+        return a.then is not None and a.else_ is not None
+    if isinstance(a, Route):
+        return a.else_ is not None and all(r.jump.kind != "call" for r in a.routes)
+    return False  # a handoff goes on with the next step once a person gives the conversation back
+
+
+def _reachability(bot: Bot) -> Iterator[Problem]:
+    targets: set[tuple[str, str | None]] = set()
+    others = [t.jump for t in bot.triggers] + ([bot.fallback.jump] if bot.fallback.jump else [])
+    for jump in [*others, *(j for f in bot.flows.values() for s in f.steps for j in jumps(s))]:
+        if jump.kind in ("goto", "call"):
+            targets.add((jump.flow, jump.step))
+    called = {f for f, _ in targets}
+    for flow in bot.flows.values():
+        if flow.name != bot.start and flow.name not in called:
+            yield Problem(f"nothing goes to the flow '{flow.name}'", flow.where.file, flow.where.line,
+                          f"flow {flow.name}", "jump to it from a step, a menu option or a trigger, or remove it",
+                          "warning")
+        for i, step in enumerate(flow.steps[1:], start=1):
+            if _ends(flow.steps[i - 1]) and (flow.name, step.key) not in targets:
+                yield Problem(
+                    "this step can never run: the step before it always jumps away and nothing jumps here",
+                    step.where.file, step.where.line, where(flow, i, step),
+                    "give it an id and jump to it, or remove it", "warning")
+
+
+def _variables(built: Built) -> Iterator[Problem]:
+    known = BUILTIN_VARIABLES | built.saved
+    seen = set()
+    for use in built.texts.uses:
+        if use.name in known or (use.name, use.file, use.line) in seen:
+            continue
+        seen.add((use.name, use.file, use.line))
+        hint = suggest(use.name, known)
+        yield Problem(f"'{use.name}' is used here, but no step saves or sets it", use.file, use.line, use.where,
+                      hint or f"save it first (ask ... save: {use.name}, or set: {{{use.name}: ...}})", "warning")

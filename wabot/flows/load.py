@@ -1,0 +1,101 @@
+"""Loading flow files: read, parse with lines, check, build one Bot; every problem in plain words."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..errors import FlowError, Problem
+from .build import Builder, Built
+from .check import check_document
+from .lint import check_bot
+from .model import Bot
+from .source import Document, parse
+
+log = logging.getLogger(__name__)
+
+
+def flow_files(paths: Sequence[Path | str]) -> tuple[list[Path], list[Problem]]:
+    """The files to read: files as given, folders as every *.yaml / *.yml in them, sorted."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                problems.append(Problem(f"the folder {path} has no .yaml flow files", str(path), 1,
+                                        fix="put your flow files (ending in .yaml) in it"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(f"{path} does not exist", str(path), 1,
+                                    fix="check the path of the flow files (bot.flows in config.yaml)"))
+    return files, problems
+
+
+def read(file: Path) -> Document:
+    """Read and parse one file; an unreadable file is a problem, not an exception."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return Document(str(file), None, (Problem("the file is not UTF-8 text", str(file), 1,
+                                                  fix="save it as UTF-8 in your editor"),))
+    except OSError as err:
+        return Document(str(file), None, (Problem(f"the file cannot be read ({err.strerror})", str(file), 1,
+                                                  fix="check that it exists and may be read"),))
+    return parse(text, str(file))
+
+
+def load_bot(
+    paths: Sequence[Path | str],
+    *,
+    start: str,
+    default_language: str,
+    session_timeout: float,
+    timezone: str,
+    env: Mapping[str, str],
+) -> tuple[Bot, list[Problem]]:
+    """All flow files merged into one Bot, plus every problem (errors and warnings) found.
+
+    With errors the Bot is a best effort (empty when the files could not even be read or
+    did not match the schema); never run a Bot that came with errors.
+    """
+    files, problems = flow_files(paths)
+    docs = [read(file) for file in files]
+    for doc in docs:
+        problems.extend(doc.problems)
+        problems.extend(check_document(doc))
+    built = Built()
+    readable = not any(p.severity == "error" for p in problems)  # building needs files that match the schema
+    if readable:
+        built = Builder(docs).build()
+        problems.extend(built.texts.problems)
+    bot = Bot(
+        flows=built.flows, replies=built.replies, triggers=tuple(built.triggers), fallback=built.fallback,
+        welcome_back=built.welcome_back, start=start, default_language=default_language,
+        session_timeout=session_timeout, timezone=timezone, env=dict(env),
+    )
+    if readable:
+        problems.extend(check_bot(bot, built, first_file=str(files[0]) if files else "flows"))
+    log.debug("loaded %d flows from %d files, %d problems", len(bot.flows), len(files), len(problems))
+    return bot, problems
+
+
+def load_bot_or_raise(
+    paths: Sequence[Path | str],
+    *,
+    start: str,
+    default_language: str,
+    session_timeout: float,
+    timezone: str,
+    env: Mapping[str, str],
+) -> Bot:
+    """Like `load_bot`, but raise FlowError listing every problem when there is any error."""
+    bot, problems = load_bot(paths, start=start, default_language=default_language,
+                             session_timeout=session_timeout, timezone=timezone, env=env)
+    if any(p.severity == "error" for p in problems):
+        raise FlowError(problems)
+    return bot
