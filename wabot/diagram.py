@@ -224,7 +224,8 @@ class _Builder:
 
     def _triggers(self) -> None:
         for trigger in self.bot.triggers:
-            source = self._special(f"trigger:{trigger.where}", "terminal", _short(" / ".join(dict.fromkeys(trigger.words))))
+            words = " / ".join(dict.fromkeys(trigger.words))
+            source = self._special(f"trigger:{trigger.where}", "terminal", _short(words))
             target = self._target(trigger.jump)
             if target is not None:
                 label = "call" if trigger.jump.kind == "call" else "word"
