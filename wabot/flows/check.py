@@ -49,7 +49,11 @@ def check_document(doc: Document) -> list[Problem]:
     grouped: set[tuple[Any, ...]] = set()
     for err in validator().iter_errors(doc.data):
         problems.extend(_translate(doc, err, grouped))
-    unique = {(p.line, p.message): p for p in problems}
+    unique: dict[tuple[int, str], Problem] = {}
+    for p in problems:  # a step's key can be reported by the step and by its kind: keep the more precise
+        key = (p.line, p.message.split(" has no key ")[-1])
+        if key not in unique or len(p.message) > len(unique[key].message):
+            unique[key] = p
     return sorted(unique.values(), key=lambda p: p.line)
 
 

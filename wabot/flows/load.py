@@ -80,6 +80,7 @@ def load_bot(
     )
     if readable:
         problems.extend(check_bot(bot, built, first_file=str(files[0]) if files else "flows"))
+    problems.sort(key=lambda p: (p.file, p.line))
     log.debug("loaded %d flows from %d files, %d problems", len(bot.flows), len(files), len(problems))
     return bot, problems
 

@@ -72,6 +72,8 @@ class Texts:
         if result is None:
             return source
         error, names = result
+        if error and expression:
+            error = error.replace("the template", "the condition").replace("'end of print statement'", "end")
         if error:
             fix = "check the {{ }} and {% %} pairs and the expression between them"
             if error.startswith("there is no filter"):
