@@ -2,63 +2,29 @@
 
 It never sends, stores, sleeps or reads the clock: the caller passes `now`, performs the
 effects (an HTTP call, opening a handoff) and feeds their results back as events.
+The steps themselves run in `turn.py`; this module decides what an event means.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
 
 from . import inbound, outbound
-from .flows.model import Bot
-from .state import State
+from .events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume
+from .flows.model import Bot, Trigger
+from .state import HANDOFF, HTTP, IDLE, WAITING, State
 from .templates import Renderer
+from .text import fold
+from .turn import Turn
 
+__all__ = [
+    "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "advance",
+]
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A customer's message."""
+log = logging.getLogger(__name__)
 
-    message: inbound.Message
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResult:
-    """The answer to an `HttpCall` effect: `ok` False on timeout, connection error or non-2xx."""
-
-    ok: bool
-    status: int = 0
-    data: Any = None
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    """A person gave the conversation back to the bot (end of a handoff)."""
-
-
-Event = Incoming | HttpResult | Resume
-
-
-@dataclass(frozen=True, slots=True)
-class HttpCall:
-    """Perform this request, then call `advance` with an HttpResult."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: Any
-    timeout: float
-
-
-@dataclass(frozen=True, slots=True)
-class HandoffOpened:
-    """The customer now waits for a person."""
-
-    reason: str
-
-
-Effect = HttpCall | HandoffOpened
+IGNORED = (inbound.Reaction, inbound.System)  # no answer expected: they neither advance nor restart
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +44,48 @@ def advance(
     now: float,
 ) -> Outcome:
     """Run the conversation from `state` on `event` until it waits for the customer or an effect."""
-    raise NotImplementedError  # filled in by the engine work
+    state = state or State()
+    if isinstance(event, Incoming):
+        return _incoming(bot, renderer, state, event.message, customer=customer, now=now)
+    turn = Turn(bot, renderer, state, customer=customer, now=now)
+    if isinstance(event, HttpResult):
+        turn.http_result(event)
+    elif state.status == HANDOFF:
+        turn.next()  # Resume: on with the steps after the handoff, or back to the caller
+    else:
+        log.info("the conversation was given back to the bot but no person had it; nothing to do")
+    return _outcome(turn, last_seen=state.last_seen)
+
+
+def _incoming(
+    bot: Bot, renderer: Renderer, state: State, message: inbound.Message, *, customer: inbound.Customer, now: float
+) -> Outcome:
+    if state.status == HANDOFF or isinstance(message.content, IGNORED):
+        return Outcome(state.with_(last_seen=now))  # a person has the conversation: the bot stays silent
+    turn = Turn(bot, renderer, state, customer=customer, now=now, message=message)
+    if state.status != IDLE and now - state.last_seen > bot.session_timeout:
+        turn.finish()
+        turn.say(bot.welcome_back)
+    trigger = _trigger(bot, message)
+    step = turn.current() if turn.status == WAITING else None
+    listens = step is None or getattr(step.action, "triggers", True)
+    if trigger and listens and not (step and turn.accepts(step, message)):
+        turn.leap(trigger.jump, calls=trigger.jump.kind == "call" or trigger.resume)
+    elif step is not None:
+        turn.answer(message)
+    elif turn.status == HTTP and turn.position():
+        turn.run(turn.position())  # the http result was lost (a crash): ask again
+    else:
+        turn.start()
+    return _outcome(turn, last_seen=now)
+
+
+def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
+    typed = fold(message.text)
+    if not typed:
+        return None
+    return next((t for t in bot.triggers if any(typed == fold(w) for w in t.words)), None)
+
+
+def _outcome(turn: Turn, *, last_seen: float) -> Outcome:
+    return Outcome(turn.state(last_seen=last_seen), tuple(turn.replies), tuple(turn.effects))

@@ -1,0 +1,139 @@
+"""Typed answers: what customers type -> the value an `ask` saves (or a miss)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from wabot import answers, inbound, menus
+from wabot.flows.model import Expect
+
+TODAY = date(2026, 3, 1)
+LAN = inbound.Customer("84912345678")
+
+
+def message(content: inbound.Content, type_: str = "text") -> inbound.Message:
+    return inbound.Message("wamid.1", LAN, "1000", 0, type_, content)
+
+
+def parse(expect: Expect, body: str) -> answers.Answer:
+    return answers.parse(expect, message(inbound.Text(body)), today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("1.234,5", 1234.5), ("1,5", 1.5), ("1.5", 1.5), ("0,5", 0.5), ("150.000", 150000), ("150,000", 150000),
+     ("1.234.567", 1234567), ("50k", 50000), ("1.5k", 1500), ("150.000đ", 150000), ("150000 ₫", 150000),
+     ("-3", -3), ("2 ly", 2), ("3 phần", 3), ("2tr", 2000000), (" 7 ", 7)],
+)
+def test_numbers(typed: str, value: float) -> None:
+    assert answers.parse_number(typed) == value
+    assert type(answers.parse_number(typed)) is type(value)
+
+
+@pytest.mark.parametrize("typed", ["abc", "1,2,3", "12.34.5", "hai", "2 tuần", "1.2.3,4,5", ""])
+def test_not_numbers(typed: str) -> None:
+    assert answers.parse_number(typed) is None
+
+
+def test_number_and_integer_bounds() -> None:
+    assert parse(Expect("number", min=1, max=99), "1,5") == answers.Answer(True, 1.5)
+    assert not parse(Expect("number", min=1, max=99), "100").ok
+    assert not parse(Expect("number", min=1), "0,5").ok
+    assert parse(Expect("integer", min=1, max=50), "12") == answers.Answer(True, 12)
+    assert not parse(Expect("integer"), "1,5").ok
+    assert not parse(Expect("integer", max=50), "51").ok
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("0912 345 678", "0912345678"), ("0912.345.678", "0912345678"), ("+84 912 345 678", "0912345678"),
+     ("84912345678", "0912345678"), ("(028) 1234-5678", "02812345678"), ("+1 415 555 2671", "+14155552671")],
+)
+def test_phones(typed: str, value: str) -> None:
+    assert parse(Expect("phone"), typed) == answers.Answer(True, value)
+
+
+@pytest.mark.parametrize("typed", ["091234567", "0012345678", "số của mình", "12345", "+84 12"])
+def test_not_phones(typed: str) -> None:
+    assert not parse(Expect("phone"), typed).ok
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("25/11/2026", "2026-11-25"), ("5/1/2026", "2026-01-05"), ("05-01-26", "2026-01-05"), ("2026-11-25", "2026-11-25"),
+     ("25/11", "2026-11-25"), ("hôm nay", "2026-03-01"), ("ngay mai", "2026-03-02"), ("25.11.2026", "2026-11-25")],
+)
+def test_dates(typed: str, value: str) -> None:
+    assert parse(Expect("date"), typed) == answers.Answer(True, value)
+
+
+@pytest.mark.parametrize("typed", ["31/02/2026", "13/13/2026", "thứ hai", "2026/11/25x"])
+def test_not_dates(typed: str) -> None:
+    assert not parse(Expect("date"), typed).ok
+
+
+@pytest.mark.parametrize("typed", ["Có", "co", "CÓ!", "ừ", "Ừ", "đồng ý", "dong y", "ok", "yes", "Vâng", "Dạ có",
+                                   "có ạ"])
+def test_yes(typed: str) -> None:
+    assert parse(Expect("yes_no"), typed) == answers.Answer(True, True)
+
+
+@pytest.mark.parametrize("typed", ["Không", "khong", "ko", "k", "no", "Dạ không", "không ạ", "thôi", "không đồng ý"])
+def test_no(typed: str) -> None:
+    assert parse(Expect("yes_no"), typed) == answers.Answer(True, False)
+
+
+@pytest.mark.parametrize("typed", ["có lẽ", "không biết nữa", "để mình nghĩ", "maybe", "Chưa chắc"])
+def test_neither_yes_nor_no(typed: str) -> None:
+    # "có lẽ" starts with "có" and "không biết" with "không", yet neither is an answer
+    assert not parse(Expect("yes_no"), typed).ok
+
+
+def test_email_text_and_regex() -> None:
+    assert parse(Expect("email"), " Lan.Nguyen@Gmail.COM ") == answers.Answer(True, "Lan.Nguyen@gmail.com")
+    assert not parse(Expect("email"), "lan@gmail").ok
+    assert not parse(Expect("email"), "lan gmail.com").ok
+    assert parse(Expect("text", min=5), "12 Lê Lợi") == answers.Answer(True, "12 Lê Lợi")
+    assert not parse(Expect("text", min=5), "Q1").ok
+    assert not parse(Expect("text", max=3), "dài quá").ok
+    assert not parse(Expect("text"), "   ").ok
+    assert parse(Expect("regex", pattern=r"^DH\d{5}$"), "dh12345") == answers.Answer(True, "dh12345")
+    assert not parse(Expect("regex", pattern=r"^DH\d{5}$"), "DH1234").ok
+
+
+def test_media_location_and_any() -> None:
+    photo = message(inbound.Media("image", "media-1", mime_type="image/jpeg", caption="áo"), "image")
+    place = message(inbound.Location(10.77, 106.70, name="Chợ Bến Thành", address="Q1"), "location")
+    assert answers.parse(Expect("image"), photo, today=TODAY) == answers.Answer(
+        True, {"kind": "image", "id": "media-1", "mime_type": "image/jpeg", "caption": "áo"}
+    )
+    assert answers.parse(Expect("media"), photo, today=TODAY).ok
+    assert not answers.parse(Expect("video"), photo, today=TODAY).ok
+    assert not answers.parse(Expect("image"), message(inbound.Text("đây")), today=TODAY).ok
+    assert answers.parse(Expect("location"), place, today=TODAY).value == {
+        "latitude": 10.77, "longitude": 106.70, "name": "Chợ Bến Thành", "address": "Q1"
+    }
+    assert not answers.parse(Expect("location"), photo, today=TODAY).ok
+    assert answers.parse(Expect("any"), photo, today=TODAY).value["id"] == "media-1"
+    assert answers.parse(Expect("any"), message(inbound.Text("gì cũng được")), today=TODAY).value == "gì cũng được"
+
+
+def test_choices_match_by_tap_number_or_title_without_diacritics() -> None:
+    entries = [menus.Entry("order", "Đặt hàng", names=("dat hang", "order")),
+               menus.Entry("track", "Tra cứu đơn", names=("tra cuu don",))]
+    def pick(body: str) -> int | None:
+        return menus.pick(entries, message(inbound.Text(body)))
+    assert pick("dat hang") == 0
+    assert pick("  ĐẶT HÀNG! ") == 0
+    assert pick("Order") == 0
+    assert pick("2") == 1
+    assert pick("3") is None
+    assert pick("đặt") is None
+    assert menus.pick(entries, message(inbound.Reply("list_reply", "track", "x"), "interactive")) == 1
+
+
+def test_hints_name_the_bounds() -> None:
+    assert answers.hint(Expect("integer", min=1, max=50), "vi") == "Bạn nhập một số từ 1 đến 50 nhé."
+    assert answers.hint(Expect("phone"), "en").startswith("That is not a phone number")
