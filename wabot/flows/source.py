@@ -126,10 +126,12 @@ _PLAIN = (
 )
 
 
-def _syntax_problem(file: str, err: yaml.YAMLError) -> Problem:
+def _syntax_problem(file: str, text_lines: list[str], err: yaml.YAMLError) -> Problem:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     line = int(mark.line) + 1 if mark is not None else 1
     text = f"{getattr(err, 'context', '') or ''} {getattr(err, 'problem', '') or str(err)}"
+    if mark is not None and line <= len(text_lines) and "\t" in text_lines[line - 1][: int(mark.column) + 1]:
+        text = "found character '\\t'"  # libyaml does not name the character
     for needle, message, fix in _PLAIN:
         if needle in text:
             return Problem(message, file, line, fix=fix)
@@ -144,7 +146,7 @@ def parse(text: str, file: str) -> Document:
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as err:
-        return Document(file, None, (_syntax_problem(file, err),))
+        return Document(file, None, (_syntax_problem(file, text.splitlines(), err),))
     finally:
         loader.dispose()
     problems = list(loader.duplicates)

@@ -1,0 +1,175 @@
+"""Loading flow files into the Bot model: the demo flows, merging, YAML syntax errors, the model built."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from wabot.errors import FlowError, Problem
+from wabot.flows.load import load_bot, load_bot_or_raise
+from wabot.flows.model import (
+    ANY,
+    END,
+    RETURN,
+    Ask,
+    Bot,
+    ButtonsSpec,
+    CtaSpec,
+    Goto,
+    Handoff,
+    Http,
+    If,
+    Jump,
+    ListSpec,
+    LocationSpec,
+    MediaSpec,
+    Menu,
+    ReplyRef,
+    Route,
+    Say,
+    Set,
+    TextSpec,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "flows"
+SETTINGS = {"start": "main", "default_language": "vi", "session_timeout": 1800.0,
+            "timezone": "Asia/Ho_Chi_Minh", "env": {"SHOP_API": "http://127.0.0.1:1"}}
+
+
+def load(*paths: Path | str, **overrides: object) -> tuple[Bot, list[Problem]]:
+    return load_bot(list(paths), **{**SETTINGS, **overrides})  # type: ignore[arg-type]
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_demo_flows_load_without_problems() -> None:
+    bot, problems = load(ROOT / "flows")
+    assert problems == []
+    assert {"main", "order", "track", "human", "products"} <= set(bot.flows)
+    assert bot.start == "main" and bot.default_language == "vi" and bot.env == {"SHOP_API": "http://127.0.0.1:1"}
+    assert bot.timezone == "Asia/Ho_Chi_Minh" and bot.session_timeout == 1800.0
+    assert bot.flows["main"].steps[0].action == Say((ReplyRef("greeting"),))
+    greeting = "Hello {{ contact.name or 'there' }}! 👋 Welcome to Trà Sen."
+    assert bot.replies["greeting"]["en"] == TextSpec({ANY: greeting})
+
+    track = bot.flows["track"]
+    assert isinstance(track.steps[1].action, Http) and track.steps[1].action.on_error == Jump("goto", "track",
+                                                                                               "lookup_failed")
+    assert track.steps[0].where.line == 8 and track.steps[0].key == "#1" and not track.steps[0].has_id
+
+
+def test_model_is_built_from_every_step_kind() -> None:
+    bot, problems = load(FIXTURES / "good")
+    assert errors(problems) == []
+    steps = {s.key: s.action for s in bot.flows["main"].steps}
+    menu = steps["menu"]
+    assert isinstance(menu, Menu) and menu.save == "choice"
+    assert [o.id for o in menu.options] == ["main.menu.1", "mine", "main.menu.3", "main.menu.4"]
+    assert [o.jump for o in menu.options] == [Jump("goto", "main", "ask_qty"), Jump("call", "other"), END,
+                                              Jump("goto", "other", "deep")]
+    assert menu.button == {"vi": "Mở", "en": "Open"}
+    ask = steps["ask_qty"]
+    assert isinstance(ask, Ask) and ask.save == "qty" and ask.attempts == 2 and not ask.triggers
+    assert (ask.expect.kind, ask.expect.min, ask.expect.max) == ("integer", 1.0, 9.0)
+    assert ask.on_fail == Jump("goto", "other")
+    choice = steps["pick"]
+    assert isinstance(choice, Ask) and [c.id for c in choice.expect.choices] == ["main.pick.1", "big"]
+    cond = steps["#5"]
+    assert isinstance(cond, If) and cond.then is None and cond.else_ == RETURN
+    assert steps["#6"] == Set({"total": "{{ qty * 2 }}", "flag": True, "items": [1, 2]})
+    route = steps["route"]
+    assert isinstance(route, Route) and route.routes[0].keywords == ("gia", "bao nhieu")
+    assert route.routes[1].regex == r"^DH\d{5}$" and route.routes[1].save == "code"
+    assert route.else_ == Jump("goto", "main", "menu")
+    say = steps["#8"]
+    assert isinstance(say, Say)
+    buttons, lst, media, loc, cta = say.messages
+    assert isinstance(buttons, ButtonsSpec) and [b.id for b in buttons.buttons] == ["main.#8.1", "size_l"]
+    assert isinstance(lst, ListSpec) and lst.sections[0].rows[0].id == "pho" and lst.button == {ANY: "Xem"}
+    assert isinstance(media, MediaSpec) and (media.kind, media.source) == ("document", "https://x.example/a.pdf")
+    assert media.filename == "a.pdf"
+    assert isinstance(loc, LocationSpec) and loc.latitude == 10.5
+    assert isinstance(cta, CtaSpec) and cta.url == "https://x.example"
+    assert isinstance(steps["#9"], Goto) and steps["#9"].jump == Jump("call", "other")
+    handoff = steps["#10"]
+    assert isinstance(handoff, Handoff) and handoff.reason == "help" and handoff.messages == ()
+
+
+def test_files_merge_into_one_bot(tmp_path: Path) -> None:
+    bot, _ = load(FIXTURES / "good")
+    assert set(bot.flows) == {"main", "other"}
+    assert [t.words for t in bot.triggers] == [("menu", "bat dau"), ("tro giup",)]
+    assert bot.triggers[1].jump == Jump("call", "other") and bot.triggers[1].resume
+    assert bot.triggers[0].jump == Jump("goto", "main", "menu") and not bot.triggers[0].resume
+    assert bot.fallback.after == 2 and bot.fallback.jump == Jump("goto", "other")
+    assert bot.welcome_back == (TextSpec({ANY: "Chào lại!"}),)
+    assert bot.replies["hi"]["vi"] == TextSpec({ANY: "Chào"})
+
+
+def test_duplicates_across_files_are_errors(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "flows:\n  main:\n    steps:\n      - say: a\nreplies:\n  r: x\nfallback:\n  after: 2\n")
+    write(tmp_path, "b.yml", "flows:\n  main:\n    steps:\n      - say: b\nreplies:\n  r: y\nfallback:\n  after: 3\n")
+    write(tmp_path, "notes.txt", "not a flow file")
+    _, problems = load(tmp_path)
+    found = [(Path(p.file).name, p.line, p.message) for p in errors(problems)]
+    assert ("b.yml", 2, f"the flow 'main' is defined twice (also at {tmp_path / 'a.yaml'}:2)") in found
+    assert any(name == "b.yml" and line == 6 and "reply 'r' is defined twice" in m for name, line, m in found)
+    assert any(name == "b.yml" and line == 8 and "'fallback' is written twice" in m for name, line, m in found)
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ("flows:\n  main:\n    steps:\n      - say: Giờ mở cửa: 8h\n", 4, "':' inside a text needs the text in quotes"),
+    ("flows:\n  main:\n    steps:\n      - say: a\n     - say: b\n", 5, "indented differently"),
+    ("flows:\n  main:\n\tsteps: []\n", 3, "tab"),
+    ("flows:\n  main:\n    steps:\n      - say: \"không đóng\n", 5, "never closed"),
+    ("flows:\n  main:\n    steps:\n      - say: [a, b\n", 5, "not closed"),
+])
+def test_yaml_syntax_errors_have_a_line_and_plain_words(tmp_path: Path, text: str, line: int, words: str) -> None:
+    bot, problems = load(write(tmp_path, "bad.yaml", text))
+    assert len(problems) == 1 and problems[0].line == line and words in problems[0].message
+    assert problems[0].fix and bot.flows == {}
+
+
+def test_missing_and_empty_files(tmp_path: Path) -> None:
+    _, problems = load(tmp_path / "nope.yaml", write(tmp_path, "empty.yaml", "# nothing\n"))
+    assert sorted(p.message for p in problems) == [f"{tmp_path / 'nope.yaml'} does not exist", "the file is empty"]
+
+
+def test_yes_no_and_dates_stay_text(tmp_path: Path) -> None:
+    bot, problems = load(write(tmp_path, "t.yaml", "flows:\n  main:\n    steps:\n      - say: yes\n"
+                                                   "      - say: 2024-01-01\n"))
+    assert errors(problems) == []
+    assert [s.action for s in bot.flows["main"].steps] == [Say((TextSpec({ANY: "yes"}),)),
+                                                           Say((TextSpec({ANY: "2024-01-01"}),))]
+
+
+def test_load_bot_or_raise(tmp_path: Path) -> None:
+    assert load_bot_or_raise([ROOT / "flows"], **SETTINGS).flows  # type: ignore[arg-type]
+    bad = write(tmp_path, "bad.yaml", "flows:\n  main:\n    steps:\n      - goto: nowhere\n")
+    with pytest.raises(FlowError) as info:
+        load_bot_or_raise([bad], **SETTINGS)  # type: ignore[arg-type]
+    assert info.value.problems[0].line == 4 and "nowhere" in str(info.value)
+
+
+def test_two_hundred_files_load_quickly(tmp_path: Path) -> None:
+    for i in range(200):
+        text = (ROOT / "flows" / "shop.yaml").read_text(encoding="utf-8")
+        for name in ("products", "order"):
+            text = text.replace(f"  {name}:", f"  {name}_{i}:").replace(f"goto: {name}", f"goto: {name}_{i}")
+        write(tmp_path, f"f{i:03}.yaml", text.replace("order_{i}.quantity", f"order_{i}.quantity"))
+    write(tmp_path, "main.yaml", (ROOT / "flows" / "main.yaml").read_text(encoding="utf-8"))
+    started = time.perf_counter()
+    bot, _ = load(tmp_path)
+    assert len(bot.flows) >= 400
+    assert time.perf_counter() - started < 2.0  # the target is 1 s; leave room for slow CI machines
