@@ -1,0 +1,141 @@
+"""One benchmark run: fake Graph process + real server subprocess + the generator, then the numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from wabot.state import WAITING, State
+
+from . import fakegraph
+from .fakegraph import Reply
+from .load import Generator, customer_ids
+from .report import Result, summarise
+from .server import REPO, SECRET, Server, free_port
+
+DRAIN_QUIET = 3.0  # after the last send, stop waiting once no reply came for this long
+DRAIN_MAX = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    rate: float = 1000
+    duration: float = 60
+    customers: int | None = None  # None: rate × 10, so each customer writes every 10 s
+    prefill: int = 0  # customers with stored state before the run
+    flows: Path = REPO / "flows"
+    send_rate: float = 20000
+    uvloop: bool = False
+    profile: Path | None = None
+    seed: int = 1
+
+
+class FakeGraph:
+    """The fake Graph API process and the thread that hands its reports to the generator's loop."""
+
+    def __init__(self, *, uvloop: bool) -> None:
+        self.port = free_port()
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=fakegraph.serve, args=(self.port, child, uvloop), daemon=True)
+        self.proc.start()
+        child.close()
+        if not self.conn.poll(20) or self.conn.recv() != "ready":
+            raise RuntimeError("the fake Graph API did not start")
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def follow(self, loop: asyncio.AbstractEventLoop, sink: Callable[[list[Reply]], None]) -> None:
+        def read(conn: Connection) -> None:
+            while True:
+                try:
+                    item = conn.recv()
+                except EOFError:
+                    return
+                if item == "stopped":
+                    return
+                loop.call_soon_threadsafe(sink, item)
+
+        self.thread = threading.Thread(target=read, args=(self.conn,), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send("stop")
+        if self.thread:
+            self.thread.join(10)
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+def prefill(db: Path, count: int) -> None:
+    """Give `count` customers a stored conversation (waiting at the main menu), as the store would keep it."""
+    from wabot.store import Store
+
+    async def migrate() -> None:
+        store = await Store.open(db)
+        await store.close()
+
+    asyncio.run(migrate())
+    now = time.time()
+    state = State(flow="main", step="menu", status=WAITING, vars={"product": "Trà sen"}, last_seen=now).to_json()
+    with sqlite3.connect(db) as con:
+        con.executemany(
+            "INSERT INTO conversations (customer, state, status, contact, updated_at) VALUES (?, ?, ?, ?, ?)",
+            ((c, state, WAITING, f'{{"wa_id": "{c}", "user_id": null, "name": "Khách"}}', now)
+             for c in customer_ids(count)),
+        )
+    con.close()
+
+
+def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
+    """Start everything, send the load, wait for the replies, stop everything, summarise."""
+    customers = opts.customers or max(100, int(opts.rate * 10))
+    with tempfile.TemporaryDirectory(prefix="wabot-bench-") as tmp:
+        folder = Path(tmp)
+        graph = FakeGraph(uvloop=opts.uvloop)
+        server = Server(folder, graph_url=graph.url, flows=opts.flows, send_rate=opts.send_rate,
+                        uvloop=opts.uvloop, profile=opts.profile)
+        try:
+            if opts.prefill:
+                prefill(server.db, opts.prefill)
+                say(f"database filled with {opts.prefill} conversations")
+            startup = server.start()
+            say(f"server up in {startup * 1000:.0f} ms (pid {server.proc.pid if server.proc else '?'})")
+            gen = Generator(server.url + "/webhook/whatsapp", SECRET, customers=customer_ids(customers),
+                            seed=opts.seed)
+            result = asyncio.run(_load(opts, gen, graph, server))
+        finally:
+            code = server.stop()
+            graph.stop()
+        if code not in (0, -15):
+            say(f"warning: the server exited with code {code}:\n{server.tail()}")
+        return result
+
+
+async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server) -> Result:
+    graph.follow(asyncio.get_running_loop(), gen.on_replies)
+    cpu0 = server.cpu_seconds()
+    t0 = time.monotonic()
+    window = await gen.run(rate=opts.rate, duration=opts.duration)
+    deadline = time.monotonic() + DRAIN_MAX
+    while gen.unanswered() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        if time.monotonic() - max(gen.last_reply_at, window[1]) > DRAIN_QUIET:
+            break
+    await asyncio.sleep(0.1)  # the fake Graph flushes every 20 ms
+    usage = server.usage(cpu0, time.monotonic() - t0)
+    return summarise(gen, rate=opts.rate, duration=opts.duration, window=window, usage=usage)
