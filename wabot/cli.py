@@ -1,31 +1,43 @@
-"""The command line: `wabot run` (the default), `wabot validate`, ..."""
+"""The command line: `wabot run` (the default), `validate`, `chat`, `test`, `graph`.
+
+Each subcommand is a `_Command`: how to set up its arguments and the function that runs it;
+add one to `COMMANDS` to add a subcommand.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import logs
-from .config import Settings, load_settings, template_env
-from .errors import ConfigError, FlowError
+from .config import BotSettings, Settings, load_settings, template_env
+from .errors import ConfigError, Problem
 from .flows.model import Bot
 
 log = logging.getLogger("wabot")
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    name: str
+    help: str
+    handler: Callable[[argparse.Namespace], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    command = args.command or "run"
-    if command == "run":
-        return run(Path(args.config))
-    if command == "validate":
-        return validate(Path(args.config), args.path, strict=args.strict)
-    parser.error(f"unknown command {command}")
-    return 2
+    handler: Callable[[argparse.Namespace], int] = getattr(args, "handler", run_command)
+    return handler(args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,44 +45,84 @@ def _parser() -> argparse.ArgumentParser:
         prog="wabot",
         description="A rule-based WhatsApp chatbot: YAML flows in, WhatsApp Cloud API out.",
     )
-    parser.add_argument("--config", default="config.yaml", help="settings file (default: ./config.yaml)")
+    parser.add_argument("--config", help=f"settings file (default: ./{DEFAULT_CONFIG})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", help="start the server (the default when no command is given)")
-    v = sub.add_parser("validate", help="check the flow files and list every problem with its line")
-    v.add_argument("path", nargs="?", help="a flow file or folder (default: bot.flows from the config)")
-    v.add_argument("--strict", action="store_true", help="fail on warnings too")
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.arguments(p)
+        p.set_defaults(handler=command.handler)
     return parser
 
 
-def _settings(config: Path) -> Settings | None:
+# --- settings and flows --------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Settings | None:
     try:
-        return load_settings(config)
+        return load_settings(Path(args.config or DEFAULT_CONFIG))
     except ConfigError as err:
         print(f"wabot: {err}", file=sys.stderr)
         return None
 
 
-def load_bot(settings: Settings, path: Path | None = None) -> tuple[Bot, list[str], list[str]]:
-    """Load the flows named by the settings (or `path`): (bot, errors, warnings) as printable lines."""
-    from .flows.load import load_bot as load
+def _bot_settings(args: argparse.Namespace) -> BotSettings | None:
+    """The bot settings from the config file; without one (and no --config), the defaults.
 
-    b = settings.bot
-    bot, problems = load(
-        [path or b.flows],
-        start=b.start_flow,
-        default_language=b.default_language,
-        session_timeout=b.session_timeout,
-        timezone=b.timezone,
-        env=template_env(os.environ),
-    )
+    The author tools must work in a folder holding only flows, so a missing config.yaml is fine here.
+    """
+    if args.config is None and not Path(DEFAULT_CONFIG).exists():
+        return BotSettings(flows=Path("flows"), start_flow="main", default_language="vi",
+                           session_timeout=30 * 60.0, timezone="Asia/Ho_Chi_Minh")
+    settings = _settings(args)
+    return settings.bot if settings else None
+
+
+def load_bot(settings: Settings | BotSettings, path: Path | None = None) -> tuple[Bot, list[str], list[str]]:
+    """Load the flows named by the settings (or `path`): (bot, errors, warnings) as printable lines."""
+    bot, problems = _load(settings.bot if isinstance(settings, Settings) else settings, path)
     errors = [str(p) for p in problems if p.severity == "error"]
     warnings = [str(p) for p in problems if p.severity != "error"]
     return bot, errors, warnings
 
 
+def _load(b: BotSettings, path: Path | None = None) -> tuple[Bot, list[Problem]]:
+    from .flows.load import load_bot as load
+
+    return load(
+        [path or b.flows], start=b.start_flow, default_language=b.default_language,
+        session_timeout=b.session_timeout, timezone=b.timezone, env=template_env(os.environ),
+    )
+
+
+def _runnable(args: argparse.Namespace, path: Path | None = None) -> Bot | None:
+    """The bot to chat with, test or draw; None (errors printed) when its flows have errors."""
+    b = _bot_settings(args)
+    if b is None:
+        return None
+    bot, problems = _load(b, path)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        for p in errors:
+            print(p, file=sys.stderr)
+        print(f"wabot: {len(errors)} error(s) in the flow files; fix them first (wabot validate lists them).",
+              file=sys.stderr)
+        return None
+    return bot
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def run_command(args: argparse.Namespace) -> int:
+    return run(Path(args.config or DEFAULT_CONFIG))
+
+
 def run(config: Path) -> int:
-    settings = _settings(config)
-    if settings is None:
+    """Start the server; 2 when the settings or the flows are wrong."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as err:
+        print(f"wabot: {err}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level, settings.log_format)
     bot, errors, warnings = load_bot(settings)
@@ -98,18 +150,119 @@ def run(config: Path) -> int:
     return 0
 
 
-def validate(config: Path, path: str | None, *, strict: bool) -> int:
-    settings = _settings(config)
-    if settings is None:
+# --- validate ------------------------------------------------------------------------------------
+
+
+def _validate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", help="a flow file or folder (default: bot.flows from the config)")
+    p.add_argument("--strict", action="store_true", help="fail on warnings too")
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    """Print every problem as `file:line: flow/step: what — fix`; 0 when clean, 1 when not."""
+    b = _bot_settings(args)
+    if b is None:
         return 2
-    try:
-        bot, errors, warnings = load_bot(settings, Path(path) if path else None)
-    except FlowError as err:
-        errors, warnings = [str(p) for p in err.problems], []
-    for line in errors + warnings:
-        print(line)
-    if errors or (strict and warnings):
+    bot, problems = _load(b, Path(args.path) if args.path else None)
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity != "error"]
+    for p in problems:
+        print(p)
+    if errors or (args.strict and warnings):
         print(f"{len(errors)} error(s), {len(warnings)} warning(s).")
         return 1
     print(f"OK: {len(bot.flows)} flows, {len(warnings)} warning(s).")
     return 0
+
+
+# --- chat ----------------------------------------------------------------------------------------
+
+
+def _chat_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", help="a flow file or folder (default: bot.flows from the config)")
+    p.add_argument("--name", default="Khách", help="the customer's name (default: Khách)")
+    p.add_argument("--wa-id", default="84900000000", help="the customer's phone number, digits only")
+    p.add_argument("--db", type=Path, help="keep the conversation in this SQLite file (default: a throw-away one)")
+    p.add_argument("--offline", action="store_true", help="make http steps fail instead of sending requests")
+    p.add_argument("--echo", action="store_true", help="repeat each input line (for transcripts of piped input)")
+
+
+def chat_command(args: argparse.Namespace) -> int:
+    from .chat import Options, chat
+
+    bot = _runnable(args, Path(args.path) if args.path else None)
+    if bot is None:
+        return 1
+    logging.basicConfig(level=logging.ERROR, format="(%(levelname)s %(name)s: %(message)s)")
+    options = Options(name=args.name, wa_id=args.wa_id, db=args.db, offline=args.offline, echo=args.echo)
+    try:
+        return asyncio.run(chat(bot, sys.stdin, sys.stdout, options=options, interactive=sys.stdin.isatty()))
+    except KeyboardInterrupt:
+        print()
+        return 0
+
+
+# --- test ----------------------------------------------------------------------------------------
+
+
+def _test_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", help="a test file or folder (default: the tests folder next to the flows)")
+    p.add_argument("--flows", type=Path, help="the flow file or folder to test (default: bot.flows from the config)")
+
+
+def test_command(args: argparse.Namespace) -> int:
+    """Run conversation tests; 0 when all pass, 1 when any fails or a file cannot be read."""
+    from .scenarios import test_files
+    from .testrun import run_files
+
+    b = _bot_settings(args)
+    if b is None:
+        return 2
+    bot = _runnable(args, args.flows)
+    if bot is None:
+        return 1
+    tests = Path(args.path) if args.path else (args.flows or b.flows) / "tests"
+    logging.basicConfig(level=logging.ERROR, format="(%(levelname)s %(name)s: %(message)s)")
+    files = test_files(tests) if tests.exists() else []
+    if not files:
+        print(f"wabot: no test files in {tests} (conversation tests are .yaml files; see docs/testing.md).",
+              file=sys.stderr)
+        return 1
+    return asyncio.run(run_files(bot, files, sys.stdout))
+
+
+# --- graph ---------------------------------------------------------------------------------------
+
+
+def _graph_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("flow", nargs="?", help="draw only this flow (default: all)")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="mermaid (default) or dot")
+    p.add_argument("--flows", type=Path, help="the flow file or folder (default: bot.flows from the config)")
+
+
+def graph_command(args: argparse.Namespace) -> int:
+    from . import diagram
+
+    bot = _runnable(args, args.flows)
+    if bot is None:
+        return 1
+    if args.flow and args.flow not in bot.flows:
+        print(f"wabot: there is no flow named {args.flow!r}; the flows are: {', '.join(bot.flows)}.",
+              file=sys.stderr)
+        return 1
+    draw = diagram.dot if args.format == "dot" else diagram.mermaid
+    sys.stdout.write(draw(bot, flow=args.flow))
+    return 0
+
+
+COMMANDS: list[_Command] = [
+    _Command("run", "start the server (the default when no command is given)", run_command),
+    _Command("validate", "check the flow files and list every problem with its line", validate_command,
+             _validate_arguments),
+    _Command("chat", "talk to the bot in this terminal (or from piped input)", chat_command, _chat_arguments),
+    _Command("test", "run the conversation tests (flows/tests/*.yaml)", test_command, _test_arguments),
+    _Command("graph", "draw the flows as a Mermaid (or Graphviz DOT) diagram", graph_command, _graph_arguments),
+]
+
+
+__all__ = ["COMMANDS", "load_bot", "main", "run"]
