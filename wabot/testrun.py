@@ -188,9 +188,10 @@ def check(expect: Expect, turn: Turn) -> tuple[str, str] | None:
         if not _same(vars_[name], value):
             return "saved", f"expected the variable {name} = {value!r}, but it is {vars_[name]!r}"
     if expect.at is not None:
-        here = f"{turn.state.flow}.{turn.state.step}" if turn.state.flow else "(no flow: the conversation ended)"
+        here = f"{turn.state.flow}.{turn.state.step}" if turn.state.flow else "end"
         if here != expect.at and turn.state.flow != expect.at:
-            return "at", f"expected the conversation at {expect.at}, but it is at {here}"
+            where = "ended" if here == "end" else f"is at {here}"
+            return "at", f"expected the conversation at {expect.at}, but it {where}"
     if expect.handoff is not None:
         opened = turn.handoff is not None
         if opened != expect.handoff:
