@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from wabot import inbound
-from wabot.state import WAITING, Frame, State
+from wabot.state import HANDOFF, WAITING, Frame, State
 from wabot.store import Store
 
 
@@ -93,4 +93,54 @@ async def test_skip_marks_done_and_forgets_the_conversation(tmp_path: Path) -> N
     await store.skip(seq, customer="84912345678")
     assert await store.pending() == []
     assert await store.load_state("84912345678") is None
+    await store.close()
+
+
+async def test_handoff_is_listed_with_reason_and_first_time_until_resumed(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    who = inbound.Customer("84912345678", name="An")
+    waiting = State(flow="support", status=HANDOFF)
+    await store.finish_turn(seq=None, customer=who.key, state=waiting, bodies=[], now=10.0,
+                            contact=who, handoff="muốn đổi hàng")
+    await store.finish_turn(seq=None, customer=who.key, state=waiting, bodies=[], now=20.0)  # writes again
+    await store.finish_turn(seq=None, customer="other", state=State(flow="main", status=WAITING), bodies=[], now=5.0)
+    assert await store.handoffs() == [
+        {"customer": who.key, "name": "An", "reason": "muốn đổi hàng", "since": 10.0}
+    ]
+    assert await store.count_status(HANDOFF) == 1
+    assert await store.contact(who.key) == who
+    await store.finish_turn(seq=None, customer=who.key, state=State(flow="main", status=WAITING), bodies=[], now=30.0)
+    assert await store.handoffs() == []
+    assert await store.contact(who.key) == who  # kept although that turn did not name the contact
+    await store.close()
+
+
+async def test_opt_out_round_trip(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    assert not await store.opted_out("84912345678")
+    await store.set_opted_out("84912345678", True, now=1.0)
+    assert await store.opted_out("84912345678")
+    await store.finish_turn(seq=None, customer="84912345678", state=State(flow="main"), bodies=[], now=2.0)
+    assert await store.opted_out("84912345678")  # a later turn does not clear it
+    await store.set_opted_out("84912345678", False, now=3.0)
+    assert not await store.opted_out("84912345678")
+    await store.close()
+
+
+async def test_history_interleaves_in_and_out_and_purge_keeps_recent(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    [(s1, _)] = await store.record([message("a", body="hi")], [], now=1.0)
+    await store.finish_turn(seq=s1, customer="84912345678", state=State(), bodies=[{"n": 1}], now=2.0)
+    [(s2, _)] = await store.record([message("b", body="menu")], [], now=100.0)
+    await store.finish_turn(seq=s2, customer="84912345678", state=State(), bodies=[{"n": 2}], now=101.0)
+    await store.queue("someone-else", [{"n": 3}], now=50.0)
+    rows = await store.history("84912345678")
+    assert [(r[1], r[2]) for r in rows] == [(1.0, "in"), (2.0, "out"), (100.0, "in"), (101.0, "out")]
+    assert [(r[1], r[2]) for r in await store.history("84912345678", limit=2)] == [(100.0, "in"), (101.0, "out")]
+    assert len(await store.history()) == 5
+    queued = await store.queued()
+    for row in queued:
+        await store.mark_sent(row.id, wamid=f"w{row.id}", now={1: 2.0, 2: 101.0, 3: 200.0}[row.body["n"]])
+    assert await store.purge(before=60.0) == 2  # the first message and its reply; not the later ones
+    assert [(r[1], r[2]) for r in await store.history("84912345678")] == [(100.0, "in"), (101.0, "out")]
     await store.close()

@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from . import codec, inbound
-from .state import State
+from .state import HANDOFF, State
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,18 @@ _MIGRATIONS = [
         done INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX inbox_pending ON inbox (seq) WHERE done = 0;
+    CREATE INDEX inbox_customer ON inbox (customer, seq);
     CREATE TABLE conversations (
         customer TEXT PRIMARY KEY,
         state TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'idle',
+        contact TEXT,
+        handoff_reason TEXT,
+        handoff_at REAL,
+        opted_out_at REAL,
         updated_at REAL NOT NULL
     );
+    CREATE INDEX conversations_status ON conversations (status, handoff_at);
     CREATE TABLE outbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         customer TEXT NOT NULL,
@@ -52,6 +59,7 @@ _MIGRATIONS = [
     );
     CREATE INDEX outbox_queued ON outbox (id) WHERE status = 'queued';
     CREATE INDEX outbox_wamid ON outbox (wamid);
+    CREATE INDEX outbox_customer ON outbox (customer, id);
     CREATE TABLE statuses (
         wamid TEXT NOT NULL,
         status TEXT NOT NULL,
@@ -179,29 +187,151 @@ class Store:
         return State.from_json(row[0]) if row else None
 
     async def finish_turn(
-        self, *, seq: int | None, customer: str, state: State, bodies: list[dict[str, Any]], now: float
+        self,
+        *,
+        seq: int | None,
+        customer: str,
+        state: State,
+        bodies: list[dict[str, Any]],
+        now: float,
+        contact: inbound.Customer | None = None,
+        handoff: str | None = None,
     ) -> list[OutRow]:
-        """In one commit: save the new state, queue the replies, mark the inbound message done."""
-        rows: list[OutRow] = []
+        """In one commit: save the new state, queue the replies, mark the inbound message done.
+
+        `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff.
+        """
         async with self.lock:
             await self.db.execute(
-                "INSERT INTO conversations (customer, state, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (customer) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                (customer, state.to_json(), now),
+                "INSERT INTO conversations (customer, state, status, contact, handoff_reason, handoff_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (customer) DO UPDATE SET state = excluded.state, status = excluded.status,"
+                " contact = COALESCE(excluded.contact, contact),"
+                " handoff_reason = CASE WHEN excluded.status = 'handoff'"
+                "   THEN COALESCE(excluded.handoff_reason, handoff_reason) END,"
+                " handoff_at = CASE WHEN excluded.status = 'handoff'"
+                "   THEN COALESCE(handoff_at, excluded.handoff_at) END,"
+                " updated_at = excluded.updated_at",
+                (
+                    customer,
+                    state.to_json(),
+                    state.status,
+                    _contact(contact) if contact else None,
+                    handoff,
+                    now if state.status == HANDOFF else None,
+                    now,
+                ),
             )
-            for body in bodies:
-                async with self.db.execute(
-                    "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                    (customer, json.dumps(body, ensure_ascii=False), seq, now, now),
-                ) as cur:
-                    row = await cur.fetchone()
-                assert row is not None
-                rows.append(OutRow(int(row[0]), customer, body))
+            rows = await self._queue(customer, bodies, seq, now)
             if seq is not None:
                 await self.db.execute("UPDATE inbox SET done = 1 WHERE seq = ?", (seq,))
             await self.db.commit()
         return rows
+
+    async def _queue(self, customer: str, bodies: list[dict[str, Any]], seq: int | None, now: float) -> list[OutRow]:
+        rows: list[OutRow] = []
+        for body in bodies:
+            async with self.db.execute(
+                "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (customer, json.dumps(body, ensure_ascii=False), seq, now, now),
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            rows.append(OutRow(int(row[0]), customer, body))
+        return rows
+
+    async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
+        """Queue messages that are not a bot turn (an agent's reply, a re-engagement template)."""
+        async with self.lock:
+            rows = await self._queue(customer, bodies, None, now)
+            await self.db.commit()
+        return rows
+
+    async def contact(self, customer: str) -> inbound.Customer | None:
+        """Who the customer is, as last seen in a message."""
+        async with self.lock, self.db.execute(
+            "SELECT contact FROM conversations WHERE customer = ?", (customer,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None or row[0] is None:
+            return None
+        d = json.loads(row[0])
+        return inbound.Customer(d.get("wa_id"), d.get("user_id"), d.get("name"))
+
+    async def handoffs(self) -> list[dict[str, Any]]:
+        """Customers waiting for a person, longest wait first."""
+        async with self.lock, self.db.execute(
+            "SELECT customer, contact, handoff_reason, handoff_at FROM conversations"
+            " WHERE status = 'handoff' ORDER BY handoff_at"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            {"customer": c, "name": json.loads(ct or "{}").get("name"), "reason": r or "", "since": at}
+            for c, ct, r, at in rows
+        ]
+
+    async def count_status(self, status: str) -> int:
+        async with self.lock, self.db.execute(
+            "SELECT COUNT(*) FROM conversations WHERE status = ?", (status,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # --- opt-out ------------------------------------------------------------------------------
+
+    async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None:
+        async with self.lock:
+            await self.db.execute(
+                "INSERT INTO conversations (customer, state, opted_out_at, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (customer) DO UPDATE SET opted_out_at = excluded.opted_out_at",
+                (customer, State().to_json(), now if opted_out else None, now),
+            )
+            await self.db.commit()
+
+    async def opted_out(self, customer: str) -> bool:
+        async with self.lock, self.db.execute(
+            "SELECT opted_out_at FROM conversations WHERE customer = ?", (customer,)
+        ) as cur:
+            row = await cur.fetchone()
+        return row is not None and row[0] is not None
+
+    # --- history ------------------------------------------------------------------------------
+
+    async def history(self, customer: str | None = None, *, limit: int = 0) -> list[tuple[Any, ...]]:
+        """Inbound and outbound messages, oldest first: (customer, at, "in"|"out", payload, status, error).
+
+        `payload` is the stored JSON text (an inbound message or an outgoing Graph body).
+        With `limit`, the most recent `limit` entries.
+        """
+        where = "WHERE customer = ?" if customer is not None else ""
+        args: tuple[Any, ...] = (customer, customer) if customer is not None else ()
+        sql = (
+            f"SELECT customer, received_at AS at, 'in', message, CASE done WHEN 1 THEN 'done' ELSE 'pending' END,"
+            f" NULL, seq AS n FROM inbox {where}"
+            f" UNION ALL SELECT customer, created_at, 'out', body, status, error, id FROM outbox {where}"
+        )
+        if limit:
+            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, n DESC LIMIT {int(limit)})"
+        sql += " ORDER BY customer, at, n"
+        async with self.lock, self.db.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [tuple(r[:6]) for r in rows]
+
+    async def purge(self, *, before: float) -> int:
+        """Forget finished conversation history older than `before` (the retention period); return rows deleted."""
+        async with self.lock:
+            total = 0
+            for sql in (
+                "DELETE FROM inbox WHERE done = 1 AND received_at < ?",
+                "DELETE FROM outbox WHERE status != 'queued' AND updated_at < ?",
+                "DELETE FROM statuses WHERE timestamp < ?",
+            ):
+                cur = await self.db.execute(sql, (before,))
+                total += cur.rowcount
+                await cur.close()
+            await self.db.commit()
+        return total
 
     # --- outbox -------------------------------------------------------------------------------
 
@@ -247,6 +377,10 @@ class Store:
         async with self.lock:
             await self.db.execute(sql, params)
             await self.db.commit()
+
+
+def _contact(c: inbound.Customer) -> str:
+    return json.dumps({"wa_id": c.wa_id, "user_id": c.user_id, "name": c.name}, ensure_ascii=False)
 
 
 def _err(e: inbound.ErrorInfo) -> dict[str, Any]:
