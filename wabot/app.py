@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from . import webhook
+from . import reload, webhook
 from .appkeys import DISPATCHER, SENDER, SETTINGS, STORE
 from .config import Settings
 from .dispatch import Dispatcher
@@ -73,6 +73,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
             log.info("stopped cleanly")
 
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
     return app
 
 

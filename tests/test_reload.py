@@ -1,0 +1,187 @@
+"""Hot reload: a changed flow file is validated and swapped in; a broken one keeps the last good flows."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from wabot import inbound
+from wabot.config import BotSettings
+from wabot.conversation import Conversation, describe, offline_http
+from wabot.flows.load import load_bot
+from wabot.flows.model import Bot
+from wabot.reload import Reloader, snapshot
+from wabot.store import Store
+
+DEMO = Path(__file__).parent.parent / "flows"
+GREETING = "Xin chào {{ contact.name or 'bạn' }}! 👋 Chào mừng đến với Trà Sen."
+
+
+@dataclass
+class Holder:
+    bot: Bot
+
+
+@pytest.fixture
+def flows(tmp_path: Path) -> Path:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    for file in DEMO.glob("*.yaml"):
+        shutil.copy(file, folder / file.name)
+    return folder
+
+
+def _settings(flows: Path) -> BotSettings:
+    return BotSettings(flows=flows, start_flow="main", default_language="vi", session_timeout=1800,
+                       timezone="Asia/Ho_Chi_Minh")
+
+
+def _load(flows: Path) -> Bot:
+    b = _settings(flows)
+    bot, problems = load_bot([flows], start=b.start_flow, default_language=b.default_language,
+                             session_timeout=b.session_timeout, timezone=b.timezone, env={})
+    assert not [p for p in problems if p.severity == "error"]
+    return bot
+
+
+def _edit(file: Path, old: str, new: str) -> None:
+    text = file.read_text(encoding="utf-8")
+    assert old in text
+    file.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    s = await Store.open(":memory:")
+    yield s
+    await s.close()
+
+
+async def _say(holder: Holder, store: Store, text: str) -> list[str]:
+    """One customer message, answered with whatever Bot the holder has now (as the dispatcher does per turn)."""
+    chat = Conversation(holder.bot, store=store, customer=inbound.Customer("84900000001", name="Lan"),
+                        http=offline_http)
+    turn = await chat.send(inbound.Text(text))
+    return [line for reply in turn.replies for line in describe(reply)]
+
+
+async def test_an_edit_shows_up_in_the_next_reply(flows: Path, store: Store) -> None:
+    holder = Holder(_load(flows))
+    reloader = Reloader(holder, settings=_settings(flows), env={})
+    await reloader.start()
+    try:
+        assert (await _say(holder, store, "hi"))[0] == "Xin chào Lan! 👋 Chào mừng đến với Trà Sen."
+        assert await reloader.check() is False  # nothing changed
+        _edit(flows / "main.yaml", GREETING, "Chào {{ contact.name }}, Trà Sen xin nghe!")
+        assert await reloader.check() is True
+        assert (await _say(holder, store, "hủy"))[0] == "Chào Lan, Trà Sen xin nghe!"
+    finally:
+        await reloader.stop()
+
+
+async def test_a_broken_edit_keeps_the_last_good_flows(
+    flows: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    holder = Holder(_load(flows))
+    good = holder.bot
+    reloader = Reloader(holder, settings=_settings(flows), env={})
+    await reloader.start()
+    _edit(flows / "main.yaml", GREETING, "Chào bạn mới!")
+    _edit(flows / "shop.yaml", "goto: order.quantity", "goto: order.quantty")
+    with caplog.at_level(logging.ERROR, logger="wabot.reload"):
+        assert await reloader.check() is False
+    assert holder.bot is good
+    assert "the flow files changed but have 1 error(s); still serving the flows loaded before" in caplog.text
+    assert f"{flows / 'shop.yaml'}:" in caplog.text and "'quantty'" in caplog.text
+    assert (await _say(holder, store, "hi"))[0] == "Xin chào Lan! 👋 Chào mừng đến với Trà Sen."
+    _edit(flows / "shop.yaml", "goto: order.quantty", "goto: order.quantity")
+    assert await reloader.check() is True
+    assert (await _say(holder, store, "hủy"))[0] == "Chào bạn mới!"
+    await reloader.stop()
+
+
+async def test_added_and_removed_files_are_noticed(flows: Path, store: Store) -> None:
+    holder = Holder(_load(flows))
+    reloader = Reloader(holder, settings=_settings(flows), env={})
+    await reloader.start()
+    extra = flows / "promo.yaml"
+    extra.write_text('flows:\n  promo:\n    steps:\n      - say: "Giảm 20% hôm nay!"\n'
+                     'triggers:\n  - words: ["khuyến mãi"]\n    goto: promo\n', encoding="utf-8")
+    assert await reloader.check() is True
+    assert "promo" in holder.bot.flows
+    assert await _say(holder, store, "khuyến mãi") == ["Giảm 20% hôm nay!"]
+    extra.unlink()
+    assert await reloader.check() is True
+    assert "promo" not in holder.bot.flows
+    (flows / "tests").mkdir()
+    (flows / "tests" / "x.yaml").write_text("tests: []\n", encoding="utf-8")
+    assert await reloader.check() is False  # sub-folders (flows/tests) are not flow files
+    await reloader.stop()
+
+
+def test_a_same_size_edit_changes_the_snapshot(flows: Path) -> None:
+    before = snapshot(flows)
+    _edit(flows / "main.yaml", "Trà Sen.", "Trà Sen!")
+    after = snapshot(flows)
+    assert set(before) == set(after) == {str(p) for p in flows.glob("*.yaml")}
+    assert before[str(flows / "main.yaml")] != after[str(flows / "main.yaml")]
+
+
+async def test_the_background_task_reloads_by_itself(flows: Path) -> None:
+    holder = Holder(_load(flows))
+    good = holder.bot
+    reloader = Reloader(holder, settings=_settings(flows), env={}, interval=0.02)
+    await reloader.start()
+    try:
+        _edit(flows / "main.yaml", GREETING, "Chào!")
+        for _ in range(250):
+            if holder.bot is not good:
+                break
+            await asyncio.sleep(0.02)
+        assert holder.bot is not good
+    finally:
+        await reloader.stop()
+    assert reloader.task is None
+
+
+async def test_a_conversation_whose_step_is_gone_starts_over(flows: Path, store: Store) -> None:
+    holder = Holder(_load(flows))
+    reloader = Reloader(holder, settings=_settings(flows), env={})
+    await reloader.start()
+    await _say(holder, store, "hi")
+    await _say(holder, store, "Đặt hàng")
+    await _say(holder, store, "Trà sen")  # now waiting at order.quantity
+    state = await store.load_state("84900000001")
+    assert state is not None and (state.flow, state.step) == ("order", "quantity")
+    _edit(flows / "shop.yaml", "      - id: quantity\n", "      - id: so_luong\n")
+    _edit(flows / "shop.yaml", "goto: order.quantity", "goto: order.so_luong")
+    text = (flows / "shop.yaml").read_text(encoding="utf-8").replace("goto: quantity", "goto: so_luong")
+    (flows / "shop.yaml").write_text(text, encoding="utf-8")
+    assert await reloader.check() is True
+    lines = await _say(holder, store, "2")
+    assert "Bạn cần gì hôm nay?" in lines  # back at the start, not stuck
+    state = await store.load_state("84900000001")
+    assert state is not None and (state.flow, state.step) == ("main", "menu")
+    await reloader.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="engine bug, reported: Resume at a step that no longer exists logs "
+                   "'starting over' but leaves the state in handoff (Turn.next -> position() None -> run(None))")
+async def test_a_handoff_whose_flow_is_gone_is_not_stuck_after_resume(flows: Path, store: Store) -> None:
+    holder = Holder(_load(flows))
+    await _say(holder, store, "hi")
+    await _say(holder, store, "nhân viên")
+    _edit(flows / "support.yaml", "  human:\n", "  nhan_vien:\n")
+    for name in ("main.yaml", "shop.yaml"):
+        text = (flows / name).read_text(encoding="utf-8").replace("goto: human", "goto: nhan_vien")
+        (flows / name).write_text(text.replace("on_fail: human", "on_fail: nhan_vien"), encoding="utf-8")
+    holder.bot = _load(flows)
+    chat = Conversation(holder.bot, store=store, customer=inbound.Customer("84900000001"), http=offline_http)
+    turn = await chat.resume()
+    assert turn.state.status != "handoff", "after a person gives the conversation back the bot must answer again"
