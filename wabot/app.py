@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
-from . import reload, webhook
+from . import admin, reload, webhook
 from .appkeys import DISPATCHER, SENDER, SETTINGS, STORE
 from .config import Settings
 from .dispatch import Dispatcher
@@ -23,13 +25,18 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, bot: Bot) -> web.Application:
     """The whole server; resources open on startup and close, in reverse order, on shutdown."""
-    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    admin_on = bool(settings.admin_token)
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes, middlewares=[admin.require_token] if admin_on else []
+    )
     app[SETTINGS] = settings
     path = settings.server.webhook_path
     app.router.add_get(path, webhook.verify)
     app.router.add_post(path, webhook.receive)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if admin_on:
+        admin.add_routes(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = await Store.open(settings.database)
@@ -55,16 +62,19 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
             max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency,
         )
         dispatcher = Dispatcher(
-            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session
+            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
+            stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
         )
         app[STORE] = store
         app[SENDER] = sender
         app[DISPATCHER] = dispatcher
         await sender.start()
         await dispatcher.recover()
+        purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
         try:
             yield
         finally:
+            purge.cancel()
             grace = settings.outbox.shutdown_grace
             await dispatcher.drain(grace)
             await sender.stop(grace)
@@ -75,6 +85,17 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
     return app
+
+
+async def _retention(store: Store, days: float, every: float = 3600) -> None:
+    """Forget conversation history older than the retention period, once an hour."""
+    if days <= 0:
+        return
+    while True:
+        removed = await store.purge(before=time.time() - days * 86400)
+        if removed:
+            log.info("removed %d history rows older than %g days (history.retention_days)", removed, days)
+        await asyncio.sleep(every)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -51,6 +51,8 @@ class BotSettings:
     default_language: str
     session_timeout: float  # seconds
     timezone: str
+    stop_words: tuple[str, ...] = ()  # opt out of messages the bot starts (templates)
+    start_words: tuple[str, ...] = ()  # opt back in
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ class Settings:
     outbox: Outbox
     log_level: str
     log_format: str  # "text" or "json"
+    admin_token: str = ""  # empty: no admin API
+    retention_days: float = 0  # 0: keep conversation history forever
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +122,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             default_language=r.text("bot.default_language", "vi"),
             session_timeout=60 * r.number("bot.session_timeout_minutes", 30, low=0),
             timezone=r.text("bot.timezone", "Asia/Ho_Chi_Minh"),
+            stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
+            start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(
@@ -128,6 +134,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         ),
         log_level=r.choice("logging.level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=r.choice("logging.format", "text", ("text", "json")),
+        admin_token=r.text("admin.token", ""),
+        retention_days=r.number("history.retention_days", 90, low=0),
     )
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
@@ -186,6 +194,12 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.fail(key, "must be a text value")
         return str(value).strip()
+
+    def words(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
+            raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
+        return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
 
     def number(
         self, key: str, default: float, *, low: float | None = None, high: float | None = None, integer: bool = False

@@ -13,7 +13,8 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -25,10 +26,25 @@ from .outbox import Sender, mask
 from .state import State
 from .store import Store
 from .templates import Renderer
+from .text import fold
 
 log = logging.getLogger(__name__)
 
 MAX_EFFECT_ROUNDS = 20  # http steps in a row within one turn
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One event for one customer; `seq` is the inbox row of an inbound message."""
+
+    seq: int | None
+    customer: inbound.Customer
+    event: engine.Event
+
+    def __str__(self) -> str:
+        if isinstance(self.event, engine.Incoming):
+            return f"message {self.event.message.id} ({self.event.message.type})"
+        return type(self.event).__name__.lower()
 
 
 class Dispatcher:
@@ -43,6 +59,8 @@ class Dispatcher:
         renderer: Renderer,
         http: aiohttp.ClientSession,
         clock: Callable[[], float] = time.time,
+        stop_words: Iterable[str] = (),
+        start_words: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.sender = sender
@@ -50,16 +68,25 @@ class Dispatcher:
         self.renderer = renderer
         self.http = http
         self.clock = clock
-        self.queues: dict[str, deque[tuple[int, inbound.Message]]] = {}
+        self.stop_words = frozenset(fold(w) for w in stop_words)
+        self.start_words = frozenset(fold(w) for w in start_words)
+        self.queues: dict[str, deque[Work]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def submit(self, items: list[tuple[int, inbound.Message]]) -> None:
         """Queue freshly stored messages (seq, message); each customer's in arrival order."""
         for seq, message in items:
-            key = message.customer.key
-            self.queues.setdefault(key, deque()).append((seq, message))
-            if key not in self.tasks:
-                self.tasks[key] = asyncio.create_task(self._run(key), name=f"customer-{mask(key)}")
+            self._put(Work(seq, message.customer, engine.Incoming(message)))
+
+    def resume(self, customer: inbound.Customer) -> None:
+        """Give a handed-off conversation back to the bot, in order with the customer's messages."""
+        self._put(Work(None, customer, engine.Resume()))
+
+    def _put(self, work: Work) -> None:
+        key = work.customer.key
+        self.queues.setdefault(key, deque()).append(work)
+        if key not in self.tasks:
+            self.tasks[key] = asyncio.create_task(self._run(key), name=f"customer-{mask(key)}")
 
     async def recover(self) -> None:
         """Process what a previous run stored but did not finish."""
@@ -81,51 +108,64 @@ class Dispatcher:
         queue = self.queues[key]
         try:
             while queue:
-                seq, message = queue[0]
+                work = queue[0]
                 try:
-                    await self._turn(seq, message)
+                    await self._turn(work)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # a bug must neither block this customer nor replay forever after restarts
-                    log.exception(
-                        "could not process message %s from %s; it is skipped and the conversation starts over",
-                        message.id, mask(key),
-                    )
-                    await self.store.skip(seq, customer=key)
+                    log.exception("could not process %s from %s; the conversation starts over", work, mask(key))
+                    if work.seq is not None:
+                        await self.store.skip(work.seq, customer=key)
                 queue.popleft()
         finally:
             del self.tasks[key]
             if not queue:
                 del self.queues[key]
 
-    async def _turn(self, seq: int, message: inbound.Message) -> None:
+    async def _turn(self, work: Work) -> None:
         started = time.perf_counter()
-        key = message.customer.key
+        customer, key = work.customer, work.customer.key
+        if isinstance(work.event, engine.Incoming):
+            await self._opt_out(key, work.event.message)
         state = await self.store.load_state(key)
         bot = self.bot
-        outcome = self._advance(bot, state, engine.Incoming(message), message.customer)
+        outcome = self._advance(bot, state, work.event, customer)
         replies = list(outcome.replies)
+        handoff: str | None = None
         for _ in range(MAX_EFFECT_ROUNDS):
-            calls = [e for e in outcome.effects if isinstance(e, engine.HttpCall)]
             for effect in outcome.effects:
                 if isinstance(effect, engine.HandoffOpened):
-                    log.info("handoff opened for %s: %s", mask(key), effect.reason or "no reason given")
+                    handoff = effect.reason or "no reason given"
+                    log.info("handoff opened for %s: %s", mask(key), handoff)
+            calls = [e for e in outcome.effects if isinstance(e, engine.HttpCall)]
             if not calls:
                 break
             result = await self._http(calls[0])
-            outcome = self._advance(bot, outcome.state, result, message.customer)
+            outcome = self._advance(bot, outcome.state, result, customer)
             replies.extend(outcome.replies)
-        recipient = outbound.Recipient(message.customer.wa_id, message.customer.user_id)
+        recipient = outbound.Recipient(customer.wa_id, customer.user_id)
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
         rows = await self.store.finish_turn(
-            seq=seq, customer=key, state=outcome.state, bodies=bodies, now=self.clock()
+            seq=work.seq, customer=key, state=outcome.state, bodies=bodies, now=self.clock(),
+            contact=customer if isinstance(work.event, engine.Incoming) else None, handoff=handoff,
         )
         self.sender.enqueue(rows)
         log.info(
-            "message %s from %s (%s): flow %s step %s, %d replies, %.1f ms",
-            message.id, mask(key), message.type, outcome.state.flow or "-", outcome.state.step or "-",
+            "%s from %s: flow %s step %s, %d replies, %.1f ms",
+            work, mask(key), outcome.state.flow or "-", outcome.state.step or "-",
             len(rows), (time.perf_counter() - started) * 1000,
         )
+
+    async def _opt_out(self, key: str, message: inbound.Message) -> None:
+        """A stop word opts the customer out of bot-initiated templates; a start word opts them back in."""
+        said = fold(message.text or "")
+        if said and said in self.stop_words:
+            await self.store.set_opted_out(key, True, now=self.clock())
+            log.info("%s opted out of messages the bot starts", mask(key))
+        elif said and said in self.start_words:
+            await self.store.set_opted_out(key, False, now=self.clock())
+            log.info("%s opted back in", mask(key))
 
     def _advance(
         self, bot: Bot, state: State | None, event: engine.Event, customer: inbound.Customer
