@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from . import admin, reload, webhook
 from .appkeys import DISPATCHER, SENDER, SETTINGS, STORE
-from .config import Settings
+from .config import Settings, load_settings
 from .dispatch import Dispatcher
+from .errors import ConfigError
 from .flows.model import Bot
 from .graph import GraphClient
 from .outbox import Sender
@@ -51,10 +54,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
                 "to this log instead of being sent. Set both (see README) to go live."
             )
         else:
-            graph = GraphClient(
-                session, base_url=wa.api_url, version=wa.api_version,
-                phone_number_id=wa.phone_number_id, token=wa.token, timeout=wa.timeout,
-            )
+            graph = _graph(session, settings)
         if not wa.app_secret:
             log.warning("WHATSAPP_APP_SECRET is not set: webhook signatures are NOT checked (dry-run only)")
         sender = Sender(
@@ -71,9 +71,11 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
         await sender.start()
         await dispatcher.recover()
         purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
+        hangup = _on_hangup(lambda: _new_token(settings.file, session, sender))
         try:
             yield
         finally:
+            hangup()
             purge.cancel()
             grace = settings.outbox.shutdown_grace
             await dispatcher.drain(grace)
@@ -85,6 +87,38 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
     return app
+
+
+def _graph(session: aiohttp.ClientSession, settings: Settings) -> GraphClient:
+    wa = settings.whatsapp
+    return GraphClient(
+        session, base_url=wa.api_url, version=wa.api_version,
+        phone_number_id=wa.phone_number_id, token=wa.token, timeout=wa.timeout,
+    )
+
+
+def _on_hangup(callback: Callable[[], None]) -> Callable[[], None]:
+    """Run `callback` on SIGHUP (where the platform has it); return the function that stops listening."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, callback)
+    except (AttributeError, NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        return lambda: None
+    return lambda: loop.remove_signal_handler(signal.SIGHUP)
+
+
+def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> None:
+    """SIGHUP: read the token from the config (and its environment variables) again and send what waited."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as err:
+        log.error("SIGHUP: the settings were not reloaded: %s", err)
+        return
+    if settings.whatsapp.dry_run:
+        log.error("SIGHUP: the reloaded settings have no token or phone number id; nothing changed")
+        return
+    log.info("SIGHUP: access token reloaded from %s", config)
+    sender.resume(_graph(session, settings))
 
 
 async def _retention(store: Store, days: float, every: float = 3600) -> None:
