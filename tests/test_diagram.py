@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,11 @@ def test_demo_chart_has_every_flow_step_and_option(demo: Bot) -> None:
                     title = option.title.get("vi") or option.title.get(ANY) or ""
                     assert _plain(diagram._mermaid_text(title)) in labels, title
     _dot_ok(diagram.dot(demo))
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
+def test_graphviz_accepts_the_dot(demo: Bot) -> None:
+    for text in (diagram.dot(demo), diagram.dot(small_bot())):
+        done = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "<svg" in done.stdout
