@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,10 @@ class Options:
 
 
 async def chat(bot: Bot, lines: Iterable[str], out: TextIO, *, options: Options, interactive: bool = False) -> int:
-    """Run a chat session over `lines` (stdin or a script) and write the bot's side to `out`."""
+    """Run a chat session over `lines` (piped input or a script) and write the bot's side to `out`.
+
+    `interactive`: read from the terminal with a prompt instead of from `lines`.
+    """
     async with AsyncExitStack() as stack:
         if options.db is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="wabot-chat-"))
@@ -57,7 +61,7 @@ async def chat(bot: Bot, lines: Iterable[str], out: TextIO, *, options: Options,
         session_ = _Session(bot, store, http, out, options)
         if interactive:
             out.write(f"Chatting with the bot as {options.name}. Type /help for commands, /quit to leave.\n")
-        for raw in _ask(lines, out) if interactive else lines:
+        for raw in _ask(out) if interactive else lines:
             line = raw.rstrip("\n")
             if options.echo:
                 out.write(f"> {line}\n")
@@ -74,16 +78,16 @@ def _bound(session: aiohttp.ClientSession) -> HttpAnswer:
     return call
 
 
-def _ask(lines: Iterable[str], out: TextIO) -> Iterable[str]:
-    iterator = iter(lines)
+def _ask(out: TextIO) -> Iterator[str]:
+    """Lines typed at a prompt, with line editing and history where the platform has readline."""
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401 - importing it gives input() editing and history
     while True:
-        out.write("> ")
-        out.flush()
-        line = next(iterator, None)
-        if line is None:
+        try:
+            yield input("> ")
+        except EOFError:
             out.write("\n")
             return
-        yield line
 
 
 class _Session:

@@ -193,7 +193,8 @@ def chat_command(args: argparse.Namespace) -> int:
     bot = _runnable(args, Path(args.path) if args.path else None)
     if bot is None:
         return 1
-    logging.basicConfig(level=logging.ERROR, format="(%(levelname)s %(name)s: %(message)s)")
+    # warnings (a text that cannot be rendered, a failed http step) help authors; they go to stderr
+    logging.basicConfig(level=logging.WARNING, format="(%(levelname)s %(name)s: %(message)s)")
     options = Options(name=args.name, wa_id=args.wa_id, db=args.db, offline=args.offline, echo=args.echo)
     try:
         return asyncio.run(chat(bot, sys.stdin, sys.stdout, options=options, interactive=sys.stdin.isatty()))
