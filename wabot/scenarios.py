@@ -149,7 +149,11 @@ class _Reader:
                       "add steps: with '- send: ...' items")
             return None
         steps = [self.step(s, n) for s, n in zip(steps_raw, steps_raw.item_lines, strict=True)]
-        merged_env = {**(env if isinstance(env, dict) else {}), **(raw.get("env") or {})}
+        own_env = raw.get("env") or {}
+        if not isinstance(own_env, dict):
+            self.fail(raw.key_lines["env"], "env: must map names to values, e.g. {SHOP_API: \"https://…\"}")
+            own_env = {}
+        merged_env = {**(env if isinstance(env, dict) else {}), **own_env}
         http = {**shared, **self.stand_ins(raw.get("http"), raw.key_lines.get("http", line))}
         now = self.moment(raw.get("now"), raw.key_lines.get("now", line)) if "now" in raw else None
         return Case(self.file, line, name, customer, tuple(s for s in steps if s is not None), http,
@@ -245,8 +249,11 @@ class _Reader:
                 self.fail(at, f"the answer to {key} must be a mapping with status and json (or text, or error)")
                 continue
             status = answer.get("status", 0 if "error" in answer else 200)
+            if not isinstance(status, int) or isinstance(status, bool):
+                self.fail(at, f"the status of the answer to {key} must be a number such as 200 or 404")
+                continue
             data = answer.get("json", answer.get("text"))
-            out[request_key(str(key))] = StandIn(int(status), data, str(answer.get("error") or ""))
+            out[request_key(str(key))] = StandIn(status, data, str(answer.get("error") or ""))
         return out
 
     def expect(self, raw: Any, line: int) -> Expect:
