@@ -8,6 +8,7 @@ import pstats
 import sys
 from pathlib import Path
 
+from .profile import summary
 from .report import E2E_P99_MS, TABLE_HEAD, TARGET_RATE, Result, verdict
 from .run import Options, run
 from .server import REPO
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--uvloop", action="store_true", default=os.environ.get("BENCH_UVLOOP") == "1",
                    help="run the server and the bench on uvloop (or BENCH_UVLOOP=1)")
     p.add_argument("--profile", type=Path, help="run the server under cProfile and write the profile here")
+    p.add_argument("--pyspy", type=Path, help="sample the server with py-spy during the load (collapsed stacks)")
     args = p.parse_args(argv)
 
     if args.startup:
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for rate in rates:
         opts = Options(rate=rate, duration=args.duration, customers=args.customers, prefill=args.prefill,
-                       flows=args.flows, send_rate=args.send_rate, uvloop=args.uvloop, profile=args.profile)
+                       flows=args.flows, send_rate=args.send_rate, uvloop=args.uvloop, profile=args.profile,
+                       pyspy=args.pyspy)
         result = run(opts)
         results.append(result)
         print("\n".join(result.lines()), flush=True)
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         stats = pstats.Stats(str(args.profile))
         stats.sort_stats("tottime").print_stats(30)
         stats.sort_stats("cumulative").print_stats(40)
+    if args.pyspy:
+        print("\n".join(summary(args.pyspy)))
     if len(results) > 1:
         print(TABLE_HEAD)
         for r in results:

@@ -13,13 +13,14 @@ import hmac
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from .fakegraph import Reply
-from .walk import Move, Typed, next_move
+from .walk import GREETINGS, Move, Typed, next_move
 
 LATE_SECONDS = 0.010  # a send this far behind its slot counts as late
 BUSINESS = {"display_phone_number": "84281234567", "phone_number_id": "100200300400500"}
@@ -94,6 +95,8 @@ class Generator:
         self.rng = random.Random(seed)
         self.stray = 0  # replies to nobody we wrote to (or before their first message)
         self.reads = 0  # mark-as-read calls
+        self.moves: Counter[str] = Counter()  # what customers sent: greeting, tap, answer, menu
+        self.kinds: Counter[str] = Counter()  # what the bot sent: text, list, button, image, ...
         self.last_reply_at = 0.0
         self.run_id = f"{int(time.time() * 1000):x}"
 
@@ -102,6 +105,7 @@ class Generator:
         for r in replies:
             self.last_reply_at = max(self.last_reply_at, r.at)
             c = self.by_id.get(r.to)
+            self.kinds[r.kind] += 1
             if r.kind == "read":
                 self.reads += 1
                 continue
@@ -141,6 +145,10 @@ class Generator:
     async def _send(self, session: aiohttp.ClientSession, c: Customer, due: float, k: int) -> None:
         turn = Turn(c.wa_id, due)
         move = next_move(c.last, self.rng)
+        if isinstance(move, Typed):
+            self.moves["greeting" if move.body in GREETINGS else "menu" if move.body == "menu" else "answer"] += 1
+        else:
+            self.moves["tap"] += 1
         body = webhook_body(c, move, wamid=f"wamid.bench.{self.run_id}.{k}", timestamp=int(time.time()))
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(self.secret, body)}
         c.turns.append(turn)

@@ -44,6 +44,9 @@ class Result:
     throughput: float  # inbound messages per second actually sent
     reply_rate: float  # replies per second received at the fake Graph
     usage: Usage
+    load_cpu: tuple[float, float]  # generator process, fake Graph process: CPU seconds per second
+    moves: dict[str, int]
+    kinds: dict[str, int]
 
     @property
     def all_ok(self) -> bool:
@@ -67,8 +70,10 @@ class Result:
             f"  max {self.e2e_max_ms:.1f} ms",
             f"  replies            {self.turns_answered}/{self.sent} turns answered; {self.replies} replies"
             f" ({self.reply_rate:.0f}/s, {self.replies / max(1, self.sent):.2f} per turn); {self.stray} stray",
+            f"  walk               sent {_counts(self.moves)}; bot sent {_counts(self.kinds)}",
             f"  server             CPU {u.cpu * 100:.0f}% of one core, RSS {u.rss_mb:.0f} MB"
-            f" (peak {u.peak_rss_mb:.0f} MB)",
+            f" (peak {u.peak_rss_mb:.0f} MB); generator {self.load_cpu[0] * 100:.0f}%,"
+            f" fake Graph {self.load_cpu[1] * 100:.0f}%",
         ]
 
     def row(self) -> str:
@@ -87,7 +92,10 @@ TABLE_HEAD = (
 )
 
 
-def summarise(gen: Generator, *, rate: float, duration: float, window: tuple[float, float], usage: Usage) -> Result:
+def summarise(
+    gen: Generator, *, rate: float, duration: float, window: tuple[float, float], usage: Usage,
+    load_cpu: tuple[float, float],
+) -> Result:
     turns: list[Turn] = gen.turns
     statuses = Counter(t.status for t in turns)
     lags = [max(0.0, t.sent - t.due) for t in turns]
@@ -104,7 +112,12 @@ def summarise(gen: Generator, *, rate: float, duration: float, window: tuple[flo
         e2e_p50_ms=percentile(e2e, 50), e2e_p90_ms=percentile(e2e, 90), e2e_p99_ms=percentile(e2e, 99),
         e2e_max_ms=max(e2e, default=0.0), turns_answered=sum(1 for t in turns if t.replies), replies=replies,
         stray=gen.stray, throughput=len(turns) / wall, reply_rate=replies / reply_wall, usage=usage,
+        load_cpu=load_cpu, moves=dict(gen.moves), kinds=dict(gen.kinds),
     )
+
+
+def _counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted(counter.items(), key=lambda kv: -kv[1]))
 
 
 def verdict(result: Result) -> str:

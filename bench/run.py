@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
+
 from wabot.state import WAITING, State
 
 from . import fakegraph
 from .fakegraph import Reply
 from .load import Generator, customer_ids
+from .profile import Sampler
 from .report import Result, summarise
 from .server import REPO, SECRET, Server, free_port
 
@@ -35,7 +38,8 @@ class Options:
     flows: Path = REPO / "flows"
     send_rate: float = 20000
     uvloop: bool = False
-    profile: Path | None = None
+    profile: Path | None = None  # run the server under cProfile, writing here
+    pyspy: Path | None = None  # sample the server with py-spy during the load, writing collapsed stacks here
     seed: int = 1
 
 
@@ -66,7 +70,10 @@ class FakeGraph:
                     return
                 if item == "stopped":
                     return
-                loop.call_soon_threadsafe(sink, item)
+                try:
+                    loop.call_soon_threadsafe(sink, item)
+                except RuntimeError:  # the run is over and its loop closed: late reports are not needed
+                    return
 
         self.thread = threading.Thread(target=read, args=(self.conn,), daemon=True)
         self.thread.start()
@@ -122,20 +129,36 @@ def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
             code = server.stop()
             graph.stop()
         if code not in (0, -15):
-            say(f"warning: the server exited with code {code}:\n{server.tail()}")
+            say(f"warning: the server exited with code {code}")
+        tail = server.tail(10)
+        if tail:
+            say(f"server log (last lines, level WARNING and up):\n{tail}")
         return result
 
 
 async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server) -> Result:
     graph.follow(asyncio.get_running_loop(), gen.on_replies)
+    sampler = Sampler(server.proc.pid, opts.pyspy) if opts.pyspy and server.proc else None
     cpu0 = server.cpu_seconds()
+    others = [psutil.Process(), psutil.Process(graph.proc.pid)]
+    others0 = [_cpu(p) for p in others]
     t0 = time.monotonic()
     window = await gen.run(rate=opts.rate, duration=opts.duration)
+    if sampler:
+        sampler.stop()
     deadline = time.monotonic() + DRAIN_MAX
     while gen.unanswered() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
         if time.monotonic() - max(gen.last_reply_at, window[1]) > DRAIN_QUIET:
             break
     await asyncio.sleep(0.1)  # the fake Graph flushes every 20 ms
-    usage = server.usage(cpu0, time.monotonic() - t0)
-    return summarise(gen, rate=opts.rate, duration=opts.duration, window=window, usage=usage)
+    wall = time.monotonic() - t0
+    usage = server.usage(cpu0, wall)
+    gen_cpu, graph_cpu = ((_cpu(p) - c0) / wall for p, c0 in zip(others, others0, strict=True))
+    return summarise(gen, rate=opts.rate, duration=opts.duration, window=window, usage=usage,
+                     load_cpu=(gen_cpu, graph_cpu))
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return float(t.user + t.system)

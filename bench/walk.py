@@ -28,6 +28,9 @@ ANSWERS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
+GREETINGS = ("hi", "xin chào", "Chào shop")
+
+
 @dataclass(frozen=True, slots=True)
 class Tap:
     """A button or list-row tap."""
@@ -52,7 +55,7 @@ Move = Tap | Typed
 def next_move(last: Reply | None, rng: random.Random) -> Move:
     """The customer's next message after the bot's latest one (None: the bot has said nothing yet)."""
     if last is None:
-        return Typed(rng.choice(("hi", "xin chào", "Chào shop")))
+        return Typed(rng.choice(GREETINGS))
     if last.options and last.kind in ("button", "list"):
         weights = [WEIGHTS.get(title.lower(), 3) for _, title, _ in last.options]
         if any(weights):
