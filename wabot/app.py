@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from . import admin, reload, webhook
+from . import admin, metrics, reload, webhook
 from .appkeys import DISPATCHER, SENDER, SETTINGS, STORE
 from .config import Settings, load_settings
 from .dispatch import Dispatcher
@@ -25,6 +26,8 @@ from .templates import Renderer
 
 log = logging.getLogger(__name__)
 
+OUTBOX_STUCK_SECONDS = 300.0  # retries back off for up to a minute each; longer than that is stuck
+
 
 def create_app(settings: Settings, bot: Bot) -> web.Application:
     """The whole server; resources open on startup and close, in reverse order, on shutdown."""
@@ -33,11 +36,13 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
         client_max_size=settings.server.max_body_bytes, middlewares=[admin.require_token] if admin_on else []
     )
     app[SETTINGS] = settings
+    app[metrics.METRICS] = meter = metrics.Metrics()
     path = settings.server.webhook_path
     app.router.add_get(path, webhook.verify)
-    app.router.add_post(path, webhook.receive)
+    app.router.add_post(path, meter.timed(webhook.receive))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics.handler)
     if admin_on:
         admin.add_routes(app)
 
@@ -59,15 +64,16 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
             log.warning("WHATSAPP_APP_SECRET is not set: webhook signatures are NOT checked (dry-run only)")
         sender = Sender(
             store, graph, rate=settings.outbox.rate_per_second,
-            max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency,
+            max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency, metrics=meter,
         )
         dispatcher = Dispatcher(
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
-            stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
+            stop_words=settings.bot.stop_words, start_words=settings.bot.start_words, metrics=meter,
         )
         app[STORE] = store
         app[SENDER] = sender
         app[DISPATCHER] = dispatcher
+        meter.watch(store=store, sender=sender)
         await sender.start()
         await dispatcher.recover()
         purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
@@ -141,8 +147,23 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready to take traffic: say what is wrong, in plain words, if not."""
     problems: list[str] = []
     sender = request.app[SENDER]
+    try:
+        oldest = await metrics.oldest_queued(request.app[STORE])
+    except (sqlite3.Error, ValueError) as exc:  # aiosqlite raises ValueError once the connection is closed
+        oldest = None
+        problems.append(
+            f"The database {request.app[SETTINGS].database} cannot be read ({exc}). "
+            "Check that the file exists, is writable and the disk is not full, then restart wabot."
+        )
+    if not request.app[DISPATCHER].bot.flows:
+        problems.append("No conversation flows are loaded. Run `wabot validate` and fix the flow files.")
     if sender.paused:
         problems.append(sender.paused)
+    elif oldest is not None and time.time() - oldest > OUTBOX_STUCK_SECONDS:
+        problems.append(
+            f"The oldest queued reply has waited {time.time() - oldest:.0f} seconds: replies are not going out. "
+            "Look for send errors in the log."
+        )
     body = {
         "status": "ok" if not problems else "degraded",
         "problems": problems,

@@ -22,6 +22,7 @@ import aiohttp
 from . import engine, inbound, outbound
 from .errors import LimitError
 from .flows.model import Bot
+from .metrics import Metrics
 from .outbox import Sender, mask
 from .state import State
 from .store import Store
@@ -61,6 +62,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         stop_words: Iterable[str] = (),
         start_words: Iterable[str] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -70,6 +72,7 @@ class Dispatcher:
         self.clock = clock
         self.stop_words = frozenset(fold(w) for w in stop_words)
         self.start_words = frozenset(fold(w) for w in start_words)
+        self.metrics = metrics or Metrics()
         self.queues: dict[str, deque[Work]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -125,6 +128,7 @@ class Dispatcher:
 
     async def _turn(self, work: Work) -> None:
         started = time.perf_counter()
+        arrived = self.metrics.arrival(work.seq)
         customer, key = work.customer, work.customer.key
         if isinstance(work.event, engine.Incoming):
             await self._opt_out(key, work.event.message)
@@ -150,6 +154,7 @@ class Dispatcher:
             seq=work.seq, customer=key, state=outcome.state, bodies=bodies, now=self.clock(),
             contact=customer if isinstance(work.event, engine.Incoming) else None, handoff=handoff,
         )
+        self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)
         log.info(
             "%s from %s: flow %s step %s, %d replies, %.1f ms",

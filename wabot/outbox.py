@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import GraphError
 from .graph import GraphClient
+from .metrics import Metrics
 from .store import OutRow, Store
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,14 @@ class Sender:
         max_attempts: int,
         concurrency: int,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.graph = graph
         self.max_attempts = max_attempts
         self.concurrency = concurrency
         self.clock = clock
+        self.metrics = metrics or Metrics()
         self.pacer = Pacer(rate)
         self.queues: dict[str, deque[OutRow]] = {}
         self.busy: set[str] = set()  # customers with a send in flight or a retry pending
@@ -147,6 +150,7 @@ class Sender:
             await self._failed(customer, row, err)
             return
         queue.popleft()
+        self.metrics.sent(row.id)
         await self.store.mark_sent(row.id, wamid=wamid, now=self.clock())
         self._next(customer)
 
@@ -158,6 +162,7 @@ class Sender:
 
     async def _failed(self, customer: str, row: OutRow, err: GraphError) -> None:
         now = self.clock()
+        self.metrics.graph_error(err.code)
         if err.auth:
             if not self.paused:
                 self.paused = str(err)
@@ -170,12 +175,14 @@ class Sender:
             self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts)
             await self.store.mark_retry(row.id, code=err.code, error=str(err), now=now)
             delay = backoff(attempts)
+            self.metrics.retried()
             log.warning("send to %s failed (%s); retry %d in %.1fs", mask(customer), err, attempts, delay)
             self._later(customer, delay)
             return
         self.queues[customer].popleft()
         reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
         await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
+        self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
         self._next(customer)
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from .appkeys import DISPATCHER, SETTINGS, STORE
 from .errors import PayloadError
 from .inbound import parse_webhook
+from .metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +48,34 @@ async def verify(request: web.Request) -> web.Response:
 
 async def receive(request: web.Request) -> web.Response:
     """Meta's event POST. Answers 200 only once the events are committed; processing follows after."""
+    started = time.perf_counter()
     settings = request.app[SETTINGS]
+    metrics = request.app[METRICS]
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         log.warning("webhook refused: body larger than server.max_body_bytes (%d)", settings.server.max_body_bytes)
+        metrics.rejected("too_large")
         return web.Response(status=413, text="body too large")
     secret = settings.whatsapp.app_secret
     if secret and not signature_ok(secret, body, request.headers.get("X-Hub-Signature-256")):
         log.warning("webhook refused: missing or wrong X-Hub-Signature-256 (from %s)", request.remote)
+        metrics.rejected("signature")
         return web.Response(status=401, text="invalid signature")
     try:
         batch = parse_webhook(json.loads(body))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         log.warning("webhook refused: the body is not valid JSON (%s)", _short(exc))
+        metrics.rejected("bad_json")
         return web.Response(status=400, text="body is not valid JSON")
     except PayloadError as exc:
         log.warning("webhook refused: %s%s", exc, f" at {exc.where}" if exc.where else "")
+        metrics.rejected("bad_shape")
         return web.Response(status=400, text=str(exc))
     count = len(batch.messages) + len(batch.statuses)
     if count > settings.server.max_batch:
         log.warning("webhook refused: %d updates in one POST, more than server.max_batch", count)
+        metrics.rejected("too_many")
         return web.Response(status=413, text="too many updates in one request")
     for err in batch.errors:
         log.warning("WhatsApp reported error %d: %s %s", err.code, err.title, err.details)
@@ -76,6 +84,7 @@ async def receive(request: web.Request) -> web.Response:
             detail = "; ".join(f"{e.code} {e.title}: {e.details or e.message}" for e in status.errors)
             log.warning("message %s could not be delivered: %s", status.id, detail or "no reason given")
     fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
+    metrics.recorded(fresh, batch.statuses, at=started)
     request.app[DISPATCHER].submit(fresh)
     return web.Response(text="ok")
 
