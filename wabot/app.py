@@ -73,6 +73,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
         app[STORE] = store
         app[SENDER] = sender
         app[DISPATCHER] = dispatcher
+        sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
         await sender.start()
         await dispatcher.recover()

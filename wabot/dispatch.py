@@ -32,6 +32,7 @@ from .text import fold
 log = logging.getLogger(__name__)
 
 MAX_EFFECT_ROUNDS = 20  # http steps in a row within one turn
+DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Dispatcher:
         self.renderer = renderer
         self.http = http
         self.clock = clock
+        self.reengaged: dict[str, float] = {}  # customer -> when the last re-engagement template was queued
         self.stop_words = frozenset(fold(w) for w in stop_words)
         self.start_words = frozenset(fold(w) for w in start_words)
         self.metrics = metrics or Metrics()
@@ -161,6 +163,31 @@ class Dispatcher:
             work, mask(key), outcome.state.flow or "-", outcome.state.step or "-",
             len(rows), (time.perf_counter() - started) * 1000,
         )
+
+    async def reengage(self, key: str) -> None:
+        """A reply bounced off the closed 24-hour window (131047): queue the `reengage` template, once a day."""
+        now = self.clock()
+        if now - self.reengaged.get(key, -DAY) < DAY:
+            return
+        if engine.REENGAGE not in self.bot.replies:
+            log.warning(
+                "a reply to %s was refused: the customer last wrote more than 24 hours ago (Meta error 131047). "
+                "To reach such customers, add a reply named 'reengage' holding an approved template message.",
+                mask(key),
+            )
+            return
+        if await self.store.opted_out(key):
+            log.info("%s is outside the 24-hour window but opted out; no template sent", mask(key))
+            return
+        customer = await self.store.contact(key) or inbound.Customer(key)
+        state = await self.store.load_state(key)
+        template = engine.reengage(self.bot, self.renderer, state, customer=customer, now=now)
+        body = self._body(outbound.Recipient(customer.wa_id, customer.user_id), template, key) if template else None
+        if body is None:
+            return
+        self.reengaged[key] = now
+        self.sender.enqueue(await self.store.queue(key, [body], now=now))
+        log.info("re-engagement template %r queued for %s", template.name if template else "", mask(key))
 
     async def _opt_out(self, key: str, message: inbound.Message) -> None:
         """A stop word opts the customer out of bot-initiated templates; a start word opts them back in."""

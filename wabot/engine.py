@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import inbound, outbound
 from .events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume
-from .flows.model import Bot, Trigger
+from .flows.model import Bot, ReplyRef, Trigger
 from .state import HANDOFF, HTTP, IDLE, WAITING, State
 from .templates import Renderer
 from .text import fold
@@ -20,6 +20,7 @@ from .turn import Turn
 
 __all__ = [
     "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "advance",
+    "reengage",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,3 +90,20 @@ def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
 
 def _outcome(turn: Turn, *, last_seen: float) -> Outcome:
     return Outcome(turn.state(last_seen=last_seen), tuple(turn.replies), tuple(turn.effects))
+
+
+REENGAGE = "reengage"  # the reply sent when the 24-hour customer-service window has closed
+
+
+def reengage(
+    bot: Bot, renderer: Renderer, state: State | None, *, customer: inbound.Customer, now: float
+) -> outbound.Template | None:
+    """The `reengage` reply for a customer whose 24-hour window has closed; None unless it is a template."""
+    if REENGAGE not in bot.replies:
+        return None
+    turn = Turn(bot, renderer, state or State(), customer=customer, now=now)
+    message = turn.writer.message(ReplyRef(REENGAGE))
+    if not isinstance(message, outbound.Template):
+        log.error("the reply %r must be an approved template message (template: ...); it was not sent", REENGAGE)
+        return None
+    return message

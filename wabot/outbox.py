@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .errors import GraphError
@@ -21,6 +21,8 @@ from .metrics import Metrics
 from .store import OutRow, Store
 
 log = logging.getLogger(__name__)
+
+WINDOW_CLOSED = 131047  # Meta: more than 24 hours since the customer last wrote; only templates go through
 
 
 class Pacer:
@@ -74,6 +76,9 @@ class Sender:
         self.timers: set[asyncio.TimerHandle] = set()
         self.idle = asyncio.Event()
         self.idle.set()
+        # called with the customer when a reply bounced off the closed 24-hour window (131047)
+        self.on_window_closed: Callable[[str], Awaitable[None]] | None = None
+        self.hooks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -184,7 +189,16 @@ class Sender:
         await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
         self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
+        if err.code == WINDOW_CLOSED:
+            self.window_closed(customer)
         self._next(customer)
+
+    def window_closed(self, customer: str) -> None:
+        """Run the re-engagement hook in the background (the failure may also arrive as a status webhook)."""
+        if self.on_window_closed is not None:
+            task = asyncio.create_task(self.on_window_closed(customer))
+            self.hooks.add(task)
+            task.add_done_callback(self.hooks.discard)
 
     def _next(self, customer: str) -> None:
         if self.queues.get(customer):

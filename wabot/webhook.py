@@ -10,10 +10,11 @@ import time
 
 from aiohttp import web
 
-from .appkeys import DISPATCHER, SETTINGS, STORE
+from .appkeys import DISPATCHER, SENDER, SETTINGS, STORE
 from .errors import PayloadError
 from .inbound import parse_webhook
 from .metrics import METRICS
+from .outbox import WINDOW_CLOSED
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ async def receive(request: web.Request) -> web.Response:
         if status.status == "failed":
             detail = "; ".join(f"{e.code} {e.title}: {e.details or e.message}" for e in status.errors)
             log.warning("message %s could not be delivered: %s", status.id, detail or "no reason given")
+            if any(e.code == WINDOW_CLOSED for e in status.errors):
+                request.app[SENDER].window_closed(status.recipient_id)
     fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
     metrics.recorded(fresh, batch.statuses, at=started)
     request.app[DISPATCHER].submit(fresh)
