@@ -41,7 +41,7 @@ def where(flow: Flow, i: int, step: Step) -> str:
 
 
 def _replies(bot: Bot, built: Built) -> Iterator[Problem]:
-    used = set()
+    used = {"reengage"}  # sent by wabot itself when the 24-hour window has closed (see docs/flows.md)
     for use in built.texts.reply_uses:
         used.add(use.name)
         if use.name not in bot.replies:
