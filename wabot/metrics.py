@@ -57,7 +57,7 @@ class Metrics:
         self._webhook = Histogram("wabot_webhook_seconds", "Time to answer a webhook POST.",
                                   buckets=WEBHOOK_BUCKETS, registry=r)
         self._end_to_end = Histogram(
-            "wabot_end_to_end_seconds", "From an inbound message's webhook to its reply accepted by the Graph API.",
+            "wabot_end_to_end_seconds", "From an inbound message's webhook to each of its replies accepted by Graph.",
             buckets=END_TO_END_BUCKETS, registry=r,
         )
         self._depth = Gauge("wabot_outbox_depth", "Replies queued in the outbox, not yet sent.", registry=r)
