@@ -69,7 +69,7 @@ def test_warnings_fail_only_when_strict(flows: Path, capsys: pytest.CaptureFixtu
     assert main(["validate"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"flows/main.yaml:{line}: ") and "(warning)" in out[0]
-    assert out[-1] == "OK: 9 flows, 1 warning(s)."
+    assert re.fullmatch(r"OK: \d+ flows, 1 warning\(s\)\.", out[-1]), out[-1]
     assert main(["validate", "--strict"]) == 1
     assert capsys.readouterr().out.splitlines()[-1] == "0 error(s), 1 warning(s)."
 
