@@ -111,7 +111,11 @@ def _on_hangup(callback: Callable[[], None]) -> Callable[[], None]:
         loop.add_signal_handler(signal.SIGHUP, callback)
     except (AttributeError, NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
         return lambda: None
-    return lambda: loop.remove_signal_handler(signal.SIGHUP)
+
+    def stop() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return stop
 
 
 def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> None:

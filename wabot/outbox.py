@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .errors import GraphError
@@ -77,7 +77,7 @@ class Sender:
         self.idle = asyncio.Event()
         self.idle.set()
         # called with the customer when a reply bounced off the closed 24-hour window (131047)
-        self.on_window_closed: Callable[[str], Awaitable[None]] | None = None
+        self.on_window_closed: Callable[[str], Coroutine[Any, Any, None]] | None = None
         self.hooks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------
