@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,3 +187,78 @@ async def test_a_handoff_whose_flow_is_gone_is_not_stuck_after_resume(flows: Pat
     chat = Conversation(holder.bot, store=store, customer=inbound.Customer("84900000001"), http=offline_http)
     turn = await chat.resume()
     assert turn.state.status != "handoff", "after a person gives the conversation back the bot must answer again"
+
+
+def _webhook(text: str, n: int) -> bytes:
+    message = {"from": "84900000001", "id": f"wamid.in.{n}", "timestamp": "1700000000", "type": "text",
+               "text": {"body": text}}
+    value = {"messaging_product": "whatsapp",
+             "metadata": {"display_phone_number": "15550000000", "phone_number_id": "123456"},
+             "contacts": [{"profile": {"name": "Lan"}, "wa_id": "84900000001"}], "messages": [message]}
+    payload = {"object": "whatsapp_business_account",
+               "entry": [{"id": "999", "changes": [{"field": "messages", "value": value}]}]}
+    return json.dumps(payload).encode()
+
+
+async def test_a_running_server_answers_with_the_edited_flows(
+    flows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pytest.importorskip("wabot.graph")
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from wabot import reload
+    from wabot.app import create_app
+    from wabot.appkeys import DISPATCHER
+    from wabot.config import load_settings
+    from wabot.webhook import sign
+
+    sent: list[dict[str, Any]] = []
+
+    async def messages(request: web.Request) -> web.Response:
+        sent.append(await request.json())
+        return web.json_response({"messaging_product": "whatsapp", "messages": [{"id": f"wamid.out.{len(sent)}"}]})
+
+    graph = web.Application()
+    graph.router.add_post("/v25.0/123456/messages", messages)
+    async with TestServer(graph, host="127.0.0.1") as fake_meta:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"whatsapp: {{token: t, phone_number_id: '123456', app_secret: s3cret, verify_token: v,"
+            f" api_url: '{str(fake_meta.make_url('')).rstrip('/')}'}}\n"
+            f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+            f"bot: {{flows: '{flows}'}}\n", encoding="utf-8")
+        settings = load_settings(config, environ={})
+        monkeypatch.setattr(reload, "INTERVAL", 0.05)
+        client = await aiohttp_client(create_app(settings, _load(flows)))
+
+        async def say(text: str, n: int) -> list[str]:
+            body = _webhook(text, n)
+            resp = await client.post("/webhook/whatsapp", data=body,
+                                     headers={"X-Hub-Signature-256": sign("s3cret", body),
+                                              "Content-Type": "application/json"})
+            assert resp.status == 200
+            for _ in range(200):
+                texts = [m["text"]["body"] for m in sent if m.get("type") == "text"]
+                if texts:
+                    sent.clear()
+                    return texts
+                await asyncio.sleep(0.02)
+            raise AssertionError("no reply reached the fake Graph API")
+
+        assert (await say("hi", 1))[0] == "Xin chào Lan! 👋 Chào mừng đến với Trà Sen."
+        before = client.app[DISPATCHER].bot
+        _edit(flows / "main.yaml", GREETING, "Chào {{ contact.name }}, Trà Sen xin nghe!")
+        for _ in range(200):
+            if client.app[DISPATCHER].bot is not before:
+                break
+            await asyncio.sleep(0.02)
+        assert (await say("hủy", 2))[0] == "Chào Lan, Trà Sen xin nghe!"
+        _edit(flows / "main.yaml", "Trà Sen xin nghe!", "{{ broken")
+        for _ in range(200):
+            if "still serving the flows loaded before" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+        assert f"{flows / 'main.yaml'}:" in caplog.text
+        assert (await say("hủy", 3))[0] == "Chào Lan, Trà Sen xin nghe!"  # the broken edit was not taken
