@@ -11,8 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import PayloadError
-
 log = logging.getLogger(__name__)
 
 
@@ -234,8 +232,11 @@ class Batch:
     statuses: tuple[Status, ...] = ()
     errors: tuple[ErrorInfo, ...] = ()
     ignored: tuple[str, ...] = field(default=())  # fields we do not handle, e.g. "account_update"
+    rejected: tuple[str, ...] = field(default=())  # items skipped as unreadable, each with where and why
 
 
 def parse_webhook(payload: Any) -> Batch:
     """Turn a decoded webhook body into a Batch; raise PayloadError if it is not Meta's shape."""
-    raise NotImplementedError  # filled in by the inbound parser work
+    from .parse import parse  # the parser lives apart: this module is the contract, that one the detail
+
+    return parse(payload)
