@@ -9,7 +9,6 @@ replays the message on restart, a crash after it loses nothing.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from . import engine, inbound, outbound
+from .conversation import real_http
 from .errors import LimitError
 from .flows.model import Bot
 from .metrics import Metrics
@@ -147,7 +147,7 @@ class Dispatcher:
             calls = [e for e in outcome.effects if isinstance(e, engine.HttpCall)]
             if not calls:
                 break
-            result = await self._http(calls[0])
+            result = await real_http(self.http, calls[0])
             outcome = self._advance(bot, outcome.state, result, customer)
             replies.extend(outcome.replies)
         recipient = outbound.Recipient(customer.wa_id, customer.user_id)
@@ -211,27 +211,3 @@ class Dispatcher:
             log.error("a reply to %s was not sent because it breaks a WhatsApp limit: %s", mask(key), err)
             return None
         return outbound.to_body(recipient, reply)
-
-    async def _http(self, call: engine.HttpCall) -> engine.HttpResult:
-        try:
-            async with self.http.request(
-                call.method,
-                call.url,
-                headers=call.headers,
-                json=call.body,
-                timeout=aiohttp.ClientTimeout(total=call.timeout),
-            ) as resp:
-                text = await resp.text()
-                try:
-                    data: Any = json.loads(text) if text else None
-                except ValueError:
-                    data = text
-                if resp.status >= 400:
-                    return engine.HttpResult(False, resp.status, data, f"the server answered {resp.status}")
-                return engine.HttpResult(True, resp.status, data)
-        except TimeoutError:
-            return engine.HttpResult(False, error=f"no answer within {call.timeout:g} seconds")
-        except aiohttp.ClientError as exc:
-            return engine.HttpResult(False, error=f"could not connect: {exc.__class__.__name__}")
-        except ValueError as exc:  # an invalid URL after rendering
-            return engine.HttpResult(False, error=f"invalid request: {exc}")

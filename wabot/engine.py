@@ -8,15 +8,15 @@ The steps themselves run in `turn.py`; this module decides what an event means.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import inbound, outbound
 from .events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume
-from .flows.model import Bot, ReplyRef, Trigger
+from .flows.model import Bot, ReplyRef, TextSpec, Trigger
 from .state import HANDOFF, HTTP, IDLE, WAITING, State
 from .templates import Renderer
 from .text import fold
-from .turn import Turn
+from .turn import KEPT_ON_END, Turn
 
 __all__ = [
     "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "advance",
@@ -46,6 +46,17 @@ def advance(
 ) -> Outcome:
     """Run the conversation from `state` on `event` until it waits for the customer or an effect."""
     state = state or State()
+    if state.status != IDLE and _lost(bot, state):
+        # the flows were edited under this conversation (hot reload): start over, and say so
+        log.warning("step %s/%s no longer exists after a flow change; the customer starts over", state.flow, state.step)
+        state = State(vars={k: v for k, v in state.vars.items() if k in KEPT_ON_END}, last_seen=state.last_seen)
+        turn = Turn(bot, renderer, state, customer=customer, now=now)
+        turn.say(RESTARTED)
+        if isinstance(event, Incoming) and not isinstance(event.message.content, IGNORED):
+            later = _incoming(bot, renderer, state, event.message, customer=customer, now=now)
+            return replace(later, replies=tuple(turn.replies) + later.replies)
+        turn.start()
+        return _outcome(turn, last_seen=state.last_seen)
     if isinstance(event, Incoming):
         return _incoming(bot, renderer, state, event.message, customer=customer, now=now)
     turn = Turn(bot, renderer, state, customer=customer, now=now)
@@ -56,6 +67,19 @@ def advance(
     else:
         log.info("the conversation was given back to the bot but no person had it; nothing to do")
     return _outcome(turn, last_seen=state.last_seen)
+
+
+def _lost(bot: Bot, state: State) -> bool:
+    flow = bot.flows.get(state.flow)
+    return flow is None or flow.index(state.step) < 0
+
+
+RESTARTED = (
+    TextSpec({
+        "vi": "Xin lỗi, nội dung trò chuyện vừa được cập nhật nên mình bắt đầu lại từ đầu nhé.",
+        "en": "Sorry, this conversation was just updated, so we are starting again from the beginning.",
+    }),
+)
 
 
 def _incoming(
