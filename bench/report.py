@@ -71,7 +71,8 @@ class Result:
             f"  replies            {self.turns_answered}/{self.sent} turns answered; {self.replies} replies"
             f" ({self.reply_rate:.0f}/s, {self.replies / max(1, self.sent):.2f} per turn); {self.stray} stray",
             f"  walk               sent {_counts(self.moves)}; bot sent {_counts(self.kinds)}",
-            f"  server             CPU {u.cpu * 100:.0f}% of one core, RSS {u.rss_mb:.0f} MB"
+            f"  server             CPU {u.cpu * 100:.0f}% of one core ({u.sys * 100:.0f}% in the kernel),"
+            f" RSS {u.rss_mb:.0f} MB"
             f" (peak {u.peak_rss_mb:.0f} MB); generator {self.load_cpu[0] * 100:.0f}%,"
             f" fake Graph {self.load_cpu[1] * 100:.0f}%",
         ]

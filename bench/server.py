@@ -48,6 +48,7 @@ def write_config(folder: Path, *, flows: Path, send_rate: float) -> Path:
 @dataclass(frozen=True, slots=True)
 class Usage:
     cpu: float  # CPU seconds per wall second (1.0 = one core busy)
+    sys: float  # the part of `cpu` spent in the kernel (system calls)
     rss_mb: float  # at the end
     peak_rss_mb: float  # the most the process ever held (VmHWM)
 
@@ -105,15 +106,18 @@ class Server:
                 raise RuntimeError(f"the server did not answer /healthz within {timeout:g} s:\n{self.tail()}")
             time.sleep(0.005)
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self) -> tuple[float, float]:
+        """(user + system, system) CPU seconds so far."""
         assert self.ps is not None
         t = self.ps.cpu_times()
-        return float(t.user + t.system)
+        return float(t.user + t.system), float(t.system)
 
-    def usage(self, cpu_start: float, wall: float) -> Usage:
+    def usage(self, cpu_start: tuple[float, float], wall: float) -> Usage:
         assert self.ps is not None
         rss = self.ps.memory_info().rss / 2**20
-        return Usage((self.cpu_seconds() - cpu_start) / wall, rss, max(rss, _peak_rss_mb(self.ps.pid)))
+        total, system = self.cpu_seconds()
+        peak = max(rss, _peak_rss_mb(self.ps.pid))
+        return Usage((total - cpu_start[0]) / wall, (system - cpu_start[1]) / wall, rss, peak)
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc is None:
