@@ -1,4 +1,4 @@
-"""The command line: `wabot run` (the default), `validate`, `chat`, `test`, `graph`.
+"""The command line: `wabot run` (the default), `validate`, `chat`, `test`, `graph`, `doctor`, `handoff`, ...
 
 Each subcommand is a `_Command`: how to set up its arguments and the function that runs it;
 add one to `COMMANDS` to add a subcommand.
@@ -256,6 +256,57 @@ def graph_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- operations ----------------------------------------------------------------------------------
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    from .doctor import main as doctor  # lazy: doctor imports this module's load_bot
+
+    return doctor(Path(args.config or DEFAULT_CONFIG))
+
+
+def _handoff_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("list", "show", "reply", "resume"),
+                   help="list who waits, show a conversation, reply as the agent, or give it back to the bot")
+    p.add_argument("customer", nargs="?", help="the customer's number (wa_id), for show/reply/resume")
+    p.add_argument("text", nargs="?", help="the message to send, for reply")
+
+
+def handoff_command(args: argparse.Namespace) -> int:
+    from . import desk
+
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    if args.action == "reply" and not args.text:
+        print("wabot: 'handoff reply' needs the customer's number and the text, in quotes.", file=sys.stderr)
+        return 2
+    return desk.handoff(settings, args.action, args.customer, args.text)
+
+
+def _history_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("customer", help="the customer's number (wa_id)")
+    p.add_argument("--limit", type=int, default=50, help="the last N messages (default 50)")
+
+
+def history_command(args: argparse.Namespace) -> int:
+    from . import desk
+
+    settings = _settings(args)
+    return 2 if settings is None else desk.history(settings, args.customer, limit=args.limit)
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, help="write to this file (default: the terminal)")
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from . import desk
+
+    settings = _settings(args)
+    return 2 if settings is None else desk.export(settings, args.out)
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -263,6 +314,12 @@ COMMANDS: list[_Command] = [
     _Command("chat", "talk to the bot in this terminal (or from piped input)", chat_command, _chat_arguments),
     _Command("test", "run the conversation tests (flows/tests/*.yaml)", test_command, _test_arguments),
     _Command("graph", "draw the flows as a Mermaid (or Graphviz DOT) diagram", graph_command, _graph_arguments),
+    _Command("doctor", "check the settings, flows, database, Graph API access and the webhook", doctor_command),
+    _Command("handoff", "the handoff desk: list | show | reply | resume (needs the running server)",
+             handoff_command, _handoff_arguments),
+    _Command("history", "print one customer's conversation with delivery statuses", history_command,
+             _history_arguments),
+    _Command("export", "write every conversation as JSON Lines", export_command, _export_arguments),
 ]
 
 

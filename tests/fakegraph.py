@@ -1,0 +1,171 @@
+"""FakeGraph: a real aiohttp server on 127.0.0.1 standing in for Meta's Graph API.
+
+It records every request, answers as scripted (default: accepted, with a fresh wamid), and
+checks every message body against Meta's published schema (payloads/graph/message.schema.json):
+a body that does not match gets Meta's 400 answer and is recorded in `violations`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+SCHEMA = json.loads((Path(__file__).parent / "payloads" / "graph" / "message.schema.json").read_text("utf-8"))
+MESSAGE = jsonschema.Draft202012Validator({**SCHEMA, "$ref": "#/$defs/Message"})
+MARK_READ = jsonschema.Draft202012Validator({**SCHEMA, "$ref": "#/$defs/MarkMessageRequestPayload"})
+
+
+def meta_error(code: int, message: str, *, subcode: int | None = None, details: str = "") -> dict[str, Any]:
+    """An error body shaped like Meta's."""
+    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if details:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    return {"error": error}
+
+
+EXPIRED = meta_error(190, "Error validating access token: Session has expired.", subcode=463)
+RATE_LIMIT = meta_error(130429, "(#130429) Rate limit hit", details="Cloud API message throughput has been reached.")
+WINDOW_CLOSED = meta_error(131047, "(#131047) Re-engagement message", details="More than 24 hours have passed.")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int = 200
+    body: Any = None  # JSON; None = Meta's success answer
+    text: str | None = None  # a non-JSON answer (an HTML error page)
+    delay: float = 0.0
+    disconnect: bool = False
+
+
+@dataclass(slots=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    status: int = 0
+    wamid: str | None = None
+
+
+@dataclass
+class FakeGraph:
+    phone_number_id: str = "123456"
+    version: str = "v25.0"
+    token: str = "test-token"
+    requests: list[Seen] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    answers: deque[Answer] = field(default_factory=deque)
+    server: TestServer | None = None
+    ids: itertools.count[int] = field(default_factory=itertools.count)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def script(self, status: int = 200, body: Any = None, *, times: int = 1, text: str | None = None,
+               delay: float = 0.0, disconnect: bool = False) -> None:
+        """Queue the answers to the next `times` calls (after that: accepted)."""
+        self.answers.extend(Answer(status, body, text, delay, disconnect) for _ in range(times))
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        """Message bodies Meta accepted, in order (mark-as-read calls excluded)."""
+        return [r.body for r in self.requests if r.wamid and isinstance(r.body, dict) and "type" in r.body]
+
+    def texts(self, to: str | None = None) -> list[str]:
+        """The visible text of each accepted message (body text, or the message type)."""
+        out = []
+        for body in self.sent:
+            if to is not None and body.get("to") != "+" + to:
+                continue
+            part = body.get(body["type"], {})
+            text = part.get("body") if body["type"] == "text" else (part.get("body") or {}).get("text")
+            out.append(text or f"[{body['type']}]")
+        return out
+
+    async def wait_sent(self, count: int, within: float = 5.0) -> list[dict[str, Any]]:
+        """Wait until at least `count` messages were accepted."""
+        async with asyncio.timeout(within):
+            while len(self.sent) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.sent
+
+    async def __aenter__(self) -> FakeGraph:
+        app = web.Application()
+        app.router.add_post(f"/{self.version}/{self.phone_number_id}/messages", self._messages)
+        app.router.add_get(f"/{self.version}/{self.phone_number_id}", self._number)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        await self.server.close()
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        seen = Seen(request.method, request.path, dict(request.headers), body)
+        self.requests.append(seen)
+        try:
+            return await self._answer(request, seen)
+        finally:
+            self.changed.set()
+
+    async def _answer(self, request: web.Request, seen: Seen) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            seen.status = 401
+            return web.json_response(EXPIRED, status=401)
+        answer = self.answers.popleft() if self.answers else Answer()
+        if answer.delay:
+            await asyncio.sleep(answer.delay)
+        if answer.disconnect:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
+        if answer.status != 200 or answer.body is not None or answer.text is not None:
+            seen.status = answer.status
+            if answer.text is not None:
+                return web.Response(status=answer.status, text=answer.text, content_type="text/html")
+            return web.json_response(answer.body, status=answer.status)
+        is_read = isinstance(seen.body, dict) and seen.body.get("status") == "read"
+        problems = [e.message for e in (MARK_READ if is_read else MESSAGE).iter_errors(seen.body)]
+        if problems:
+            self.violations.append(f"{json.dumps(seen.body, ensure_ascii=False)[:300]}: {problems[0][:300]}")
+            seen.status = 400
+            return web.json_response(meta_error(100, "(#100) Invalid parameter", details=problems[0][:200]),
+                                     status=400)
+        seen.status = 200
+        if is_read:
+            return web.json_response({"success": True})
+        seen.wamid = f"wamid.fake.{next(self.ids)}"
+        to = seen.body.get("to", "")
+        return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                                  "messages": [{"id": seen.wamid}]})
+
+    async def _number(self, request: web.Request) -> web.Response:
+        self.requests.append(Seen(request.method, request.path, dict(request.headers), None))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response(EXPIRED, status=401)
+        answer = self.answers.popleft() if self.answers else Answer()
+        if answer.status != 200 or answer.body is not None:
+            return web.json_response(answer.body, status=answer.status)
+        return web.json_response({"display_phone_number": "+84 28 1234 5678", "verified_name": "Trà Sen",
+                                  "quality_rating": "GREEN", "id": self.phone_number_id})
