@@ -91,9 +91,13 @@ class FakeGraph:
         for body in self.sent:
             if to is not None and body.get("to") != "+" + to:
                 continue
-            part = body.get(body["type"], {})
-            text = part.get("body") if body["type"] == "text" else (part.get("body") or {}).get("text")
-            out.append(text or f"[{body['type']}]")
+            kind, part = body["type"], body.get(body["type"])
+            if kind == "text":
+                out.append(part["body"])
+            elif kind == "interactive":
+                out.append(part["body"]["text"])
+            else:
+                out.append(f"[{kind}]")
         return out
 
     async def wait_sent(self, count: int, within: float = 5.0) -> list[dict[str, Any]]:

@@ -1,0 +1,274 @@
+"""The whole server on loopback: signed webhooks in, replies out at a fake Graph API, SQLite underneath."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apptools import PHONE_ID, SECRET, VERIFY, Client, config, envelope, post, settle, start, tap, text
+from fakegraph import WINDOW_CLOSED, FakeGraph
+
+from wabot.appkeys import SENDER
+from wabot.config import load_settings
+from wabot.webhook import sign
+
+LAN = "84901234567"
+PAYLOADS = Path(__file__).parent / "payloads"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeGraph]:
+    async with FakeGraph(phone_number_id=PHONE_ID) as graph:
+        yield graph
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> Client:
+    return await start(aiohttp_client, tmp_path, fake)
+
+
+def rows(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(tmp_path / "wabot.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def option(body: dict[str, Any], title: str) -> tuple[str, str]:
+    """The (kind, id) to tap the button or list row titled `title` in a sent interactive body."""
+    action = body["interactive"]["action"]
+    for b in action.get("buttons", []):
+        if b["reply"]["title"] == title:
+            return "button_reply", b["reply"]["id"]
+    for section in action.get("sections", []):
+        for r in section["rows"]:
+            if r["title"] == title:
+                return "list_reply", r["id"]
+    raise AssertionError(f"no option {title!r} in {action}")
+
+
+# --- Meta's verification -------------------------------------------------------------------------
+
+
+async def test_verification_echoes_the_challenge_only_for_the_right_token(client: Client) -> None:
+    ok = await client.get("/webhook/whatsapp", params={
+        "hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"})
+    assert (ok.status, await ok.text(), ok.content_type) == (200, "1158201444", "text/plain")
+    for params in ({"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+                   {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY, "hub.challenge": "1"}, {}):
+        resp = await client.get("/webhook/whatsapp", params=params)
+        assert resp.status == 403
+
+
+# --- a conversation end to end ---------------------------------------------------------------------
+
+
+async def test_a_signed_text_is_answered_through_the_graph_api(
+    client: Client, fake: FakeGraph, tmp_path: Path
+) -> None:
+    assert await post(client, envelope(text(LAN, "xin chào"))) == 200
+    sent = await fake.wait_sent(2)
+    assert fake.texts(LAN) == ["Xin chào Lan! 👋 Chào mừng đến với Trà Sen.", "Bạn cần gì hôm nay?"]
+    kind, row = option(sent[1], "Đặt hàng")
+    assert kind == "list_reply"
+    assert await post(client, envelope(tap(LAN, row, "Đặt hàng", kind))) == 200
+    await fake.wait_sent(3)
+    assert "Bạn muốn đặt món nào?" in fake.texts(LAN)[2]
+    assert fake.violations == []
+    await settle(client)
+    assert {s for (s,) in rows(tmp_path, "SELECT status FROM outbox")} == {"sent"}
+
+
+async def test_replies_to_one_customer_keep_their_order_while_others_run_alongside(
+    client: Client, fake: FakeGraph
+) -> None:
+    customers = [f"8490000{i:04d}" for i in range(20)]
+    assert await post(client, envelope(*(text(c, "hi") for c in customers))) == 200
+    await fake.wait_sent(40)
+    for c in customers:
+        assert fake.texts(c) == ["Xin chào Lan! 👋 Chào mừng đến với Trà Sen.", "Bạn cần gì hôm nay?"]
+
+
+async def test_two_messages_in_one_batch_are_handled_in_order(client: Client, fake: FakeGraph) -> None:
+    assert await post(client, envelope(text(LAN, "hi"), text(LAN, "Cửa hàng ở đâu?"))) == 200
+    await settle(client)
+    texts = fake.texts(LAN)
+    assert texts[:2] == ["Xin chào Lan! 👋 Chào mừng đến với Trà Sen.", "Bạn cần gì hôm nay?"]
+    assert "[location]" in texts[2:]
+
+
+# --- at least once in, exactly once out ------------------------------------------------------------
+
+
+async def test_a_redelivered_message_is_answered_once(client: Client, fake: FakeGraph, tmp_path: Path) -> None:
+    payload = envelope(text(LAN, "hi", mid="wamid.same"))
+    for _ in range(10):
+        assert await post(client, payload) == 200
+    await settle(client)
+    assert len(fake.sent) == 2
+    assert rows(tmp_path, "SELECT COUNT(*) FROM inbox") == [(1,)]
+
+
+async def test_statuses_are_recorded_forward_only(client: Client, fake: FakeGraph, tmp_path: Path) -> None:
+    await post(client, envelope(text(LAN, "hi")))
+    await fake.wait_sent(2)
+    await settle(client)
+    wamid = fake.requests[0].wamid
+    value = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": PHONE_ID},
+             "statuses": [{"id": wamid, "status": s, "timestamp": "1764000001", "recipient_id": LAN}
+                          for s in ("read", "delivered", "read")]}
+    assert await post(client, envelope(value)) == 200
+    assert rows(tmp_path, f"SELECT status FROM outbox WHERE wamid = '{wamid}'") == [("read",)]
+    assert rows(tmp_path, f"SELECT COUNT(*) FROM statuses WHERE wamid = '{wamid}'") == [(2,)]
+
+
+# --- what is refused, and that refusing loses nothing -------------------------------------------------
+
+
+async def test_a_wrong_or_missing_signature_is_refused_and_never_stored(
+    client: Client, fake: FakeGraph, tmp_path: Path
+) -> None:
+    payload = envelope(text(LAN, "hi"))
+    assert await post(client, payload, secret="not-the-app-secret") == 401
+    assert await post(client, payload, secret=None) == 401
+    body = json.dumps(payload).encode()
+    tampered = body.replace(b"hi", b"ho")
+    resp = await client.post("/webhook/whatsapp", data=tampered, headers={"X-Hub-Signature-256": sign(SECRET, body)})
+    assert resp.status == 401
+    await asyncio.sleep(0.05)
+    assert rows(tmp_path, "SELECT COUNT(*) FROM inbox") == [(0,)]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("raw", "status"), [
+    (b"{not json", 400),
+    (b"\xff\xfe\x00garbage", 400),
+    (b"[1, 2]", 400),
+    (json.dumps({"object": "page", "entry": []}).encode(), 400),
+    (b"[" * 100000 + b"]" * 100000, 400),
+])
+async def test_malformed_bodies_answer_400_not_500(client: Client, raw: bytes, status: int) -> None:
+    assert await post(client, None, raw=raw) == status
+
+
+async def test_oversized_bodies_and_batches_answer_413(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    client = await start(aiohttp_client, tmp_path, fake, "server: {max_body_bytes: 2048, max_batch: 3}\n")
+    assert await post(client, None, raw=b'{"x": "' + b"a" * 5000 + b'"}') == 413
+    assert await post(client, envelope(*(text(f"8490000{i:04d}", "hi") for i in range(4)))) == 413
+    assert await post(client, envelope(*(text(f"8490000{i:04d}", "hi") for i in range(3)))) == 200
+
+
+def reference_payloads() -> list[tuple[str, Any]]:
+    found = [(f.stem, json.loads(f.read_text("utf-8"))) for f in sorted((PAYLOADS / "webhooks").glob("*.json"))]
+    meta = json.loads((PAYLOADS / "meta-openapi-webhook-examples.json").read_text("utf-8"))
+    found += list(meta.items())
+    for f in sorted((PAYLOADS / "pywa").glob("*.json")):
+        found += [(f"{f.stem}:{k}", v) for k, v in json.loads(f.read_text("utf-8")).items()]
+    return found
+
+
+async def test_every_reference_payload_is_accepted_and_nobody_is_left_stuck(
+    client: Client, fake: FakeGraph, tmp_path: Path
+) -> None:
+    for name, payload in reference_payloads():
+        assert await post(client, payload) == 200, name
+    await settle(client, within=20)
+    assert rows(tmp_path, "SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
+    assert fake.violations == []
+
+
+# --- Graph trouble -------------------------------------------------------------------------------
+
+
+async def test_a_rate_limited_send_is_retried_until_it_goes(client: Client, fake: FakeGraph, tmp_path: Path) -> None:
+    fake.script(429, {"error": {"message": "(#130429) Rate limit hit", "code": 130429}})
+    fake.script(503, text="<html>Service Unavailable</html>")
+    await post(client, envelope(text(LAN, "hi")))
+    await fake.wait_sent(2)
+    await settle(client)
+    assert fake.texts(LAN)[0].startswith("Xin chào Lan")  # the greeting still came first
+    assert rows(tmp_path, "SELECT status, attempts FROM outbox ORDER BY id") == [("sent", 3), ("sent", 1)]
+
+
+async def test_an_expired_token_pauses_sending_until_sighup_brings_a_new_one(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHATSAPP_TOKEN", "expired-token")
+    client = await start(aiohttp_client, tmp_path, fake)
+    await post(client, envelope(text(LAN, "hi")))
+    sender = client.app[SENDER]
+    async with asyncio.timeout(5):
+        while not sender.paused:  # noqa: ASYNC110 - waiting on the sender's state
+            await asyncio.sleep(0.01)
+    ready = await client.get("/readyz")
+    assert ready.status == 503 and "WHATSAPP_TOKEN" in (await ready.json())["problems"][0]
+    assert "expired-token" not in json.dumps(await ready.json())
+    assert fake.sent == []
+    monkeypatch.setenv("WHATSAPP_TOKEN", "test-token")
+    os.kill(os.getpid(), signal.SIGHUP)
+    await fake.wait_sent(2)
+    assert sender.paused is None and fake.texts(LAN)[0].startswith("Xin chào Lan")
+
+
+async def test_a_reply_outside_the_24_hour_window_brings_the_reengage_template(
+    client: Client, fake: FakeGraph, tmp_path: Path
+) -> None:
+    fake.script(400, WINDOW_CLOSED)
+    await post(client, envelope(text(LAN, "hi")))
+    await fake.wait_sent(2)
+    await settle(client)
+    templates = [b for b in fake.sent if b["type"] == "template"]
+    assert [t["template"]["name"] for t in templates] == ["hello_world"]
+    assert rows(tmp_path, "SELECT status, error_code FROM outbox ORDER BY id")[0] == ("failed", 131047)
+    # a failed status for the same customer the same day does not send it again
+    value = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": PHONE_ID},
+             "statuses": [{"id": "wamid.x", "status": "failed", "timestamp": "1764000001", "recipient_id": LAN,
+                           "errors": [{"code": 131047, "title": "Re-engagement message"}]}]}
+    await post(client, envelope(value))
+    await asyncio.sleep(0.1)
+    await settle(client)
+    assert len([b for b in fake.sent if b["type"] == "template"]) == 1
+
+
+async def test_an_opted_out_customer_gets_no_template(client: Client, fake: FakeGraph, tmp_path: Path) -> None:
+    await post(client, envelope(text(LAN, "STOP")))
+    await fake.wait_sent(1)
+    assert "Đã hủy đăng ký" in fake.texts(LAN)[0]
+    fake.script(400, WINDOW_CLOSED)
+    await post(client, envelope(text(LAN, "hi")))
+    await settle(client)
+    await asyncio.sleep(0.1)
+    assert [b for b in fake.sent if b["type"] == "template"] == []
+    await post(client, envelope(text(LAN, "START")))  # opts back in
+    await settle(client)
+    assert rows(tmp_path, f"SELECT opted_out_at FROM conversations WHERE customer = '{LAN}'") == [(None,)]
+
+
+# --- restarts ------------------------------------------------------------------------------------------
+
+
+async def test_work_left_by_a_crash_is_done_after_the_restart(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    from wabot.inbound import parse_webhook
+    from wabot.store import Store
+
+    settings = load_settings(config(tmp_path, fake.url))
+    store = await Store.open(settings.database)  # as if the server died right after answering 200
+    batch = parse_webhook(envelope(text(LAN, "hi"), text("84909999999", "hi")))
+    await store.record(batch.messages, batch.statuses, now=1.0)
+    await store.queue("84908888888", [{"messaging_product": "whatsapp", "recipient_type": "individual",
+                                       "to": "+84908888888", "type": "text", "text": {"body": "còn nợ"}}], now=1.0)
+    await store.close()
+    client = await start(aiohttp_client, tmp_path, fake)
+    await fake.wait_sent(5)
+    await settle(client)
+    assert fake.texts("84908888888") == ["còn nợ"]
+    assert len(fake.texts(LAN)) == 2 and len(fake.texts("84909999999")) == 2
