@@ -149,6 +149,7 @@ class Sender:
             return
         row = queue[0]
         await self.pacer.wait()
+        started = time.perf_counter()
         try:
             wamid = await self._post(row)
         except GraphError as err:
@@ -157,6 +158,9 @@ class Sender:
         queue.popleft()
         self.metrics.sent(row.id)
         await self.store.mark_sent(row.id, wamid=wamid, now=self.clock())
+        if self.graph is not None:
+            log.info("sent reply %d to %s: %s, %.0f ms", row.id, mask(customer), summary(row.body),
+                     (time.perf_counter() - started) * 1000)
         self._next(customer)
 
     async def _post(self, row: OutRow) -> str:
