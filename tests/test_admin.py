@@ -1,0 +1,121 @@
+"""The handoff desk: a handoff opened by the demo flow is listed, answered and given back, over HTTP and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apptools import PHONE_ID, Client, envelope, post, settle, start, text
+from fakegraph import FakeGraph
+
+from wabot import desk
+from wabot.appkeys import SETTINGS
+
+LAN = "84901234567"
+TOKEN = "desk-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeGraph]:
+    async with FakeGraph(phone_number_id=PHONE_ID) as graph:
+        yield graph
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> Client:
+    return await start(aiohttp_client, tmp_path, fake, f"admin: {{token: {TOKEN}}}\n")
+
+
+async def test_handoff_listed_answered_and_resumed(client: Client, fake: FakeGraph) -> None:
+    await post(client, envelope(text(LAN, "hi")))
+    await post(client, envelope(text(LAN, "nhân viên")))
+    await settle(client)
+    assert fake.texts(LAN)[-1] == "Mình đã báo nhân viên, bạn chờ một chút nhé. 🙏"
+
+    waiting = await (await client.get("/admin/handoffs", headers=AUTH)).json()
+    assert [(h["customer"], h["name"], h["reason"]) for h in waiting["handoffs"]] == [(LAN, "Lan", "Khách cần hỗ trợ")]
+
+    await post(client, envelope(text(LAN, "alo có ai không")))  # the bot stays silent during a handoff
+    await settle(client)
+    assert len(fake.texts(LAN)) == 3
+
+    resp = await client.post(f"/admin/conversations/{LAN}/reply", json={"text": "Chào chị Lan, em là Hoa ạ."},
+                             headers=AUTH)
+    assert resp.status == 202
+    await settle(client)
+    assert fake.texts(LAN)[-1] == "Chào chị Lan, em là Hoa ạ."
+
+    shown = await (await client.get(f"/admin/conversations/{LAN}", headers=AUTH)).json()
+    assert shown["status"] == "handoff" and shown["name"] == "Lan"
+    said = [(m["direction"], m["text"]) for m in shown["messages"]]
+    assert ("in", "alo có ai không") in said and said[-1] == ("out", "'Chào chị Lan, em là Hoa ạ.'")
+
+    assert (await client.post(f"/admin/conversations/{LAN}/resume", headers=AUTH)).status == 202
+    await settle(client)
+    assert fake.texts(LAN)[-2:] == ["Cảm ơn bạn đã chờ! Mình quay lại đây.", "Bạn cần gì hôm nay?"]
+    assert (await (await client.get("/admin/handoffs", headers=AUTH)).json())["handoffs"] == []
+    await post(client, envelope(text(LAN, "Cửa hàng ở đâu?")))  # and the bot answers again
+    await settle(client)
+    assert "[location]" in fake.texts(LAN)
+    assert (await client.post(f"/admin/conversations/{LAN}/resume", headers=AUTH)).status == 409
+
+
+async def test_the_desk_needs_the_token(client: Client) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        resp = await client.get("/admin/handoffs", headers=headers)
+        assert resp.status == 401
+        assert "WABOT_ADMIN_TOKEN" in (await resp.json())["error"]
+    assert (await client.get("/healthz")).status == 200  # other paths are not affected
+
+
+async def test_without_a_token_there_is_no_desk(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
+    client = await start(aiohttp_client, tmp_path, fake)
+    assert (await client.get("/admin/handoffs", headers={"Authorization": "Bearer "})).status == 404
+
+
+async def test_bad_requests_get_plain_answers(client: Client) -> None:
+    assert (await client.post("/admin/conversations/849/reply", json={"text": "x"}, headers=AUTH)).status == 404
+    await post(client, envelope(text(LAN, "hi")))
+    await settle(client)
+    bad = await client.post(f"/admin/conversations/{LAN}/reply", data=b"nope", headers=AUTH)
+    assert bad.status == 400 and "JSON" in (await bad.json())["error"]
+    long = await client.post(f"/admin/conversations/{LAN}/reply", json={"text": "x" * 5000}, headers=AUTH)
+    assert long.status == 400 and "4096" in (await long.json())["error"]
+
+
+async def test_cli_desk_history_and_export(client: Client, fake: FakeGraph, tmp_path: Path) -> None:
+    await post(client, envelope(text(LAN, "hi")))
+    await post(client, envelope(text(LAN, "nhân viên")))
+    await settle(client)
+    settings = client.app[SETTINGS]
+    base = str(client.make_url("")).rstrip("/")
+
+    def run(action: str, customer: str | None = None, words: str | None = None) -> tuple[int, str]:
+        out = io.StringIO()
+        return desk.handoff(settings, action, customer, words, out=out, base_url=base), out.getvalue()
+
+    code, listed = await asyncio.to_thread(run, "list")
+    assert code == 0 and LAN in listed and "Khách cần hỗ trợ" in listed
+    code, _ = await asyncio.to_thread(run, "reply", LAN, "Em đây ạ")
+    assert code == 0
+    code, _ = await asyncio.to_thread(run, "resume", LAN)
+    assert code == 0
+    await settle(client)
+    assert "Em đây ạ" in fake.texts(LAN)
+    code, _ = await asyncio.to_thread(run, "resume", LAN)
+    assert code == 1  # nothing to give back any more
+
+    out = io.StringIO()
+    assert await asyncio.to_thread(desk.history, settings, LAN, out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert "customer  hi" in lines[0] and any("bot       'Em đây ạ'  [sent]" in line for line in lines)
+    export = tmp_path / "all.jsonl"
+    assert await asyncio.to_thread(desk.export, settings, export) == 0
+    entries = [json.loads(line) for line in export.read_text("utf-8").splitlines()]
+    assert {e["direction"] for e in entries} == {"in", "out"} and all(e["customer"] == LAN for e in entries)
