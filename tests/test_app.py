@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -272,3 +273,28 @@ async def test_work_left_by_a_crash_is_done_after_the_restart(
     await settle(client)
     assert fake.texts("84908888888") == ["còn nợ"]
     assert len(fake.texts(LAN)) == 2 and len(fake.texts("84909999999")) == 2
+
+
+async def test_fuzzed_signed_bodies_never_500_never_leak_secrets_never_leave_anyone_stuck(
+    client: Client, fake: FakeGraph, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import random
+
+    from test_inbound import mutate
+
+    caplog.set_level(logging.DEBUG)
+    rng = random.Random(20261125)
+    samples = [body for _, body in reference_payloads()]
+    junk: list[Any] = [None, True, -1, 1e308, "", "💥" * 50, "a\u0301" * 30, [], {}, [[[[[]]]]], {"type": "x"}]
+    statuses = set()
+    for _ in range(300):
+        body = mutate(rng.choice(samples), [rng.randrange(50) for _ in range(rng.randrange(12))],
+                      rng.choice(junk), rng.random() < 0.5)
+        raw = json.dumps(body).encode()
+        if rng.random() < 0.1:
+            raw = raw[: rng.randrange(len(raw) + 1)]  # cut short: invalid JSON
+        statuses.add(await post(client, None, raw=raw))
+    await settle(client, within=20)
+    assert statuses <= {200, 400}
+    assert rows(tmp_path, "SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
+    assert "test-token" not in caplog.text and SECRET not in caplog.text
