@@ -41,11 +41,13 @@ def config(tmp_path: Path, graph_url: str, extra: str = "") -> Path:
     return path
 
 
-async def start(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "") -> Client:
+async def start(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", env: dict[str, str] | None = None
+) -> Client:
     settings = load_settings(config(tmp_path, fake.url, extra))
     b = settings.bot
     bot = load_bot_or_raise([b.flows], start=b.start_flow, default_language=b.default_language,
-                            session_timeout=b.session_timeout, timezone=b.timezone, env={})
+                            session_timeout=b.session_timeout, timezone=b.timezone, env=env or {})
     client: Client = await aiohttp_client(create_app(settings, bot))
     return client
 

@@ -298,3 +298,30 @@ async def test_fuzzed_signed_bodies_never_500_never_leak_secrets_never_leave_any
     assert statuses <= {200, 400}
     assert rows(tmp_path, "SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
     assert "test-token" not in caplog.text and SECRET not in caplog.text
+
+
+async def test_a_slow_http_step_holds_up_only_its_own_customer(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def order(request: web.Request) -> web.Response:
+        await asyncio.sleep(1.0)
+        return web.json_response({"status": "đang giao", "eta": "2026-11-28"})
+
+    shop = web.Application()
+    shop.router.add_get("/orders/{code}", order)
+    async with TestServer(shop, host="127.0.0.1") as server:
+        client = await start(aiohttp_client, tmp_path, fake, env={"SHOP_API": str(server.make_url("")).rstrip("/")})
+        await post(client, envelope(text(LAN, "hi")))
+        await post(client, envelope(text(LAN, "tra cuu don hang")))
+        await settle(client)
+        await post(client, envelope(text(LAN, "DH54321")))  # now waiting on the slow shop API
+        await asyncio.sleep(0.1)
+        await post(client, envelope(text("84909999999", "hi")))
+        await fake.wait_sent(len(fake.sent) + 2)
+        assert len(fake.texts("84909999999")) == 2  # answered while LAN still waits
+        assert not any("DH54321" in t for t in fake.texts(LAN))
+        await settle(client)
+    assert "Đơn DH54321: đang giao, giao dự kiến 28/11/2026." in fake.texts(LAN)
