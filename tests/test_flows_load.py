@@ -173,3 +173,14 @@ def test_two_hundred_files_load_quickly(tmp_path: Path) -> None:
     bot, _ = load(tmp_path)
     assert len(bot.flows) >= 400
     assert time.perf_counter() - started < 2.0  # the target is 1 s; leave room for slow CI machines
+
+
+def test_a_broken_file_does_not_hide_the_mistakes_in_the_others(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "flows:\n  main:\n    description: Giờ: 8:00\n    steps:\n      - say: hi\n")
+    write(tmp_path, "b.yaml", 'flows:\n  other:\n    steps:\n      - say: "Giá {{ price | money "\n'
+                              "      - goto: main\n      - goto: nowhere\n")
+    _, problems = load(tmp_path)
+    found = [(Path(p.file).name, p.line) for p in errors(problems)]
+    assert found == [("a.yaml", 3), ("b.yaml", 4)]  # the YAML mistake and the template mistake, at once
+    # 'nowhere' may be defined in a.yaml once it can be read: not reported yet, and no warnings either
+    assert not any("nowhere" in p.message for p in problems)

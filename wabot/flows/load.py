@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from .model import Bot
 from .source import Document, parse
 
 log = logging.getLogger(__name__)
+
+# problems about names defined in other files: unreliable while some file cannot be read
+_CROSS = re.compile(r"there is no |has no step with id|the start flow|no step saves or sets")
 
 
 def flow_files(paths: Sequence[Path | str]) -> tuple[list[Path], list[Problem]]:
@@ -65,21 +69,25 @@ def load_bot(
     """
     files, problems = flow_files(paths)
     docs = [read(file) for file in files]
+    clean: list[Document] = []
     for doc in docs:
-        problems.extend(doc.problems)
-        problems.extend(check_document(doc))
-    built = Built()
-    readable = not any(p.severity == "error" for p in problems)  # building needs files that match the schema
-    if readable:
-        built = Builder(docs).build()
-        problems.extend(built.texts.problems)
+        found = [*doc.problems, *check_document(doc)]
+        problems.extend(found)
+        if not any(p.severity == "error" for p in found):
+            clean.append(doc)  # building needs files that match the schema
+    complete = len(clean) == len(docs) and not problems
+    built = Builder(clean).build() if clean else Built()
     bot = Bot(
         flows=built.flows, replies=built.replies, triggers=tuple(built.triggers), fallback=built.fallback,
         welcome_back=built.welcome_back, start=start, default_language=default_language,
         session_timeout=session_timeout, timezone=timezone, env=dict(env),
     )
-    if readable:
-        problems.extend(check_bot(bot, built, first_file=str(files[0]) if files else "flows"))
+    later = [*built.texts.problems, *check_bot(bot, built, first_file=str(files[0]) if files else "flows")]
+    if not complete:
+        # some files could not be read: report what the others show for sure, nothing that a broken file
+        # might answer (a missing target may live there) and no warnings; the rest comes once they are fixed
+        later = [p for p in later if p.severity == "error" and not _CROSS.search(p.message)]
+    problems.extend(later)
     problems.sort(key=lambda p: (p.file, p.line))
     log.debug("loaded %d flows from %d files, %d problems", len(bot.flows), len(files), len(problems))
     return bot, problems
