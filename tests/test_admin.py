@@ -119,3 +119,16 @@ async def test_cli_desk_history_and_export(client: Client, fake: FakeGraph, tmp_
     assert await asyncio.to_thread(desk.export, settings, export) == 0
     entries = [json.loads(line) for line in export.read_text("utf-8").splitlines()]
     assert {e["direction"] for e in entries} == {"in", "out"} and all(e["customer"] == LAN for e in entries)
+
+
+async def test_the_operator_number_is_told_about_a_new_handoff(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    client = await start(aiohttp_client, tmp_path, fake, f"admin: {{token: {TOKEN}, notify: '84988888888'}}\n")
+    await post(client, envelope(text(LAN, "hi")))
+    await post(client, envelope(text(LAN, "nhân viên")))
+    await post(client, envelope(text(LAN, "alo")))  # still waiting: not told twice
+    await settle(client)
+    assert fake.texts("84988888888") == [
+        f"🔔 Lan ({LAN}) cần nhân viên: Khách cần hỗ trợ. Xem: wabot handoff show {LAN}"
+    ]

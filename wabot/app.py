@@ -68,7 +68,8 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
         )
         dispatcher = Dispatcher(
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
-            stop_words=settings.bot.stop_words, start_words=settings.bot.start_words, metrics=meter,
+            stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
+            notify=settings.handoff_notify, metrics=meter,
         )
         app[STORE] = store
         app[SENDER] = sender

@@ -74,6 +74,7 @@ class Settings:
     log_level: str
     log_format: str  # "text" or "json"
     admin_token: str = ""  # empty: no admin API
+    handoff_notify: str = ""  # a WhatsApp number told when a customer waits for a person
     retention_days: float = 0  # 0: keep conversation history forever
 
 
@@ -135,6 +136,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         log_level=r.choice("logging.level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=r.choice("logging.format", "text", ("text", "json")),
         admin_token=r.text("admin.token", ""),
+        handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
     )
     wa = settings.whatsapp

@@ -63,6 +63,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         stop_words: Iterable[str] = (),
         start_words: Iterable[str] = (),
+        notify: str = "",
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
@@ -71,6 +72,7 @@ class Dispatcher:
         self.renderer = renderer
         self.http = http
         self.clock = clock
+        self.notify = notify  # the operator's number, told about each new handoff
         self.reengaged: dict[str, float] = {}  # customer -> when the last re-engagement template was queued
         self.stop_words = frozenset(fold(w) for w in stop_words)
         self.start_words = frozenset(fold(w) for w in start_words)
@@ -158,6 +160,8 @@ class Dispatcher:
         )
         self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)
+        if handoff and self.notify:
+            await self._notify(customer, handoff)
         log.info(
             "%s from %s: flow %s step %s, %d replies, %.1f ms",
             work, mask(key), outcome.state.flow or "-", outcome.state.step or "-",
@@ -188,6 +192,14 @@ class Dispatcher:
         self.reengaged[key] = now
         self.sender.enqueue(await self.store.queue(key, [body], now=now))
         log.info("re-engagement template %r queued for %s", template.name if template else "", mask(key))
+
+    async def _notify(self, customer: inbound.Customer, reason: str) -> None:
+        """Tell the operator's WhatsApp number that someone waits (it must have written within 24 hours)."""
+        who = f"{customer.name} ({customer.key})" if customer.name else customer.key
+        note = outbound.Text(f"🔔 {who} cần nhân viên: {reason}. Xem: wabot handoff show {customer.key}")
+        body = self._body(outbound.Recipient(self.notify), note, self.notify)
+        if body is not None:
+            self.sender.enqueue(await self.store.queue(self.notify, [body], now=self.clock()))
 
     async def _opt_out(self, key: str, message: inbound.Message) -> None:
         """A stop word opts the customer out of bot-initiated templates; a start word opts them back in."""
