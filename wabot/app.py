@@ -154,8 +154,8 @@ async def readyz(request: web.Request) -> web.Response:
     problems: list[str] = []
     sender = request.app[SENDER]
     try:
-        oldest = await metrics.oldest_queued(request.app[STORE])
-    except (sqlite3.Error, ValueError) as exc:  # aiosqlite raises ValueError once the connection is closed
+        oldest = await request.app[STORE].oldest_queued()
+    except sqlite3.Error as exc:
         oldest = None
         problems.append(
             f"The database {request.app[SETTINGS].database} cannot be read ({exc}). "

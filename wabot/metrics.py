@@ -162,10 +162,10 @@ class Metrics:
         if store is None:
             return
         try:
-            oldest = await oldest_queued(store)
+            oldest = await store.oldest_queued()
             handoffs = await store.count_status(HANDOFF)
             active = await store.count_status(WAITING) + await store.count_status(HTTP)
-        except (sqlite3.Error, ValueError) as exc:  # aiosqlite raises ValueError once the connection is closed
+        except sqlite3.Error as exc:
             log.warning("metrics: the database cannot be read: %s", exc)
             return
         now = time.time() if now is None else now
@@ -175,15 +175,6 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-async def oldest_queued(store: Store) -> float | None:
-    """When the oldest reply still queued was created (unix time), or None when the outbox is empty."""
-    async with store.lock, store.db.execute(
-        "SELECT created_at FROM outbox WHERE status = 'queued' ORDER BY id LIMIT 1"
-    ) as cur:
-        row = await cur.fetchone()
-    return float(row[0]) if row else None
 
 
 METRICS = web.AppKey("metrics", Metrics)
