@@ -142,12 +142,25 @@ def run(config: Path) -> int:
     try:
         web.run_app(
             create_app(settings, bot), host=s.host, port=s.port, print=None,
-            shutdown_timeout=settings.outbox.shutdown_grace, access_log=None,
+            shutdown_timeout=settings.outbox.shutdown_grace, access_log=None, loop=_event_loop(),
         )
     except OSError as err:
         print(f"wabot: cannot listen on {s.host}:{s.port}: {err.strerror or err}.", file=sys.stderr)
         return 2
     return 0
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when the `speed` extra is installed (measurably faster, see bench/README.md), else asyncio's."""
+    if os.environ.get("WABOT_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            log.info("event loop: uvloop")
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 # --- validate ------------------------------------------------------------------------------------
