@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .profile import summary
-from .report import E2E_P99_MS, TABLE_HEAD, TARGET_RATE, Result, verdict
+from .report import E2E_P99_MS, RSS_TARGET_MB, TABLE_HEAD, TARGET_RATE, Result, verdict
 from .run import Options, run
 from .server import REPO
 from .startup import measure
@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             print(r.row())
         best = max((r.rate for r in results if r.passed), default=0.0)
         print(f"highest rate with every reply and e2e p99 ≤ {E2E_P99_MS:g} ms: {best:g} msg/s")
+    if args.prefill:
+        peak = max(r.usage.peak_rss_mb for r in results)
+        met = "MET" if peak <= RSS_TARGET_MB else "MISSED"
+        print(f"MEMORY TARGET {met}: peak RSS {peak:.0f} MB with {args.prefill} customers in the database"
+              f" (≤ {RSS_TARGET_MB:g} MB)")
     final = next((r for r in results if r.rate >= TARGET_RATE), results[-1])
     print(verdict(final))
     return 0 if final.passed else 1

@@ -12,6 +12,7 @@ from .server import Usage
 TARGET_RATE = 1000.0
 E2E_P99_MS = 250.0
 WEBHOOK_P99_MS = 50.0
+RSS_TARGET_MB = 150.0  # with 100,000 customers' state in the database
 
 
 def percentile(values: list[float], q: float) -> float:
