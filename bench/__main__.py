@@ -25,15 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--startup", type=int, metavar="FILES", help="only time start-up with this many flow files")
     p.add_argument("--flows", type=Path, default=REPO / "flows", help="flow folder (default: the shipped demo)")
     p.add_argument("--send-rate", type=float, default=20000, help="outbox.rate_per_second for the server")
-    p.add_argument("--uvloop", action="store_true", default=os.environ.get("BENCH_UVLOOP") == "1",
-                   help="run the server and the bench on uvloop (or BENCH_UVLOOP=1)")
+    p.add_argument("--asyncio", action="store_true", default=os.environ.get("WABOT_UVLOOP") == "0",
+                   help="run the server on asyncio's own loop, not uvloop (or WABOT_UVLOOP=0): the plain install")
     p.add_argument("--profile", type=Path, help="run the server under cProfile and write the profile here")
     p.add_argument("--pyspy", type=Path, help="sample the server with py-spy during the load (collapsed stacks)")
     args = p.parse_args(argv)
 
     if args.startup:
         for files in (3, args.startup):
-            fastest, median = measure(files, uvloop=args.uvloop)
+            fastest, median = measure(files, uvloop=not args.asyncio)
             print(f"start-up with {files} flow files: fastest {fastest * 1000:.0f} ms, median {median * 1000:.0f} ms")
         ok = median <= 1.0
         print(f"TARGET {'MET' if ok else 'MISSED'}: start-up {median:.2f} s with {args.startup} flow files (≤ 1 s)")
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for rate in rates:
         opts = Options(rate=rate, duration=args.duration, customers=args.customers, prefill=args.prefill,
-                       flows=args.flows, send_rate=args.send_rate, uvloop=args.uvloop, profile=args.profile,
+                       flows=args.flows, send_rate=args.send_rate, uvloop=not args.asyncio, profile=args.profile,
                        pyspy=args.pyspy)
         result = run(opts)
         results.append(result)

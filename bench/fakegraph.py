@@ -112,8 +112,10 @@ async def _serve(port: int, conn: Connection) -> None:
 
 def serve(port: int, conn: Connection, use_uvloop: bool = False) -> None:
     """Process entry point: serve on 127.0.0.1:`port` until the parent writes anything to `conn`."""
+    factory = None
     if use_uvloop:
         import uvloop
 
-        uvloop.install()
-    asyncio.run(_serve(port, conn))
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_serve(port, conn))

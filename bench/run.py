@@ -25,6 +25,13 @@ from .profile import Sampler
 from .report import Result, summarise
 from .server import REPO, SECRET, Server, free_port
 
+try:
+    import uvloop
+
+    HAVE_UVLOOP = True
+except ImportError:  # the speed extra is not installed
+    HAVE_UVLOOP = False
+
 DRAIN_QUIET = 3.0  # after the last send, stop waiting once no reply came for this long
 DRAIN_MAX = 30.0
 
@@ -37,7 +44,7 @@ class Options:
     prefill: int = 0  # customers with stored state before the run
     flows: Path = REPO / "flows"
     send_rate: float = 20000
-    uvloop: bool = False
+    uvloop: bool = True  # the server's loop (WABOT_UVLOOP); the load side uses uvloop whenever installed
     profile: Path | None = None  # run the server under cProfile, writing here
     pyspy: Path | None = None  # sample the server with py-spy during the load, writing collapsed stacks here
     seed: int = 1
@@ -113,7 +120,7 @@ def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
     customers = opts.customers or max(100, int(opts.rate * 10))
     with tempfile.TemporaryDirectory(prefix="wabot-bench-") as tmp:
         folder = Path(tmp)
-        graph = FakeGraph(uvloop=opts.uvloop)
+        graph = FakeGraph(uvloop=HAVE_UVLOOP)
         server = Server(folder, graph_url=graph.url, flows=opts.flows, send_rate=opts.send_rate,
                         uvloop=opts.uvloop, profile=opts.profile)
         try:
@@ -124,7 +131,8 @@ def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
             say(f"server up in {startup * 1000:.0f} ms (pid {server.proc.pid if server.proc else '?'})")
             gen = Generator(server.url + "/webhook/whatsapp", SECRET, customers=customer_ids(customers),
                             seed=opts.seed)
-            result = asyncio.run(_load(opts, gen, graph, server))
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                result = runner.run(_load(opts, gen, graph, server))
         finally:
             code = server.stop()
             graph.stop()
@@ -134,6 +142,10 @@ def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
         if tail:
             say(f"server log (last lines, level WARNING and up):\n{tail}")
         return result
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    return uvloop.new_event_loop if HAVE_UVLOOP else None
 
 
 async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server) -> Result:

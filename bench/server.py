@@ -58,7 +58,7 @@ class Server:
 
     def __init__(
         self, folder: Path, *, graph_url: str, flows: Path = REPO / "flows", db: Path | None = None,
-        send_rate: float = 20000, uvloop: bool = False, profile: Path | None = None,
+        send_rate: float = 20000, uvloop: bool = True, profile: Path | None = None,
     ) -> None:
         self.folder = folder
         self.port = free_port()
@@ -66,8 +66,8 @@ class Server:
         self.db = db or folder / "bench.db"
         self.log = folder / "server.log"
         self.env = dict(os.environ, **ENV, WHATSAPP_API_URL=graph_url, SHOP_API=graph_url,
-                        WABOT_DB=str(self.db), WABOT_PORT=str(self.port))
-        self.uvloop = uvloop
+                        WABOT_DB=str(self.db), WABOT_PORT=str(self.port),
+                        WABOT_UVLOOP="1" if uvloop else "0")  # the server uses uvloop when installed unless 0
         self.profile = profile
         self.proc: subprocess.Popen[bytes] | None = None
         self.ps: psutil.Process | None = None
@@ -82,9 +82,6 @@ class Server:
         if self.profile:
             # cProfile writes its file when run_app returns after SIGTERM
             return [sys.executable, "-m", "cProfile", "-o", str(self.profile), "-m", "wabot", *args]
-        if self.uvloop:
-            code = "import sys, uvloop; uvloop.install(); from wabot.cli import main; sys.exit(main(sys.argv[1:]))"
-            return [sys.executable, "-c", code, *args]
         return [sys.executable, "-m", "wabot", *args]
 
     def start(self, timeout: float = 30.0) -> float:

@@ -44,7 +44,7 @@ def make_flows(folder: Path, total: int, *, source: Path = REPO / "flows") -> Pa
     return folder
 
 
-def measure(files: int, *, repeat: int = 3, uvloop: bool = False) -> tuple[float, float]:
+def measure(files: int, *, repeat: int = 3, uvloop: bool = True) -> tuple[float, float]:
     """Seconds from process start to /healthz 200 with `files` flow files: (fastest, median) of `repeat`."""
     times: list[float] = []
     with tempfile.TemporaryDirectory(prefix="wabot-bench-start-") as tmp:
