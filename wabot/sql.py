@@ -1,7 +1,6 @@
 """Every query wabot makes, as plain functions over a sqlite3 connection: one call, one transaction.
 
-They run on the store's database thread (see store.py), so a whole transaction costs one hop
-between threads, not one per statement.
+store.py runs them on the event loop (see why there).
 """
 
 from __future__ import annotations
