@@ -89,17 +89,10 @@ async def _serve(port: int, conn: Connection) -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
     conn.send("ready")
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-
-    def on_stop() -> None:
-        if not stop.done():
-            stop.set_result(None)
-
-    loop.add_reader(conn.fileno(), on_stop)
     try:
-        while not stop.done():
-            await asyncio.wait([stop], timeout=FLUSH_SECONDS)
+        # poll the pipe rather than add_reader: uvloop would make its descriptor non-blocking
+        while not conn.poll():
+            await asyncio.sleep(FLUSH_SECONDS)
             if out:
                 batch, out[:] = list(out), []
                 conn.send(batch)

@@ -164,6 +164,8 @@ async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server)
         if time.monotonic() - max(gen.last_reply_at, window[1]) > DRAIN_QUIET:
             break
     await asyncio.sleep(0.1)  # the fake Graph flushes every 20 ms
+    if not graph.proc.is_alive():
+        raise RuntimeError("the fake Graph API process died during the run; the numbers would be wrong")
     wall = time.monotonic() - t0
     usage = server.usage(cpu0, wall)
     gen_cpu, graph_cpu = ((_cpu(p) - c0) / wall for p, c0 in zip(others, others0, strict=True))
