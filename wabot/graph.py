@@ -96,6 +96,7 @@ class GraphClient:
         self.phone_number_id = phone_number_id
         self.messages_url = f"{self.base}/{phone_number_id}/messages"
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.json_headers = {**self.headers, "Content-Type": "application/json"}
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def send(self, recipient: outbound.Recipient, message: outbound.Outgoing) -> str:
@@ -103,8 +104,8 @@ class GraphClient:
         outbound.check_limits(message)
         return await self.send_body(outbound.to_body(recipient, message))
 
-    async def send_body(self, body: dict[str, Any]) -> str:
-        """POST a ready message body; return the wamid Meta gave it."""
+    async def send_body(self, body: dict[str, Any] | str) -> str:
+        """POST a ready message body (a mapping, or its JSON text); return the wamid Meta gave it."""
         data = await self._call("POST", self.messages_url, body)
         try:
             return str(data["messages"][0]["id"])
@@ -123,11 +124,13 @@ class GraphClient:
         data = await self._call("GET", url, None)
         return data if isinstance(data, dict) else {}
 
-    async def _call(self, method: str, url: str, body: dict[str, Any] | None) -> Any:
+    async def _call(self, method: str, url: str, body: dict[str, Any] | str | None) -> Any:
+        if isinstance(body, str):
+            kwargs: dict[str, Any] = {"data": body.encode(), "headers": self.json_headers}
+        else:
+            kwargs = {"json": body, "headers": self.headers}
         try:
-            async with self.session.request(
-                method, url, json=body, headers=self.headers, timeout=self.timeout
-            ) as resp:
+            async with self.session.request(method, url, timeout=self.timeout, **kwargs) as resp:
                 text = await resp.text()
                 status = resp.status
         except TimeoutError:

@@ -167,7 +167,7 @@ class Sender:
         if self.graph is None:
             log.info("DRY RUN: reply to %s not sent: %s", mask(row.customer), summary(row.body))
             return f"dry-run.{row.id}"
-        return await self.graph.send_body(row.body)
+        return await self.graph.send_body(row.payload or row.body)
 
     async def _failed(self, customer: str, row: OutRow, err: GraphError) -> None:
         now = self.clock()
@@ -181,7 +181,7 @@ class Sender:
             return
         attempts = row.attempts + 1
         if err.retryable and attempts < self.max_attempts:
-            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts)
+            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload)
             await self.store.mark_retry(row.id, code=err.code, error=str(err), now=now)
             delay = backoff(attempts)
             self.metrics.retried()

@@ -70,7 +70,7 @@ MIGRATIONS = [
 _RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
 _RANK_SQL = "CASE status " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in _RANK.items()) + " ELSE 5 END"
 
-Row = tuple[int, str, dict[str, Any], int]  # outbox id, customer, body, attempts
+Row = tuple[int, str, dict[str, Any], int, str]  # outbox id, customer, body, attempts, body as JSON text
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -206,12 +206,13 @@ def _queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]]
            now: float) -> list[Row]:
     rows: list[Row] = []
     for body in bodies:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         row = conn.execute(
             "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
             " RETURNING id",
-            (customer, json.dumps(body, ensure_ascii=False), seq, now, now),
+            (customer, text, seq, now, now),
         ).fetchone()
-        rows.append((int(row[0]), customer, body, 0))
+        rows.append((int(row[0]), customer, body, 0, text))
     return rows
 
 
@@ -296,7 +297,7 @@ def queued(conn: sqlite3.Connection) -> list[Row]:
     rows = conn.execute(
         "SELECT id, customer, body, attempts FROM outbox WHERE status = 'queued' ORDER BY id"
     ).fetchall()
-    return [(int(i), c, json.loads(b), int(a)) for i, c, b, a in rows]
+    return [(int(i), c, json.loads(b), int(a), b) for i, c, b, a in rows]
 
 
 def oldest_queued(conn: sqlite3.Connection) -> float | None:

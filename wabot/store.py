@@ -31,6 +31,7 @@ class OutRow:
     customer: str
     body: dict[str, Any]
     attempts: int = 0
+    payload: str = ""  # `body` as the JSON text stored (sent as is: no second encoding)
 
 
 class Store:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]")
 
 
+@lru_cache(maxsize=16384)  # the same titles, keywords and short answers come back all the time
 def fold(text: str) -> str:
     """`"  Đặt   HÀNG! "` -> `"dat hang"`: lower case, no diacritics, no punctuation, single spaces."""
     decomposed = unicodedata.normalize("NFD", text.casefold()).replace("đ", "d")
