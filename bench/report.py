@@ -46,6 +46,7 @@ class Result:
     reply_rate: float  # replies per second received at the fake Graph
     usage: Usage
     load_cpu: tuple[float, float]  # generator process, fake Graph process: CPU seconds per second
+    foreign_cpu: float  # other processes on the machine during the run: CPU seconds per second
     moves: dict[str, int]
     kinds: dict[str, int]
 
@@ -75,7 +76,7 @@ class Result:
             f"  server             CPU {u.cpu * 100:.0f}% of one core ({u.sys * 100:.0f}% in the kernel),"
             f" RSS {u.rss_mb:.0f} MB"
             f" (peak {u.peak_rss_mb:.0f} MB); generator {self.load_cpu[0] * 100:.0f}%,"
-            f" fake Graph {self.load_cpu[1] * 100:.0f}%",
+            f" fake Graph {self.load_cpu[1] * 100:.0f}%; other processes {self.foreign_cpu * 100:.0f}%",
         ]
 
     def row(self) -> str:
@@ -96,7 +97,7 @@ TABLE_HEAD = (
 
 def summarise(
     gen: Generator, *, rate: float, duration: float, window: tuple[float, float], usage: Usage,
-    load_cpu: tuple[float, float],
+    load_cpu: tuple[float, float], foreign_cpu: float,
 ) -> Result:
     turns: list[Turn] = gen.turns
     statuses = Counter(t.status for t in turns)
@@ -114,7 +115,7 @@ def summarise(
         e2e_p50_ms=percentile(e2e, 50), e2e_p90_ms=percentile(e2e, 90), e2e_p99_ms=percentile(e2e, 99),
         e2e_max_ms=max(e2e, default=0.0), turns_answered=sum(1 for t in turns if t.replies), replies=replies,
         stray=gen.stray, throughput=len(turns) / wall, reply_rate=replies / reply_wall, usage=usage,
-        load_cpu=load_cpu, moves=dict(gen.moves), kinds=dict(gen.kinds),
+        load_cpu=load_cpu, foreign_cpu=foreign_cpu, moves=dict(gen.moves), kinds=dict(gen.kinds),
     )
 
 

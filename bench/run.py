@@ -138,6 +138,9 @@ def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
             graph.stop()
         if code not in (0, -15):
             say(f"warning: the server exited with code {code}")
+        if result.foreign_cpu > 0.1:
+            say(f"warning: other processes used {result.foreign_cpu * 100:.0f}% of a core during the run;"
+                " the server had less CPU than the machine has, so these numbers are pessimistic")
         tail = server.tail(10)
         if tail:
             say(f"server log (last lines, level WARNING and up):\n{tail}")
@@ -154,6 +157,7 @@ async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server)
     cpu0 = server.cpu_seconds()
     others = [psutil.Process(), psutil.Process(graph.proc.pid)]
     others0 = [_cpu(p) for p in others]
+    busy0 = _machine_busy()
     t0 = time.monotonic()
     window = await gen.run(rate=opts.rate, duration=opts.duration)
     if sampler:
@@ -169,8 +173,16 @@ async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server)
     wall = time.monotonic() - t0
     usage = server.usage(cpu0, wall)
     gen_cpu, graph_cpu = ((_cpu(p) - c0) / wall for p, c0 in zip(others, others0, strict=True))
+    # whatever else ran on the machine meanwhile (other tests, builds) takes cores from the server
+    foreign = max(0.0, (_machine_busy() - busy0) / wall - usage.cpu - gen_cpu - graph_cpu)
     return summarise(gen, rate=opts.rate, duration=opts.duration, window=window, usage=usage,
-                     load_cpu=(gen_cpu, graph_cpu))
+                     load_cpu=(gen_cpu, graph_cpu), foreign_cpu=foreign)
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores spent not idle since boot."""
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
 def _cpu(p: psutil.Process) -> float:
