@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apptools import PHONE_ID, Client, envelope, post, settle, start, text
+from apptools import Client, envelope, post, settle, start, text
 from fakegraph import FakeGraph
 
 from wabot import desk
@@ -19,12 +18,6 @@ from wabot.appkeys import SETTINGS
 LAN = "84901234567"
 TOKEN = "desk-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGraph]:
-    async with FakeGraph(phone_number_id=PHONE_ID) as graph:
-        yield graph
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,6 @@ from wabot.webhook import sign
 
 LAN = "84901234567"
 PAYLOADS = Path(__file__).parent / "payloads"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGraph]:
-    async with FakeGraph(phone_number_id=PHONE_ID) as graph:
-        yield graph
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -66,12 +65,6 @@ class Server:
     async def output(self) -> str:
         assert self.proc is not None and self.proc.stdout is not None
         return (await self.proc.stdout.read()).decode("utf-8", "replace")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGraph]:
-    async with FakeGraph(phone_number_id=PHONE_ID) as graph:
-        yield graph
 
 
 async def send(session: aiohttp.ClientSession, url: str, customer: str, n: int) -> bool:
