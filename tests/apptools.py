@@ -28,11 +28,12 @@ Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 
 
-def config(tmp_path: Path, graph_url: str, extra: str = "") -> Path:
+def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path | None = None) -> Path:
     path = tmp_path / "config.yaml"
+    file = f" token_file: '{token_file}'," if token_file else ""
     path.write_text(
-        f"whatsapp: {{token: '${{WHATSAPP_TOKEN:-test-token}}', phone_number_id: '{PHONE_ID}', app_secret: {SECRET},"
-        f" verify_token: {VERIFY}, api_url: '{graph_url}', timeout: 2}}\n"
+        f"whatsapp: {{token: '${{WHATSAPP_TOKEN:-test-token}}',{file} phone_number_id: '{PHONE_ID}',"
+        f" app_secret: {SECRET}, verify_token: {VERIFY}, api_url: '{graph_url}', timeout: 2}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
         f"bot: {{flows: '{DEMO}'}}\n"
         "outbox: {rate_per_second: 1000, shutdown_grace_seconds: 2}\n" + extra,
@@ -42,9 +43,10 @@ def config(tmp_path: Path, graph_url: str, extra: str = "") -> Path:
 
 
 async def start(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", env: dict[str, str] | None = None
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", env: dict[str, str] | None = None,
+    token_file: Path | None = None,
 ) -> Client:
-    settings = load_settings(config(tmp_path, fake.url, extra))
+    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file))
     b = settings.bot
     bot = load_bot_or_raise([b.flows], start=b.start_flow, default_language=b.default_language,
                             session_timeout=b.session_timeout, timezone=b.timezone, env=env or {})

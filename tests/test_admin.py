@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ async def test_handoff_listed_answered_and_resumed(client: Client, fake: FakeGra
 
     waiting = await (await client.get("/admin/handoffs", headers=AUTH)).json()
     assert [(h["customer"], h["name"], h["reason"]) for h in waiting["handoffs"]] == [(LAN, "Lan", "Khách cần hỗ trợ")]
+    assert datetime.fromisoformat(waiting["handoffs"][0]["since"]).utcoffset() == timedelta(hours=7)  # the bot's zone
 
     await post(client, envelope(text(LAN, "alo có ai không")))  # the bot stays silent during a handoff
     await settle(client)

@@ -192,20 +192,21 @@ async def test_a_rate_limited_send_is_retried_until_it_goes(client: Client, fake
 
 
 async def test_an_expired_token_pauses_sending_until_sighup_brings_a_new_one(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, monkeypatch: pytest.MonkeyPatch
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
 ) -> None:
-    monkeypatch.setenv("WHATSAPP_TOKEN", "expired-token")
-    client = await start(aiohttp_client, tmp_path, fake)
+    token = tmp_path / "token"
+    token.write_text("expired-token\n", encoding="utf-8")
+    client = await start(aiohttp_client, tmp_path, fake, token_file=token)
     await post(client, envelope(text(LAN, "hi")))
     sender = client.app[SENDER]
     async with asyncio.timeout(5):
         while not sender.paused:  # noqa: ASYNC110 - waiting on the sender's state
             await asyncio.sleep(0.01)
     ready = await client.get("/readyz")
-    assert ready.status == 503 and "WHATSAPP_TOKEN" in (await ready.json())["problems"][0]
+    assert ready.status == 503 and "WHATSAPP_TOKEN_FILE" in (await ready.json())["problems"][0]
     assert "expired-token" not in json.dumps(await ready.json())
     assert fake.sent == []
-    monkeypatch.setenv("WHATSAPP_TOKEN", "test-token")
+    token.write_text("test-token\n", encoding="utf-8")  # the operator replaces the token and sends SIGHUP
     os.kill(os.getpid(), signal.SIGHUP)
     await fake.wait_sent(2)
     assert sender.paused is None and fake.texts(LAN)[0].startswith("Xin chào Lan")

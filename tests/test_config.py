@@ -87,3 +87,13 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 def test_template_env_hides_secrets() -> None:
     env = template_env({"SHOP_API": "http://shop", "WHATSAPP_TOKEN": "t", "WHATSAPP_APP_SECRET": "s"})
     assert env == {"SHOP_API": "http://shop"}
+
+
+def test_token_from_a_file_and_a_missing_file_named(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("EAAG123\n", encoding="utf-8")
+    path = write(tmp_path, "whatsapp: {token_file: token, phone_number_id: '1', app_secret: s}\n")
+    assert load_settings(path, {}).whatsapp.token == "EAAG123"
+    path = write(tmp_path, "whatsapp: {token_file: nope, phone_number_id: '1', app_secret: s}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert caught.value.key == "whatsapp.token_file" and "nope" in str(caught.value)

@@ -10,7 +10,9 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -49,8 +51,13 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 async def handoffs(request: web.Request) -> web.Response:
-    """Customers waiting for a person, longest wait first."""
-    return web.json_response({"handoffs": await request.app[STORE].handoffs()})
+    """Customers waiting for a person, longest wait first (`since` in the bot's time zone, ISO 8601)."""
+    zone = ZoneInfo(request.app[SETTINGS].bot.timezone)
+    waiting = [
+        {**h, "since": datetime.fromtimestamp(h["since"], zone).isoformat(timespec="seconds")}
+        for h in await request.app[STORE].handoffs()
+    ]
+    return web.json_response({"handoffs": waiting}, dumps=_dumps)
 
 
 async def conversation(request: web.Request) -> web.Response:

@@ -102,7 +102,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     settings = Settings(
         file=path,
         whatsapp=WhatsApp(
-            token=r.text("whatsapp.token", ""),
+            token=r.secret("whatsapp.token", "whatsapp.token_file"),
             phone_number_id=r.text("whatsapp.phone_number_id", ""),
             app_secret=r.text("whatsapp.app_secret", ""),
             verify_token=r.text("whatsapp.verify_token", ""),
@@ -190,6 +190,16 @@ class _Reader:
             raise self.fail(key, f"uses ${{{name}}}, but the environment variable {name} is not set")
 
         return _VAR.sub(sub, value)
+
+    def secret(self, key: str, file_key: str) -> str:
+        """A secret given inline or, when `file_key` names a file, read from it (so SIGHUP can pick up a new one)."""
+        path = self.text(file_key, "")
+        if not path:
+            return self.text(key, "")
+        try:
+            return (self.base / path).read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise self.fail(file_key, f"names {path}, which cannot be read ({err.strerror})") from None
 
     def text(self, key: str, default: str) -> str:
         value = self.get(key, default)

@@ -69,7 +69,8 @@ def _print(action: str, data: Any, customer: str | None, out: TextIO) -> None:
         if not rows:
             print("Nobody is waiting for a person.", file=out)
         for h in rows:
-            print(f"{h['customer']}  {h['name'] or '-'}  waiting since {h['since']}  {h['reason']}", file=out)
+            since = str(h["since"])[:19].replace("T", " ")
+            print(f"{h['customer']}  {h['name'] or '-'}  waiting since {since}  {h['reason']}", file=out)
     elif action == "show":
         print(f"{data['customer']} ({data['name'] or 'no name'}): {data['status']}, flow {data['flow'] or '-'} "
               f"step {data['step'] or '-'}{', opted out' if data['opted_out'] else ''}", file=out)

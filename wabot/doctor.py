@@ -121,7 +121,8 @@ def graph_failure(err: GraphError, settings: Settings) -> Check:
     if err.code in TOKEN_CODES or (err.auth and err.code not in PERMISSION_CODES):
         return Check(FAIL, f"Graph API: the access token is invalid or has expired{code}",
                      "create a new token (a System User token does not expire: Meta Business Settings > "
-                     "System users > Generate token), set WHATSAPP_TOKEN, then restart wabot or send it SIGHUP")
+                     "System users > Generate token), set WHATSAPP_TOKEN and restart wabot, "
+                     "or write it to the WHATSAPP_TOKEN_FILE file and send wabot SIGHUP")
     if err.code in PERMISSION_CODES:
         return Check(FAIL, f"Graph API: the token lacks a permission{code}: {err}",
                      "generate the token again with the whatsapp_business_messaging and "

@@ -25,8 +25,8 @@ PERMISSION_CODES = frozenset({3, 10, 131005, *range(200, 300)})
 
 ADVICE = {
     190: "The access token is expired or invalid: create a new one (Meta Business Settings > System users > "
-    "Generate token, with whatsapp_business_messaging), put it in WHATSAPP_TOKEN and restart wabot "
-    "(or send it SIGHUP).",
+    "Generate token, with whatsapp_business_messaging), put it in WHATSAPP_TOKEN and restart wabot, "
+    "or write it to the WHATSAPP_TOKEN_FILE file and send wabot SIGHUP.",
     0: "Meta could not authenticate the access token: create a new one, put it in WHATSAPP_TOKEN and restart.",
     131047: "The customer last wrote more than 24 hours ago: only an approved template can reach them now.",
     131026: "The message could not be delivered to this number (not on WhatsApp, or an old app).",
