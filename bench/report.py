@@ -85,13 +85,14 @@ class Result:
         return (
             f"| {self.rate:g} | {self.throughput:.0f} | {self.webhook_p50_ms:.1f} / {self.webhook_p99_ms:.1f} |"
             f" {self.e2e_p50_ms:.1f} / {self.e2e_p90_ms:.1f} / {self.e2e_p99_ms:.1f} / {self.e2e_max_ms:.0f} |"
-            f" {self.turns_answered}/{self.sent} | {self.usage.cpu * 100:.0f}% | {self.usage.peak_rss_mb:.0f} | {ok} |"
+            f" {self.turns_answered}/{self.sent} | {self.usage.cpu * 100:.0f}% | {self.foreign_cpu * 100:.0f}% |"
+            f" {self.usage.peak_rss_mb:.0f} | {ok} |"
         )
 
 
 TABLE_HEAD = (
     "| rate /s | achieved /s | webhook p50 / p99 ms | e2e p50 / p90 / p99 / max ms | turns answered |"
-    " server CPU | peak RSS MB | pass |\n|---|---|---|---|---|---|---|---|"
+    " server CPU | others' CPU | peak RSS MB | pass |\n|---|---|---|---|---|---|---|---|---|"
 )
 
 
