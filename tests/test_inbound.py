@@ -139,7 +139,31 @@ def test_customer_known_only_by_business_scoped_user_id() -> None:
     del value["messages"][0]["from"]
     value["messages"][0]["from_user_id"] = "VN.123"
     m = parse_webhook(body).messages[0]
-    assert m.customer == inbound.Customer(None, "VN.123", "An") and m.customer.key == "VN.123"
+    assert m.customer == inbound.Customer(None, "VN.123", "An", "an.sen") and m.customer.key == "VN.123"
+
+
+def test_customer_with_phone_and_business_scoped_user_id() -> None:
+    [m] = parse_webhook(load("pywa call_permission_update: accept")).messages
+    assert m.customer == inbound.Customer("972987654321", "US.13491208655302741918", "Test Name")
+    assert m.customer.key == "972987654321"
+
+
+def test_hostile_names_give_short_labels_not_errors(caplog: pytest.LogCaptureFixture) -> None:
+    deep: Any = "x"
+    for _ in range(100_000):  # deeper than repr() can go
+        deep = [deep]
+    body = copy.deepcopy(load("E3-"))
+    changes = body["entry"][0]["changes"]
+    changes[0]["value"]["messages"][0]["interactive"]["type"] = deep
+    changes += [{"field": "x" * 1_000_000, "value": {}}, {"field": deep}, {"value": {}}]
+    batch = parse_webhook(body)
+    assert batch.messages[0].content == inbound.Unsupported("interactive.")
+    assert batch.ignored == ("x" * 64,)
+    assert batch.rejected == (
+        "entry[0].changes[2]: 'field' is missing or not a text",
+        "entry[0].changes[3]: 'field' is missing or not a text",
+    )
+    assert max(len(r.getMessage()) for r in caplog.records) < 200
 
 
 def test_a_broken_message_is_skipped_and_named_the_rest_kept(caplog: pytest.LogCaptureFixture) -> None:
@@ -165,16 +189,33 @@ def test_a_broken_envelope_is_a_payload_error(body: Any) -> None:
         parse_webhook(body)
 
 
+def nested(depth: int) -> Any:
+    deep: Any = "🙂"
+    for i in range(depth):
+        deep = [deep] if i % 2 else {"a": deep}
+    return deep
+
+
+# Emoji, skin tones, ZWJ sequences, Vietnamese combining marks, a lone surrogate and NUL.
+tricky = st.sampled_from(["👍", "👍🏽", "👨‍👩‍👧", "Tiếng Việt", "e\u0301\u0323", "\u0300" * 50, "\ud800", "\x00", ""])
 junk = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(alphabet=st.characters(codec="utf-8")),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    st.none() | st.booleans() | st.integers() | st.floats() | tricky
+    | st.text(alphabet=st.characters(codec="utf-8")) | st.integers(0, 600).map(nested),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5) | tricky, inner, max_size=3),
     max_leaves=8,
+)
+mutation = st.tuples(
+    st.lists(st.integers(min_value=0, max_value=50), max_size=12), junk, st.sampled_from(["replace", "drop", "insert"])
 )
 
 
 def mutate(body: Any, path: list[int], replacement: Any, drop: bool) -> Any:
-    """Replace or drop the node reached by walking `path` (indexes taken modulo each container's size)."""
-    body = copy.deepcopy(body)
+    """A mutated copy of `body`: the node reached by walking `path` replaced or dropped (test_app uses this too)."""
+    return mutate_in_place(copy.deepcopy(body), path, replacement, "drop" if drop else "replace")
+
+
+def mutate_in_place(body: Any, path: list[int], replacement: Any, how: str) -> Any:
+    """Replace, drop or insert next to the node reached by walking `path` (indexes taken modulo each size)."""
     parent: Any = None
     key: Any = None
     node = body
@@ -188,30 +229,34 @@ def mutate(body: Any, path: list[int], replacement: Any, drop: bool) -> Any:
         node = parent[key]
     if parent is None:
         return replacement
-    if drop and isinstance(parent, dict):
+    if how == "drop":
         del parent[key]
+    elif how == "insert" and isinstance(parent, list):
+        parent.insert(key, replacement)
     else:
         parent[key] = replacement
     return body
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    sample=st.sampled_from([body for _, body in SAMPLES]),
-    path=st.lists(st.integers(min_value=0, max_value=50), max_size=12),
-    replacement=junk,
-    drop=st.booleans(),
-)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sample=st.sampled_from([body for _, body in SAMPLES]), mutations=st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_payloads_give_a_batch_or_a_payload_error(
-    sample: Any, path: list[int], replacement: Any, drop: bool
+    sample: Any, mutations: list[tuple[list[int], Any, str]]
 ) -> None:
-    body = mutate(sample, path, replacement, drop)
+    body = copy.deepcopy(sample)
+    for path, replacement, how in mutations:
+        body = mutate_in_place(body, path, replacement, how)
     try:
         batch = parse_webhook(body)
-    except PayloadError:
+    except PayloadError as err:
+        assert str(err) and len(str(err)) < 200
         return
     for m in batch.messages:
-        assert isinstance(m.id, str) and m.customer.key
+        assert isinstance(m.id, str) and m.id and m.customer.key and isinstance(m.timestamp, int)
+    for s in batch.statuses:
+        assert isinstance(s.id, str) and s.id and isinstance(s.status, str)
+    assert all(isinstance(i, str) and len(i) <= 64 for i in batch.ignored)
+    assert all(isinstance(r, str) and len(r) < 200 for r in batch.rejected)
 
 
 def test_deep_nesting_and_thousands_of_messages() -> None:

@@ -36,6 +36,9 @@ from .inbound import (
 log = logging.getLogger(__name__)
 
 MEDIA = ("image", "audio", "video", "document", "sticker")
+LABEL = 64  # names Meta controls end up in logs and Batch.ignored: keep them short
+
+Person = tuple[str | None, str | None, str | None, str | None]  # wa_id, user_id, name, username
 
 
 class _Bad(Exception):
@@ -46,10 +49,10 @@ def parse(payload: Any) -> Batch:
     """Turn a decoded webhook body into a Batch; raise PayloadError if it is not Meta's shape."""
     if not isinstance(payload, dict):
         raise PayloadError("the body is not a JSON object", where="")
-    if payload.get("object") != "whatsapp_business_account":
-        raise PayloadError(
-            f"'object' is {payload.get('object')!r}, not 'whatsapp_business_account'", where="object"
-        )
+    kind = payload.get("object")
+    if kind != "whatsapp_business_account":
+        said = f"is {kind[:LABEL]!r}" if isinstance(kind, str) else "is missing or not a text"
+        raise PayloadError(f"'object' {said}, not 'whatsapp_business_account'", where="object")
     entries = payload.get("entry")
     if not isinstance(entries, list):
         raise PayloadError("'entry' is missing or not a list", where="entry")
@@ -69,8 +72,11 @@ def parse(payload: Any) -> Batch:
                 rejected.append(f"{at}: not an object")
                 continue
             field = change.get("field")
+            if not isinstance(field, str):
+                rejected.append(f"{at}: 'field' is missing or not a text")
+                continue
             if field != "messages":
-                ignored.append(str(field))
+                ignored.append(field[:LABEL])
                 continue
             value = change.get("value")
             if not isinstance(value, dict):
@@ -117,25 +123,29 @@ def _value(
         errors.extend(_errors(raw_errors))
 
 
-def _contacts(raw: Any) -> dict[str, tuple[str | None, str | None, str | None]]:
-    """wa_id or user_id -> (wa_id, user_id, name); sloppy entries are skipped, they only add names."""
-    people: dict[str, tuple[str | None, str | None, str | None]] = {}
+def _contacts(raw: Any) -> dict[str, Person]:
+    """wa_id or user_id -> Person; sloppy entries are skipped, they only add names."""
+    people: dict[str, Person] = {}
     if not isinstance(raw, list):
         return people
     for c in raw:
         if not isinstance(c, dict):
             continue
         profile = c.get("profile")
-        name = profile.get("name") if isinstance(profile, dict) else None
+        if not isinstance(profile, dict):
+            profile = {}
+        name, username = profile.get("name"), profile.get("username")
         wa_id, user_id = _opt(c.get("wa_id")), _opt(c.get("user_id"))
-        entry = (wa_id, user_id, name if isinstance(name, str) else None)
+        entry = (
+            wa_id, user_id, name if isinstance(name, str) else None, username if isinstance(username, str) else None
+        )
         for key in (wa_id, user_id):
             if key:
                 people[key] = entry
     return people
 
 
-def _message(m: dict[str, Any], phone_id: str, people: dict[str, tuple[str | None, str | None, str | None]]) -> Message:
+def _message(m: dict[str, Any], phone_id: str, people: dict[str, Person]) -> Message:
     mid = _need(m, "id")
     wa_id, user_id = _opt(m.get("from")), _opt(m.get("from_user_id"))
     if not wa_id and not user_id:
@@ -145,6 +155,7 @@ def _message(m: dict[str, Any], phone_id: str, people: dict[str, tuple[str | Non
         wa_id=wa_id or (known[0] if known else None),
         user_id=user_id or (known[1] if known else None),
         name=known[2] if known else None,
+        username=known[3] if known else None,
     )
     kind = m.get("type")
     if not isinstance(kind, str) or not kind:
@@ -173,7 +184,9 @@ def _content(kind: str, m: dict[str, Any]) -> Content:
             return Reply(str(sub), _need(reply, "id"), _text(reply.get("title")), _opt(reply.get("description")))
         if sub == "nfm_reply" and isinstance(reply, dict):
             return FlowReply(_text(reply.get("name")), _text(reply.get("body")), _json(reply.get("response_json")))
-        return Unsupported(f"interactive.{sub}", errors)
+        label = f"interactive.{sub[:LABEL] if isinstance(sub, str) else ''}"
+        log.info("message type %r is not handled; passed on as unsupported", label)
+        return Unsupported(label, errors)
     if kind == "button" and isinstance(part, dict):
         return Reply("quick_reply", _text(part.get("payload")), _text(part.get("text")))
     if kind in MEDIA and isinstance(part, dict):
@@ -220,7 +233,7 @@ def _content(kind: str, m: dict[str, Any]) -> Content:
         return System(_text(part.get("type")), _text(part.get("body")), _opt(part.get("wa_id")))
     if kind == "unsupported" and isinstance(part, dict) and isinstance(part.get("type"), str):
         return Unsupported(part["type"], errors)
-    log.info("message type %r is not handled; passed on as unsupported", kind)
+    log.info("message type %r is not handled; passed on as unsupported", kind[:LABEL])
     return Unsupported(kind, errors)
 
 
