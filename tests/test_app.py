@@ -319,3 +319,11 @@ async def test_a_slow_http_step_holds_up_only_its_own_customer(
         assert not any("DH54321" in t for t in fake.texts(LAN))
         await settle(client)
     assert "Đơn DH54321: đang giao, giao dự kiến 28/11/2026." in fake.texts(LAN)
+
+
+async def test_a_database_that_refuses_the_write_answers_503_so_meta_retries(client: Client, fake: FakeGraph) -> None:
+    from wabot.appkeys import STORE
+
+    await client.app[STORE].close()  # as good as a full disk: nothing can be stored
+    assert await post(client, envelope(text(LAN, "hi"))) == 503
+    assert fake.requests == []

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import sqlite3
 import time
 
 from aiohttp import web
@@ -86,7 +87,11 @@ async def receive(request: web.Request) -> web.Response:
             log.warning("message %s could not be delivered: %s", status.id, detail or "no reason given")
             if any(e.code == WINDOW_CLOSED for e in status.errors):
                 request.app[SENDER].window_closed(status.recipient_id)
-    fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
+    try:
+        fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
+    except sqlite3.Error as exc:  # not ours to keep: Meta delivers it again later
+        log.error("webhook not saved, the database refused it (%s); Meta will deliver it again. Check the disk.", exc)
+        return web.Response(status=503, text="cannot store the events now")
     metrics.recorded(fresh, batch.statuses, at=started)
     request.app[DISPATCHER].submit(fresh)
     return web.Response(text="ok")
