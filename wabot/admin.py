@@ -20,7 +20,7 @@ from . import outbound
 from .appkeys import DISPATCHER, SENDER, SETTINGS, STORE
 from .errors import LimitError
 from .history import entry
-from .outbox import mask
+from .logs import mask
 from .state import HANDOFF
 
 log = logging.getLogger(__name__)

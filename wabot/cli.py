@@ -125,7 +125,7 @@ def run(config: Path) -> int:
     except ConfigError as err:
         print(f"wabot: {err}", file=sys.stderr)
         return 2
-    logs.setup(settings.log_level, settings.log_format)
+    logs.setup(settings.log_level, settings.log_format, mask_numbers=settings.mask_numbers)
     bot, errors, warnings = load_bot(settings)
     for line in warnings:
         log.warning("%s", line)

@@ -73,6 +73,7 @@ class Settings:
     outbox: Outbox
     log_level: str
     log_format: str  # "text" or "json"
+    mask_numbers: bool = True  # customers' numbers shortened in logs (8491****678)
     admin_token: str = ""  # empty: no admin API
     handoff_notify: str = ""  # a WhatsApp number told when a customer waits for a person
     retention_days: float = 0  # 0: keep conversation history forever
@@ -135,6 +136,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         ),
         log_level=r.choice("logging.level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=r.choice("logging.format", "text", ("text", "json")),
+        mask_numbers=r.flag("logging.mask_numbers", True),
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
@@ -206,6 +208,14 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.fail(key, "must be a text value")
         return str(value).strip()
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.get(key, default)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.strip().lower() in ("true", "yes", "1")
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, not {value!r}")
+        return value
 
     def words(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         value = self.get(key, list(default))

@@ -22,8 +22,9 @@ from . import engine, inbound, outbound
 from .conversation import real_http
 from .errors import LimitError
 from .flows.model import Bot
+from .logs import mask
 from .metrics import Metrics
-from .outbox import Sender, mask
+from .outbox import Sender
 from .state import State
 from .store import Store
 from .templates import Renderer

@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import GraphError
 from .graph import GraphClient
+from .logs import mask
 from .metrics import Metrics
 from .store import OutRow, Store
 
@@ -227,12 +228,6 @@ class Sender:
         timer = loop.call_later(delay, fire)
         self.timers.add(timer)
 
-
-def mask(customer: str) -> str:
-    """84912345678 -> 8491****678: enough to tell customers apart in a log, not to call them."""
-    if len(customer) <= 6:
-        return "*" * len(customer)
-    return customer[:4] + "*" * (len(customer) - 7) + customer[-3:]
 
 
 def summary(body: dict[str, Any]) -> str:
