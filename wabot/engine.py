@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from . import inbound, outbound
+from . import answering, inbound, outbound
 from .events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume
 from .flows.model import Bot, ReplyRef, TextSpec, Trigger
 from .state import HANDOFF, HTTP, IDLE, WAITING, State
@@ -94,10 +94,10 @@ def _incoming(
     trigger = _trigger(bot, message)
     step = turn.current() if turn.status == WAITING else None
     listens = step is None or getattr(step.action, "triggers", True)
-    if trigger and listens and not (step and turn.accepts(step, message)):
+    if trigger and listens and not (step and answering.accepts(turn, step, message)):
         turn.leap(trigger.jump, calls=trigger.jump.kind == "call" or trigger.resume)
     elif step is not None:
-        turn.answer(message)
+        answering.answer(turn, message)
     elif turn.status == HTTP and turn.position():
         turn.run(turn.position())  # the http result was lost (a crash): ask again
     else:

@@ -7,7 +7,6 @@ here does I/O. Steps run in a loop (never by recursion), at most MAX_STEPS per t
 from __future__ import annotations
 
 import logging
-import re
 from datetime import date
 from typing import Any
 
@@ -18,7 +17,6 @@ from .flows.model import Flow, Jump, Step
 from .render import Writer
 from .state import HANDOFF, HTTP, IDLE, WAITING, Frame, State
 from .templates import Renderer
-from .text import fold
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +32,7 @@ class _Stop:
 
 
 STOP = _Stop()
-_MENU_DEFAULTS = model.Menu(text={}, options=())  # the default list button and "next page" labels
+MENU_DEFAULTS = model.Menu(text={}, options=())  # the default list button and "next page" labels
 
 
 class Turn:
@@ -202,8 +200,8 @@ class Turn:
                 at, body = i, message.body
         messages[at:at + 1] = [
             menus.message(
-                body, self.choice_entries(ask), page=self.page, button=self.writer.text(_MENU_DEFAULTS.button),
-                more=self.writer.text(_MENU_DEFAULTS.more),
+                body, self.choice_entries(ask), page=self.page, button=self.writer.text(MENU_DEFAULTS.button),
+                more=self.writer.text(MENU_DEFAULTS.more),
             )
         ]
         self.replies.extend(messages)
@@ -318,116 +316,3 @@ class Turn:
             self.follow(http.on_error, waiting=False)
         else:
             self.next()
-
-    # --- answers to a waiting step ---------------------------------------------------------------
-
-    def accepts(self, step: Step, message: inbound.Message) -> bool:
-        """Whether the waiting step takes `message` as one of its options (so a trigger word does not win)."""
-        action = step.action
-        if isinstance(action, model.Menu):
-            entries = [self.writer.entry(o.id, o.title) for o in action.options]
-            return menus.pick(entries, message) not in (None, menus.NEXT_PAGE)
-        if isinstance(action, model.Ask) and action.expect.kind == "choice":
-            return menus.pick(self.choice_entries(action), message) not in (None, menus.NEXT_PAGE)
-        if isinstance(action, model.Route):
-            typed = fold(message.text)
-            return any(typed == keyword for rule in action.routes for keyword in rule.keywords)
-        return False
-
-    def answer(self, message: inbound.Message) -> None:
-        step = self.current()
-        if step is None:
-            self.start()
-            return
-        action = step.action
-        if isinstance(action, model.Menu):
-            self._answer_menu(action, message)
-        elif isinstance(action, model.Ask):
-            self._answer_ask(action, message)
-        elif isinstance(action, model.Route):
-            self._answer_route(action, message)
-        else:  # not a waiting step (the flows changed): carry on from it
-            found = self.position()
-            self.run(found)
-
-    def _answer_menu(self, menu: model.Menu, message: inbound.Message) -> None:
-        entries = [self.writer.entry(o.id, o.title, o.description) for o in menu.options]
-        chosen = menus.pick(entries, message, page=self.page, more=self.writer.text(menu.more))
-        if chosen == menus.NEXT_PAGE:
-            self.page = menus.next_page(len(entries), self.page)
-            self.replies.append(self.menu_message(menu))
-        elif chosen is None:
-            self.miss(menu)
-        else:
-            if menu.save:
-                self.vars[menu.save] = entries[chosen].title
-            self.misses = self.page = 0
-            self.follow(menu.options[chosen].jump, waiting=True)
-
-    def _answer_ask(self, ask: model.Ask, message: inbound.Message) -> None:
-        if ask.expect.kind == "choice":
-            entries = self.choice_entries(ask)
-            chosen = menus.pick(entries, message, page=self.page, more=self.writer.text(_MENU_DEFAULTS.more))
-            if chosen == menus.NEXT_PAGE:
-                self.page = menus.next_page(len(entries), self.page)
-                self.prompt(ask)
-                return
-            answer = answers.MISS if chosen is None else answers.Answer(True, entries[chosen].title)
-        else:
-            answer = answers.parse(ask.expect, message, today=self.today)
-        if answer.ok:
-            self.vars[ask.save] = answer.value
-            self.attempts = self.misses = self.page = 0
-            self.next()
-            return
-        self.attempts += 1
-        if ask.attempts is not None and self.attempts >= ask.attempts:
-            self.attempts = self.misses = 0
-            if ask.on_fail:
-                self.follow(ask.on_fail, waiting=False)
-            else:
-                self.next()
-            return
-        if self._escalate():
-            return
-        if ask.retry:
-            if ask.expect.kind == "choice":
-                self.prompt(ask, retry=True)
-            else:
-                self.say(ask.retry)
-        else:
-            self.replies.append(outbound.Text(answers.hint(ask.expect, self.writer.lang)))
-            self.prompt(ask)
-
-    def _answer_route(self, route: model.Route, message: inbound.Message) -> None:
-        text = message.text.strip()
-        words = f" {fold(text)} "
-        for rule in route.routes:
-            found = re.search(rule.regex, text, re.IGNORECASE) if rule.regex and text else None
-            if found or any(f" {fold(k)} " in words for k in rule.keywords if fold(k)):
-                if rule.save:
-                    self.vars[rule.save] = found[0] if found else text
-                self.misses = 0
-                self.follow(rule.jump, waiting=True)
-                return
-        if route.else_:
-            self.misses = 0
-            self.follow(route.else_, waiting=True)
-        else:
-            self.miss(route)
-
-    def miss(self, action: model.Menu | model.Route) -> None:
-        """A reply that matched nothing: the fallback's messages and the question again, or its jump."""
-        if self._escalate():
-            return
-        self.say(self.bot.fallback.messages)
-        self.prompt(action, retry=True)
-
-    def _escalate(self) -> bool:
-        """Count a miss; after `fallback.after` in a row, jump to the fallback target (True)."""
-        self.misses += 1
-        fallback = self.bot.fallback
-        if fallback.jump is None or self.misses < fallback.after:
-            return False
-        self.leap(fallback.jump, calls=fallback.jump.kind == "call")
-        return True
