@@ -28,9 +28,12 @@ Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 
 
-def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path | None = None) -> Path:
+def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path | None = None,
+           whatsapp: str = "") -> Path:
+    """A config for tests; `whatsapp` adds keys to the whatsapp section ("read_receipts: true, ")."""
     path = tmp_path / "config.yaml"
     file = f" token_file: '{token_file}'," if token_file else ""
+    file += f" {whatsapp}" if whatsapp else ""
     path.write_text(
         f"whatsapp: {{token: '${{WHATSAPP_TOKEN:-test-token}}',{file} phone_number_id: '{PHONE_ID}',"
         f" app_secret: {SECRET}, verify_token: {VERIFY}, api_url: '{graph_url}', timeout: 2}}\n"
@@ -44,9 +47,9 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
 
 async def start(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", env: dict[str, str] | None = None,
-    token_file: Path | None = None,
+    token_file: Path | None = None, whatsapp: str = "",
 ) -> Client:
-    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file))
+    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp))
     b = settings.bot
     bot = load_bot_or_raise([b.flows], start=b.start_flow, default_language=b.default_language,
                             session_timeout=b.session_timeout, timezone=b.timezone, env=env or {})

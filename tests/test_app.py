@@ -327,3 +327,24 @@ async def test_a_database_that_refuses_the_write_answers_503_so_meta_retries(cli
     await client.app[STORE].close()  # as good as a full disk: nothing can be stored
     assert await post(client, envelope(text(LAN, "hi"))) == 503
     assert fake.requests == []
+
+
+async def test_read_receipts_mark_each_message_read_with_typing(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    client = await start(aiohttp_client, tmp_path, fake, whatsapp="read_receipts: true,")
+    await post(client, envelope(text(LAN, "hi", mid="wamid.read.1")))
+    await fake.wait_sent(2)
+    await settle(client)
+    async with asyncio.timeout(5):
+        while not (reads := [r.body for r in fake.requests if r.body.get("status") == "read"]):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert reads == [{"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.read.1",
+                      "typing_indicator": {"type": "text"}}]
+    assert fake.violations == []
+
+
+async def test_no_read_receipts_unless_asked(client: Client, fake: FakeGraph) -> None:
+    await post(client, envelope(text(LAN, "hi")))
+    await fake.wait_sent(2)
+    assert not any(r.body.get("status") == "read" for r in fake.requests)

@@ -69,7 +69,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
         dispatcher = Dispatcher(
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
-            notify=settings.handoff_notify, metrics=meter,
+            notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
         )
         app[STORE] = store
         app[SENDER] = sender

@@ -28,6 +28,7 @@ class WhatsApp:
     api_url: str
     api_version: str
     timeout: float
+    read_receipts: bool = False  # mark each message read and show "typing…" while the bot works on it
 
     @property
     def dry_run(self) -> bool:
@@ -110,6 +111,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             api_url=r.url("whatsapp.api_url", "https://graph.facebook.com"),
             api_version=r.match("whatsapp.api_version", "v25.0", r"v\d+\.\d+", "like v25.0"),
             timeout=r.number("whatsapp.timeout", 10.0, low=0.1),
+            read_receipts=r.flag("whatsapp.read_receipts", False),
         ),
         server=Server(
             host=r.text("server.host", "0.0.0.0"),

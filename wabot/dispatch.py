@@ -65,6 +65,7 @@ class Dispatcher:
         stop_words: Iterable[str] = (),
         start_words: Iterable[str] = (),
         notify: str = "",
+        read_receipts: bool = False,
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
@@ -74,6 +75,7 @@ class Dispatcher:
         self.http = http
         self.clock = clock
         self.notify = notify  # the operator's number, told about each new handoff
+        self.read_receipts = read_receipts
         self.reengaged: dict[str, float] = {}  # customer -> when the last re-engagement template was queued
         self.stop_words = frozenset(fold(w) for w in stop_words)
         self.start_words = frozenset(fold(w) for w in start_words)
@@ -136,6 +138,8 @@ class Dispatcher:
         arrived = self.metrics.arrival(work.seq)
         customer, key = work.customer, work.customer.key
         if isinstance(work.event, engine.Incoming):
+            if self.read_receipts:
+                self.sender.mark_read(work.event.message.id)
             await self._opt_out(key, work.event.message)
         state = await self.store.load_state(key)
         bot = self.bot

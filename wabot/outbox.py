@@ -19,6 +19,7 @@ from .errors import GraphError
 from .graph import GraphClient
 from .logs import mask
 from .metrics import Metrics
+from .outbound import MarkRead
 from .store import OutRow, Store
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,9 @@ class Sender:
                 log.warning("shutdown: %d replies still queued; they will be sent after the restart", self.depth)
         for timer in self.timers:
             timer.cancel()
-        for task in self.workers:
+        for task in [*self.workers, *self.hooks]:
             task.cancel()
-        await asyncio.gather(*self.workers, return_exceptions=True)
+        await asyncio.gather(*self.workers, *self.hooks, return_exceptions=True)
         self.workers = []
 
     @property
@@ -197,6 +198,21 @@ class Sender:
         if err.code == WINDOW_CLOSED:
             self.window_closed(customer)
         self._next(customer)
+
+    def mark_read(self, message_id: str) -> None:
+        """Blue ticks and "typing…" for a message being answered; best effort, never stored or retried."""
+        if self.graph is None or self.paused:
+            return
+        task = asyncio.create_task(self._mark_read(self.graph, message_id))
+        self.hooks.add(task)
+        task.add_done_callback(self.hooks.discard)
+
+    async def _mark_read(self, graph: GraphClient, message_id: str) -> None:
+        await self.pacer.wait()  # it counts against the number's rate like any other call
+        try:
+            await graph.mark_read(MarkRead(message_id, typing=True))
+        except GraphError as err:
+            log.info("could not mark message %s read: %s", message_id, err)
 
     def window_closed(self, customer: str) -> None:
         """Run the re-engagement hook in the background (the failure may also arrive as a status webhook)."""
