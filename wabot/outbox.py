@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -81,6 +82,8 @@ class Sender:
         # called with the customer when a reply bounced off the closed 24-hour window (131047)
         self.on_window_closed: Callable[[str], Coroutine[Any, Any, None]] | None = None
         self.hooks: set[asyncio.Task[None]] = set()
+        self.sent: list[tuple[str, float, int]] = []  # (wamid, when, outbox id) not yet committed
+        self.flushes: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -101,6 +104,7 @@ class Sender:
         for task in [*self.workers, *self.hooks]:
             task.cancel()
         await asyncio.gather(*self.workers, *self.hooks, return_exceptions=True)
+        await asyncio.gather(*self.flushes)  # what was sent is recorded before the database closes
         self.workers = []
 
     @property
@@ -159,7 +163,7 @@ class Sender:
             return
         queue.popleft()
         self.metrics.sent(row.id)
-        await self.store.mark_sent(row.id, wamid=wamid, now=self.clock())
+        self._mark_sent(row.id, wamid)
         if self.graph is not None:
             log.info("sent reply %d to %s: %s, %.0f ms", row.id, mask(customer), summary(row.body),
                      (time.perf_counter() - started) * 1000)
@@ -198,6 +202,22 @@ class Sender:
         if err.code == WINDOW_CLOSED:
             self.window_closed(customer)
         self._next(customer)
+
+    def _mark_sent(self, row_id: int, wamid: str) -> None:
+        """Record a send; the sends of one loop pass share one commit (one per reply cost ~15 % of the CPU)."""
+        self.sent.append((wamid, self.clock(), row_id))
+        if len(self.sent) == 1:
+            task = asyncio.create_task(self._flush_sent())
+            self.flushes.add(task)
+            task.add_done_callback(self.flushes.discard)
+
+    async def _flush_sent(self) -> None:
+        await asyncio.sleep(0)  # let the other sends finishing in this pass join
+        sent, self.sent = self.sent, []
+        try:
+            await self.store.mark_sent_many(sent)
+        except sqlite3.Error as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
+            log.error("could not record %d sent replies in the database: %s", len(sent), exc)
 
     def mark_read(self, message_id: str) -> None:
         """Blue ticks and "typing…" for a message being answered; best effort, never stored or retried."""

@@ -310,6 +310,16 @@ def update(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:
         conn.execute(sql, params)
 
 
+def mark_sent(conn: sqlite3.Connection, sent: list[tuple[str, float, int]]) -> None:
+    """(wamid, when, outbox id) for each reply Meta accepted, in one commit."""
+    with transaction(conn):
+        conn.executemany(
+            "UPDATE outbox SET status = 'sent', wamid = ?, attempts = attempts + 1, updated_at = ?"
+            " WHERE id = ? AND status = 'queued'",
+            sent,
+        )
+
+
 def outbox_row(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
     row = conn.execute(
         "SELECT id, customer, status, attempts, wamid, error_code, error FROM outbox WHERE id = ?", (row_id,)

@@ -141,12 +141,11 @@ class Store:
         return await self._run(sql.oldest_queued)
 
     async def mark_sent(self, row_id: int, *, wamid: str, now: float) -> None:
-        await self._run(
-            sql.update,
-            "UPDATE outbox SET status = 'sent', wamid = ?, attempts = attempts + 1, updated_at = ?"
-            " WHERE id = ? AND status = 'queued'",
-            (wamid, now, row_id),
-        )
+        await self._run(sql.mark_sent, [(wamid, now, row_id)])
+
+    async def mark_sent_many(self, sent: list[tuple[str, float, int]]) -> None:
+        """(wamid, when, outbox id) for several replies, in one commit."""
+        await self._run(sql.mark_sent, sent)
 
     async def mark_failed(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
         await self._run(
