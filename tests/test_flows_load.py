@@ -184,3 +184,14 @@ def test_a_broken_file_does_not_hide_the_mistakes_in_the_others(tmp_path: Path) 
     assert found == [("a.yaml", 3), ("b.yaml", 4)]  # the YAML mistake and the template mistake, at once
     # 'nowhere' may be defined in a.yaml once it can be read: not reported yet, and no warnings either
     assert not any("nowhere" in p.message for p in problems)
+
+
+def test_a_schema_mistake_does_not_hide_a_wrong_target_in_the_same_file(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "flows:\n  main:\n    steps:\n      - ask: Mấy cái?\n        sav: qty\n"
+                              "      - if: 'qty > 10'\n        then: fre\n      - id: free\n        say: ok\n")
+    _, problems = load(tmp_path)
+    assert [(p.line, p.message) for p in errors(problems)] == [
+        (4, "an 'ask' step needs 'save: <variable name>'"),
+        (5, "this 'ask' step has no key 'sav'"),
+        (7, "there is no step or flow called 'fre'"),
+    ]

@@ -76,7 +76,12 @@ def load_bot(
         if not any(p.severity == "error" for p in found):
             clean.append(doc)  # building needs files that match the schema
     complete = len(clean) == len(docs) and not problems
-    built = Builder(clean).build() if clean else Built()
+    parsed = [doc for doc in docs if doc.data is not None]
+    built = _build(parsed) if len(parsed) > len(clean) else None  # schema mistakes hide no other mistake...
+    if built is None:
+        built = Builder(clean).build() if clean else Built()  # ...unless the builder cannot read past them
+    else:
+        clean = parsed
     bot = Bot(
         flows=built.flows, replies=built.replies, triggers=tuple(built.triggers), fallback=built.fallback,
         welcome_back=built.welcome_back, start=start, default_language=default_language,
@@ -84,13 +89,25 @@ def load_bot(
     )
     later = [*built.texts.problems, *check_bot(bot, built, first_file=str(files[0]) if files else "flows")]
     if not complete:
-        # some files could not be read: report what the others show for sure, nothing that a broken file
-        # might answer (a missing target may live there) and no warnings; the rest comes once they are fixed
-        later = [p for p in later if p.severity == "error" and not _CROSS.search(p.message)]
+        # report what is certain: no warnings, nothing a file that could not be read might answer (a missing
+        # target may live there), nothing on a line that already has a problem; the rest once they are fixed
+        seen = {(p.file, p.line) for p in problems}
+        unread = len(clean) < len(docs)
+        later = [p for p in later if p.severity == "error" and (p.file, p.line) not in seen
+                 and not (unread and _CROSS.search(p.message))]
     problems.extend(later)
     problems.sort(key=lambda p: (p.file, p.line))
     log.debug("loaded %d flows from %d files, %d problems", len(bot.flows), len(files), len(problems))
     return bot, problems
+
+
+def _build(docs: list[Document]) -> Built | None:
+    """Build from files that have schema mistakes too; None if the builder trips over them."""
+    try:
+        return Builder(docs).build()
+    except Exception:  # a shape the schema already reported; the clean files are built instead
+        log.debug("could not build past the schema mistakes", exc_info=True)
+        return None
 
 
 def load_bot_or_raise(
