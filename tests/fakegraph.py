@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class FakeGraph:
     server: TestServer | None = None
     ids: itertools.count[int] = field(default_factory=itertools.count)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    chaos: Callable[[], Answer] | None = None  # the answer when none is scripted (fault injection)
 
     def script(self, status: int = 200, body: Any = None, *, times: int = 1, text: str | None = None,
                delay: float = 0.0, disconnect: bool = False) -> None:
@@ -137,6 +139,35 @@ class FakeGraph:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             seen.status = 401
             return web.json_response(EXPIRED, status=401)
+        is_read = isinstance(seen.body, dict) and seen.body.get("status") == "read"
+        # checked before any scripted answer, so a scripted failure cannot hide a malformed body
+        problem = self._problem(request, seen.body, is_read)
+        if problem:
+            self.violations.append(f"{json.dumps(seen.body, ensure_ascii=False)[:300]}: {problem[:300]}")
+            seen.status = 400
+            return web.json_response(meta_error(100, "(#100) Invalid parameter", details=problem[:200]), status=400)
+        scripted = await self._scripted(request)
+        if scripted is not None:
+            seen.status = scripted.status
+            return scripted
+        seen.status = 200
+        if is_read:
+            return web.json_response({"success": True})
+        seen.wamid = f"wamid.fake.{next(self.ids)}"
+        to = seen.body.get("to") or seen.body.get("recipient", "")
+        return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                                  "messages": [{"id": seen.wamid}]})
+
+    @staticmethod
+    def _problem(request: web.Request, body: Any, is_read: bool) -> str | None:
+        """Why Meta would refuse this body, or None."""
+        if request.content_type != "application/json":
+            return f"Content-Type is {request.content_type!r}, not 'application/json'"
+        errors = list((MARK_READ if is_read else MESSAGE).iter_errors(body))
+        return errors[0].message if errors else None
+
+    async def _scripted(self, request: web.Request) -> web.StreamResponse | None:
+        """The next scripted answer, or None for Meta's normal success."""
         answer = self.answers.popleft() if self.answers else Answer()
         if answer.delay:
             await asyncio.sleep(answer.delay)
@@ -144,32 +175,18 @@ class FakeGraph:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)
-        if answer.status != 200 or answer.body is not None or answer.text is not None:
-            seen.status = answer.status
-            if answer.text is not None:
-                return web.Response(status=answer.status, text=answer.text, content_type="text/html")
+        if answer.text is not None:
+            return web.Response(status=answer.status, text=answer.text, content_type="text/html")
+        if answer.status != 200 or answer.body is not None:
             return web.json_response(answer.body, status=answer.status)
-        is_read = isinstance(seen.body, dict) and seen.body.get("status") == "read"
-        problems = [e.message for e in (MARK_READ if is_read else MESSAGE).iter_errors(seen.body)]
-        if problems:
-            self.violations.append(f"{json.dumps(seen.body, ensure_ascii=False)[:300]}: {problems[0][:300]}")
-            seen.status = 400
-            return web.json_response(meta_error(100, "(#100) Invalid parameter", details=problems[0][:200]),
-                                     status=400)
-        seen.status = 200
-        if is_read:
-            return web.json_response({"success": True})
-        seen.wamid = f"wamid.fake.{next(self.ids)}"
-        to = seen.body.get("to", "")
-        return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
-                                  "messages": [{"id": seen.wamid}]})
+        return None
 
-    async def _number(self, request: web.Request) -> web.Response:
+    async def _number(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(Seen(request.method, request.path, dict(request.headers), None))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response(EXPIRED, status=401)
-        answer = self.answers.popleft() if self.answers else Answer()
-        if answer.status != 200 or answer.body is not None:
-            return web.json_response(answer.body, status=answer.status)
+        scripted = await self._scripted(request)
+        if scripted is not None:
+            return scripted
         return web.json_response({"display_phone_number": "+84 28 1234 5678", "verified_name": "Trà Sen",
                                   "quality_rating": "GREEN", "id": self.phone_number_id})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import socket
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from apptools import DEMO, PHONE_ID, SECRET, envelope, text
-from fakegraph import FakeGraph
+from fakegraph import RATE_LIMIT, Answer, FakeGraph
 
 from wabot.webhook import sign
 
@@ -28,15 +29,16 @@ def free_port() -> int:
 class Server:
     """`python -m wabot` in a child process, on a free port."""
 
-    def __init__(self, tmp_path: Path, graph_url: str) -> None:
+    def __init__(self, tmp_path: Path, graph_url: str, *, flows: Path = DEMO, token: str = "token: test-token") -> None:
         self.port = free_port()
         self.config = tmp_path / "config.yaml"
+        self.log = tmp_path / "server.log"
         self.config.write_text(
-            f"whatsapp: {{token: test-token, phone_number_id: '{PHONE_ID}', app_secret: {SECRET},"
-            f" verify_token: v, api_url: '{graph_url}'}}\n"
+            f"whatsapp: {{{token}, phone_number_id: '{PHONE_ID}', app_secret: {SECRET},"
+            f" verify_token: v, api_url: '{graph_url}', timeout: 1}}\n"
             f"server: {{host: 127.0.0.1, port: {self.port}}}\n"
             f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
-            f"bot: {{flows: '{DEMO}'}}\n"
+            f"bot: {{flows: '{flows}'}}\n"
             "outbox: {rate_per_second: 1000, shutdown_grace_seconds: 5}\n"
             "logging: {level: WARNING}\n",
             encoding="utf-8",
@@ -48,10 +50,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wabot", "--config", str(self.config),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )
+        with self.log.open("ab") as log:  # a file, not a pipe: a chatty server must never block on its log
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "wabot", "--config", str(self.config), stdout=log, stderr=log,
+            )
         async with aiohttp.ClientSession() as session, asyncio.timeout(15):
             while True:
                 try:
@@ -62,9 +64,8 @@ class Server:
                     pass
                 await asyncio.sleep(0.05)
 
-    async def output(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        return (await self.proc.stdout.read()).decode("utf-8", "replace")
+    def output(self) -> str:
+        return self.log.read_text("utf-8", "replace")
 
 
 async def send(session: aiohttp.ClientSession, url: str, customer: str, n: int) -> bool:
@@ -135,10 +136,101 @@ async def test_sigterm_flushes_the_outbox_and_closes_cleanly(tmp_path: Path, fak
     server.proc.send_signal(signal.SIGTERM)
     assert await server.proc.wait() == 0
     assert len(fake.sent) == 40
-    log = await server.output()
+    log = server.output()
     assert "Traceback" not in log
     assert wal_size(tmp_path / "wabot.db-wal") == 0  # the database was closed cleanly
 
 
 def wal_size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
+
+
+ECHO = """\
+flows:
+  main:
+    steps:
+      - id: loop
+        ask: "nhận {{ message.text }}"
+        save: last
+      - goto: loop
+"""
+
+
+async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_and_reorder_nothing(
+    tmp_path: Path, fake: FakeGraph
+) -> None:
+    """Issue 4's acceptance test: every accepted message answered once, in order, whatever happens around it."""
+    rng = random.Random(4)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")  # one reply per message: "nhận <its text>"
+    token = tmp_path / "token"
+    token.write_text("test-token", encoding="utf-8")
+    fake.chaos = lambda: rng.choices(
+        [Answer(), Answer(429, RATE_LIMIT), Answer(500, text="<html>oops</html>"), Answer(delay=0.3)],
+        weights=[80, 8, 6, 6],
+    )[0]
+    server = Server(tmp_path, fake.url, flows=flows, token=f"token_file: '{token}'")
+    await server.start()
+    customers = [f"8490{n:07d}" for n in range(40)]
+    accepted: dict[str, list[str]] = {c: [] for c in customers}  # texts the server took, in the order it took them
+
+    async def customer(session: aiohttp.ClientSession, wa_id: str) -> None:
+        plan = [f"m{i}" for i in range(6)]
+        if rng.random() < 0.5:
+            plan[2], plan[3] = plan[3], plan[2]  # out of order: m3 comes before m2
+        for body in plan:
+            await asyncio.sleep(rng.uniform(0, 0.05))
+            payload = json.dumps(envelope(text(wa_id, body, mid=f"wamid.{wa_id}.{body}"))).encode()
+            for _ in range(2 if rng.random() < 0.3 else 1):  # Meta delivers some twice
+                if await post_raw(session, server.url, payload) and body not in accepted[wa_id]:
+                    accepted[wa_id].append(body)
+            if sum(map(len, accepted.values())) >= 40:
+                fake.token = "a-new-token"  # the token expires mid-run: sending pauses
+
+    async def killer() -> None:
+        moment = rng.randrange(80, 160)  # of the 240 messages
+        while sum(map(len, accepted.values())) < moment:  # noqa: ASYNC110 - polling the senders' progress
+            await asyncio.sleep(0.001)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGKILL)
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(killer(), *(customer(session, c) for c in customers))
+    assert server.proc is not None
+    assert await server.proc.wait() == -signal.SIGKILL
+    token.write_text("a-new-token", encoding="utf-8")  # the operator puts the new token in place
+    fake.chaos = None
+    await server.start()
+    try:
+        async with asyncio.timeout(40):
+            while not all(set(replies(fake, c)) >= {f"nhận {t}" for t in accepted[c]} for c in customers):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+    finally:
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        await server.proc.wait()
+    assert 80 <= sum(map(len, accepted.values())) < 240, "the kill should come in the middle of the traffic"
+    assert any(r.status == 401 for r in fake.requests), "the token should have expired before the kill"
+    duplicates = 0
+    for c in customers:
+        got = replies(fake, c)
+        once = [t for i, t in enumerate(got) if i == 0 or t != got[i - 1]]  # a resend right after itself
+        assert once == [f"nhận {t}" for t in accepted[c]], (c, got, accepted[c])
+        duplicates += len(got) - len(once)
+    assert duplicates <= len(customers)  # at most the reply in flight per customer at the kill
+    assert "Traceback" not in server.output()
+
+
+def replies(fake: FakeGraph, wa_id: str) -> list[str]:
+    return fake.texts(wa_id)
+
+
+async def post_raw(session: aiohttp.ClientSession, url: str, body: bytes) -> bool:
+    try:
+        async with session.post(f"{url}/webhook/whatsapp", data=body,
+                                headers={"X-Hub-Signature-256": sign(SECRET, body)}) as resp:
+            await resp.read()
+            return resp.status == 200
+    except (aiohttp.ClientError, OSError):
+        return False
