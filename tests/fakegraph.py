@@ -146,7 +146,7 @@ class FakeGraph:
             self.violations.append(f"{json.dumps(seen.body, ensure_ascii=False)[:300]}: {problem[:300]}")
             seen.status = 400
             return web.json_response(meta_error(100, "(#100) Invalid parameter", details=problem[:200]), status=400)
-        scripted = await self._scripted(request)
+        scripted = await self._scripted(request, chaos=self.chaos)
         if scripted is not None:
             seen.status = scripted.status
             return scripted
@@ -166,9 +166,11 @@ class FakeGraph:
         errors = list((MARK_READ if is_read else MESSAGE).iter_errors(body))
         return errors[0].message if errors else None
 
-    async def _scripted(self, request: web.Request) -> web.StreamResponse | None:
-        """The next scripted answer, or None for Meta's normal success."""
-        answer = self.answers.popleft() if self.answers else Answer()
+    async def _scripted(
+        self, request: web.Request, *, chaos: Callable[[], Answer] | None = None
+    ) -> web.StreamResponse | None:
+        """The next scripted answer (else `chaos()`'s), or None for Meta's normal success."""
+        answer = self.answers.popleft() if self.answers else chaos() if chaos else Answer()
         if answer.delay:
             await asyncio.sleep(answer.delay)
         if answer.disconnect:

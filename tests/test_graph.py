@@ -103,3 +103,65 @@ def test_a_body_that_is_not_metas_shape_never_crashes() -> None:
     for body in (None, "", [], {"error": "x"}, {"error": {"code": "190"}}, 42):
         err = error_from_response(500, body)
         assert isinstance(err, GraphError) and err.retryable
+
+
+async def test_a_token_echoed_back_by_a_proxy_is_cut_out(fake: FakeGraph, client: GraphClient) -> None:
+    fake.script(502, text=f"<html><body>Bad Gateway for Authorization: Bearer {TOKEN}</body></html>")
+    err = await failure(fake, client)  # asserts the token is absent
+    assert "[token]" in str(err) and err.retryable
+
+
+async def test_a_closed_port_is_retryable_with_status_0() -> None:
+    async with FakeGraph(token=TOKEN) as gone:
+        url = gone.url
+    async with aiohttp.ClientSession() as session:
+        client = GraphClient(session, base_url=url, version="v25.0", phone_number_id="123456", token=TOKEN,
+                             timeout=2)
+        with pytest.raises(GraphError) as caught:
+            await client.check()
+    assert caught.value.status == 0 and caught.value.retryable and TOKEN not in str(caught.value)
+    assert "no answer from the Graph API" in str(caught.value)
+
+
+async def test_a_success_without_message_id_is_an_error_not_retried(fake: FakeGraph, client: GraphClient) -> None:
+    fake.script(200, {"messaging_product": "whatsapp", "messages": []})
+    err = await failure(fake, client)
+    assert err.status == 200 and not err.retryable and "without the message id" in str(err)
+
+
+async def test_check_with_an_expired_token_is_an_auth_error(fake: FakeGraph, client: GraphClient) -> None:
+    fake.token = "another-token"
+    with pytest.raises(GraphError) as caught:
+        await client.check()
+    assert caught.value.auth and fake.requests[0].path == "/v25.0/123456"
+    assert TOKEN not in str(caught.value)
+
+
+async def test_a_malformed_body_is_refused_even_when_a_failure_is_scripted(
+    fake: FakeGraph, client: GraphClient
+) -> None:
+    fake.script(429, RATE_LIMIT)
+    with pytest.raises(GraphError) as caught:
+        await client.send_body({"messaging_product": "whatsapp", "type": "text", "text": {"body": "no recipient"}})
+    assert caught.value.code == 100 and not caught.value.retryable
+    assert len(fake.violations) == 1 and len(fake.answers) == 1  # the scripted 429 is still waiting
+    with pytest.raises(GraphError) as scripted:
+        await client.send(o.Recipient("84912345678"), o.Text("ok"))
+    assert scripted.value.code == 130429 and scripted.value.retryable
+
+
+@pytest.mark.parametrize(("status", "code", "subcode", "kind"), [
+    (401, 190, 460, "auth"), (400, 102, None, "auth"), (401, 0, None, "auth"), (401, None, None, "auth"),
+    (400, 131057, None, "retry"), (500, 133004, None, "retry"), (400, 131000, None, "retry"),
+    (400, 131016, None, "retry"), (400, 4, None, "retry"), (400, 17, None, "retry"), (400, 80007, None, "retry"),
+    (400, 1, None, "retry"), (429, None, None, "retry"),
+    (400, 131026, None, "permanent"), (400, 131030, None, "permanent"), (400, 131051, None, "permanent"),
+    (400, 132001, None, "permanent"), (403, 200, None, "permanent"), (400, 131048, None, "permanent"),
+])
+def test_meta_codes_are_classified(status: int, code: int | None, subcode: int | None, kind: str) -> None:
+    body = meta_error(code, f"(#{code}) something", subcode=subcode) if code is not None else {"oops": True}
+    err = error_from_response(status, body)
+    assert ("auth" if err.auth else "retry" if err.retryable else "permanent") == kind
+    assert (err.code, err.subcode) == (code, subcode)
+    if code is not None:
+        assert f"Graph API error {code}" in str(err) and "fbtrace_id AbCdEf" in str(err)

@@ -54,6 +54,32 @@ def test_text_is_sent_in_nfc_and_a_bsuid_customer_is_addressed_by_recipient() ->
     body = o.to_body(o.Recipient(None, "VN.123"), o.Text(decomposed))
     assert body["text"]["body"] == unicodedata.normalize("NFC", "Đặt hàng") != decomposed
     assert body["recipient"] == "VN.123" and "to" not in body
+    assert [e.message for e in MESSAGE.iter_errors(body)] == []
+
+
+def test_a_message_without_recipient_is_refused_by_us_and_by_the_schema() -> None:
+    with pytest.raises(LimitError, match="needs a recipient"):
+        o.to_body(o.Recipient(None), o.Text("x"))
+    body = o.to_body(TO, o.Text("x"))
+    del body["to"]
+    assert list(MESSAGE.iter_errors(body))
+
+
+def test_the_schema_catches_what_check_limits_would_have_caught() -> None:
+    """The FakeGraph check is worth having only if Meta's schema refuses broken bodies on its own."""
+    four = o.Buttons("x", tuple(o.Button(str(i), "t") for i in range(4)))
+    long_title = o.Buttons("x", (o.Button("1", "t" * 21),))
+    for message in (four, long_title):
+        assert list(MESSAGE.iter_errors(o.to_body(TO, message)))
+
+
+def test_decomposed_vietnamese_is_counted_as_sent() -> None:
+    title = "Đặt hàng nhanh ở đây"  # 20 characters in NFC, 26 code points in NFD
+    o.check_limits(btn(unicodedata.normalize("NFD", title)))
+    with pytest.raises(LimitError, match="21 characters"):
+        o.check_limits(btn(unicodedata.normalize("NFD", title + "!")))
+    with pytest.raises(LimitError, match="repeated"):
+        o.check_limits(btn(title, unicodedata.normalize("NFD", title)))
 
 
 def test_mark_read_with_typing_indicator() -> None:
@@ -87,6 +113,22 @@ def btn(*titles: str) -> o.Buttons:
     (o.Media("audio", id="1", caption="x"), "media.caption", "no caption"),
     (o.Location(91, 0), "location", "not a place"),
     (o.Contacts(({"phones": []},)), "contacts.name", "formatted_name"),
+    (o.Buttons("x", (o.Button(" a", "A"),)), "button.id", "must not start or end with a space"),
+    (o.ListMessage("x", " ", (o.Section(None, (o.Row("1", "A"),)),)), "list.button", "empty"),
+    (o.ListMessage("x", "Xem", tuple(o.Section(str(i), (o.Row(str(i), "A"),)) for i in range(11))), "list.rows",
+     "in 1 to 10 sections"),
+    (o.ListMessage("x", "Xem", (o.Section("s" * 25, (o.Row("1", "A"),)),)), "section.title", "at most 24"),
+    (o.ListMessage("x", "Xem", (o.Section(None, (o.Row("1", "r" * 25),)),)), "row.title", "at most 24"),
+    (o.ListMessage("x", "Xem", (o.Section("a", (o.Row("1", "A"),)), o.Section("b", (o.Row("1", "B"),)))), "row.id",
+     "repeated: 1"),
+    (o.Buttons("x", (o.Button("a", "A"),), footer="f" * 61), "footer.text", "at most 60"),
+    (o.CtaUrl("x", "Mở trang đặt bàn ngay", "https://x"), "cta.display_text", "at most 20"),
+    (o.CtaUrl("x", "", "https://x"), "cta.display_text", "empty"),
+    (o.Media("image", id="1", caption="c" * 1025), "media.caption", "at most 1024"),
+    (o.Media("image", link="file:///etc/passwd"), "media.link", "https://"),
+    (o.Media("gif", id="1"), "media.kind", "not a media kind"),
+    (o.Template("", "vi"), "template", "name and language"),
+    (o.Reaction("", "👍"), "reaction.message_id", "id of the message"),
 ])
 def test_limits_are_named_in_plain_words(message: o.Outgoing, field: str, words: str) -> None:
     with pytest.raises(LimitError) as caught:

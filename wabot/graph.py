@@ -18,7 +18,8 @@ from .errors import GraphError
 
 log = logging.getLogger(__name__)
 
-AUTH_CODES = frozenset({0, 190})
+# 102 is Graph's "API session" error: without a subcode the token is expired or revoked [S14].
+AUTH_CODES = frozenset({0, 102, 190})
 # Meta's codes worth retrying with backoff: rate limits, throughput, temporary downtime.
 RETRY_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131056, 131057, 133004})
 PERMISSION_CODES = frozenset({3, 10, 131005, *range(200, 300)})
@@ -37,12 +38,35 @@ ADVICE = {
 }
 
 
-def error_from_response(status: int, body: object) -> GraphError:
-    """Turn a failed Graph answer (HTTP status and decoded JSON, or text) into a GraphError."""
+def error_from_response(status: int, body: object, *, secret: str = "") -> GraphError:
+    """Turn a failed Graph call into a GraphError.
+
+    `body` is Meta's decoded JSON or the text of a non-JSON answer; status 0 means no answer
+    came, and `body` then says why (an exception or a sentence). `secret` (the token) is cut
+    out of the message wherever Meta or a proxy echoed it.
+    """
+    err = _classify(status, body)
+    if secret and secret in str(err):
+        err = GraphError(str(err).replace(secret, "[token]"), status=err.status, code=err.code,
+                         subcode=err.subcode, fbtrace_id=err.fbtrace_id, retryable=err.retryable, auth=err.auth)
+    return err
+
+
+def _classify(status: int, body: object) -> GraphError:
+    if status == 0:
+        why = str(body)
+        if isinstance(body, BaseException):
+            why = f"{type(body).__name__}: {why}" if why else type(body).__name__
+        return GraphError(f"no answer from the Graph API ({_snippet(why)})",
+                          status=0, retryable=True)
     error = body.get("error") if isinstance(body, dict) else None
+    if status < 400 and not isinstance(error, dict):
+        # Meta took the call but its answer lacks the message id; retrying could send the message twice.
+        return GraphError(f"the Graph API answered HTTP {status} without the message id: {_snippet(_text(body))}",
+                          status=status)
     if not isinstance(error, dict):
-        text = body if isinstance(body, str) else json.dumps(body)[:200] if body is not None else ""
-        retryable = status == 429 or status >= 500 or status == 0
+        text = _text(body)
+        retryable = status == 429 or status >= 500
         return GraphError(
             f"the Graph API answered HTTP {status} without a WhatsApp error"
             + (f": {_snippet(text)}" if text else ""),
@@ -73,6 +97,10 @@ def error_from_response(status: int, body: object) -> GraphError:
     )
 
 
+def _text(body: object) -> str:
+    return body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)[:200] if body is not None else ""
+
+
 def _snippet(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= 160 else flat[:157] + "..."
@@ -95,6 +123,7 @@ class GraphClient:
         self.base = f"{base_url.rstrip('/')}/{version}"
         self.phone_number_id = phone_number_id
         self.messages_url = f"{self.base}/{phone_number_id}/messages"
+        self.token = token
         self.headers = {"Authorization": f"Bearer {token}"}
         self.json_headers = {**self.headers, "Content-Type": "application/json"}
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -110,12 +139,10 @@ class GraphClient:
         try:
             return str(data["messages"][0]["id"])
         except (KeyError, IndexError, TypeError):
-            raise GraphError(
-                f"the Graph API accepted the message but its answer has no message id: {_snippet(str(data))}",
-                status=200,
-            ) from None
+            raise error_from_response(200, data, secret=self.token) from None
 
     async def mark_read(self, mark: outbound.MarkRead) -> None:
+        """Mark an inbound message read (and show the typing indicator if asked)."""
         await self._call("POST", self.messages_url, outbound.mark_read_body(mark))
 
     async def check(self) -> dict[str, Any]:
@@ -134,17 +161,15 @@ class GraphClient:
                 text = await resp.text()
                 status = resp.status
         except TimeoutError:
-            raise GraphError(
-                f"the Graph API did not answer within {self.timeout.total:g} seconds", status=0, retryable=True
+            raise error_from_response(
+                0, f"{self.base} did not answer within {self.timeout.total:g} seconds", secret=self.token
             ) from None
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-            raise GraphError(
-                f"could not reach the Graph API at {self.base} ({type(exc).__name__})", status=0, retryable=True
-            ) from None
+            raise error_from_response(0, exc, secret=self.token) from None
         try:
             data: Any = json.loads(text) if text else None
         except ValueError:
             data = text
         if status >= 400 or (isinstance(data, dict) and "error" in data):
-            raise error_from_response(status, data)
+            raise error_from_response(status, data, secret=self.token)
         return data

@@ -163,6 +163,9 @@ def check_limits(message: Outgoing) -> None:
         for b in message.buttons:
             _length(f"the button title {b.title!r}", b.title, BUTTON_TITLE, "button.title")
             _length(f"the button id {b.id!r}", b.id, BUTTON_ID, "button.id")
+            if b.id != b.id.strip():
+                raise LimitError(f"the button id {b.id!r} must not start or end with a space", field="button.id",
+                                 limit=0)
         _unique("button titles", [b.title for b in message.buttons], "button.title")
         _unique("button ids", [b.id for b in message.buttons], "button.id")
     elif isinstance(message, ListMessage):
@@ -210,6 +213,8 @@ def check_limits(message: Outgoing) -> None:
             raise LimitError("every contact card needs name.formatted_name", field="contacts.name", limit=0)
     elif isinstance(message, Template) and (not message.name or not message.language):
         raise LimitError("a template message needs its name and language", field="template", limit=0)
+    elif isinstance(message, Reaction) and not message.message_id:
+        raise LimitError("a reaction needs the id of the message it reacts to", field="reaction.message_id", limit=0)
 
 
 def _interactive(body: str, header: str | None, footer: str | None) -> None:
@@ -218,18 +223,23 @@ def _interactive(body: str, header: str | None, footer: str | None) -> None:
     _length("the footer", footer, FOOTER, "footer.text")
 
 
+MUST_HAVE_TEXT = ("text.body", "body.text", "button.title", "row.title", "button.id", "row.id", "list.button",
+                  "cta.display_text")
+
+
 def _length(what: str, value: str | None, limit: int, field: str) -> None:
     if value is None:
         return
-    if not value.strip() and field in ("text.body", "body.text", "button.title", "row.title", "button.id", "row.id"):
+    if not value.strip() and field in MUST_HAVE_TEXT:
         raise LimitError(f"{what} is empty", field=field, limit=limit)
-    if len(value) > limit:
-        raise LimitError(
-            f"{what} has {len(value)} characters; WhatsApp allows at most {limit}", field=field, limit=limit
-        )
+    # counted as sent: to_body normalises to NFC, and decomposed Vietnamese is up to twice as long
+    size = len(_nfc(value))
+    if size > limit:
+        raise LimitError(f"{what} has {size} characters; WhatsApp allows at most {limit}", field=field, limit=limit)
 
 
 def _unique(what: str, values: list[str], field: str) -> None:
+    values = [_nfc(v) for v in values]
     seen = {v for v in values if values.count(v) > 1}
     if seen:
         raise LimitError(f"{what} must differ from each other; repeated: {', '.join(sorted(seen))}", field=field,
@@ -238,7 +248,7 @@ def _unique(what: str, values: list[str], field: str) -> None:
 
 def _http(what: str, url: str, field: str) -> None:
     if not url.startswith(("https://", "http://")):
-        raise LimitError(f"{what} must start with https:// (got {url[:40]!r})", field=field, limit=0)
+        raise LimitError(f"{what} must start with https:// or http:// (got {url[:40]!r})", field=field, limit=0)
 
 
 def to_body(recipient: Recipient, message: Outgoing) -> dict[str, Any]:

@@ -11,7 +11,8 @@ spec as written would refuse every message.
 Then `patch` relaxes what the spec gets wrong against Meta's own examples and documentation:
 location coordinates are numbers in Meta's examples (the schema says strings); the template
 language `policy` ("deterministic") is no longer required; `cta_url` interactive messages
-(documented since 2023) are missing from the v23.0 schema.
+(documented since 2023) are missing from the v23.0 schema; a customer known only by a business-scoped
+user id (BSUID, 2026) is addressed with `recipient` instead of `to`, which v23.0 predates.
 """
 
 import json
@@ -77,6 +78,15 @@ def patch(defs: dict[str, Any]) -> None:
             },
         },
     })
+
+
+    for schema in defs.values():
+        if "to" in schema.get("properties", {}) and "to" in schema.get("required", []):
+            schema["properties"]["recipient"] = {
+                "type": "string", "description": "The business-scoped user id (BSUID) when there is no phone number.",
+            }
+            schema["required"] = [r for r in schema["required"] if r != "to"]
+            schema["anyOf"] = [{"required": ["to"]}, {"required": ["recipient"]}]
 
 
 def main(spec: str) -> None:
