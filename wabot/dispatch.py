@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -123,6 +124,9 @@ class Dispatcher:
                     await self._turn(work)
                 except asyncio.CancelledError:
                     raise
+                except sqlite3.Error as exc:  # the database, not the message: it stays in the inbox for a restart
+                    log.error("could not process %s from %s: the database failed (%s); it is processed again "
+                              "after a restart", work, mask(key), exc)
                 except Exception:  # a bug must neither block this customer nor replay forever after restarts
                     log.exception("could not process %s from %s; the conversation starts over", work, mask(key))
                     if work.seq is not None:
