@@ -212,6 +212,7 @@ async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_
         await server.proc.wait()
     assert 80 <= sum(map(len, accepted.values())) < 240, "the kill should come in the middle of the traffic"
     assert any(r.status == 401 for r in fake.requests), "the token should have expired before the kill"
+    assert {429, 500} <= {r.status for r in fake.requests}, "faults should have been injected"
     duplicates = 0
     for c in customers:
         got = replies(fake, c)
