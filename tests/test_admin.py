@@ -49,7 +49,7 @@ async def test_handoff_listed_answered_and_resumed(client: Client, fake: FakeGra
     shown = await (await client.get(f"/admin/conversations/{LAN}", headers=AUTH)).json()
     assert shown["status"] == "handoff" and shown["name"] == "Lan"
     said = [(m["direction"], m["text"]) for m in shown["messages"]]
-    assert ("in", "alo có ai không") in said and said[-1] == ("out", "'Chào chị Lan, em là Hoa ạ.'")
+    assert ("in", "alo có ai không") in said and said[-1] == ("out", "Chào chị Lan, em là Hoa ạ.")
 
     assert (await client.post(f"/admin/conversations/{LAN}/resume", headers=AUTH)).status == 202
     await settle(client)
@@ -109,7 +109,7 @@ async def test_cli_desk_history_and_export(client: Client, fake: FakeGraph, tmp_
     out = io.StringIO()
     assert await asyncio.to_thread(desk.history, settings, LAN, out=out) == 0
     lines = out.getvalue().splitlines()
-    assert "customer  hi" in lines[0] and any("bot       'Em đây ạ'  [sent]" in line for line in lines)
+    assert "customer  hi" in lines[0] and any("bot       Em đây ạ  [sent]" in line for line in lines)
     export = tmp_path / "all.jsonl"
     assert await asyncio.to_thread(desk.export, settings, export) == 0
     entries = [json.loads(line) for line in export.read_text("utf-8").splitlines()]

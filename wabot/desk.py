@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -116,6 +117,10 @@ def export(settings: Settings, path: Path | None, *, out: TextIO = sys.stdout) -
     try:
         for r in rows:
             target.write(json.dumps(entry(r, timezone=settings.bot.timezone), ensure_ascii=False) + "\n")
+        target.flush()
+    except BrokenPipeError:  # `wabot export | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python exits
+        return 0
     finally:
         if path:
             target.close()
