@@ -176,14 +176,20 @@ def test_two_hundred_files_load_quickly(tmp_path: Path) -> None:
 
 
 def test_a_broken_file_does_not_hide_the_mistakes_in_the_others(tmp_path: Path) -> None:
-    write(tmp_path, "a.yaml", "flows:\n  main:\n    description: Giờ: 8:00\n    steps:\n      - say: hi\n")
+    write(tmp_path, "a.yaml", "flows:\n  main:\n    description: Giờ: 8:00\n    steps:\n      - say: hi\n"
+                              "  later:\n    steps:\n      - say: ok\n")
     write(tmp_path, "b.yaml", 'flows:\n  other:\n    steps:\n      - say: "Giá {{ price | money "\n'
-                              "      - goto: main\n      - goto: nowhere\n")
+                              "      - goto: later\n      - goto: nowhere\n")
     _, problems = load(tmp_path)
-    found = [(Path(p.file).name, p.line) for p in errors(problems)]
-    assert found == [("a.yaml", 3), ("b.yaml", 4)]  # the YAML mistake and the template mistake, at once
-    # 'nowhere' may be defined in a.yaml once it can be read: not reported yet, and no warnings either
-    assert not any("nowhere" in p.message for p in problems)
+    found = [(Path(p.file).name, p.line, p.message[:30]) for p in errors(problems)]
+    assert found == [  # the YAML mistake, the template mistake and the target no file can define, at once
+        ("a.yaml", 3, "a ':' inside a text needs the "),
+        ("b.yaml", 4, "the template has a mistake: un"),
+        ("b.yaml", 6, "there is no step or flow calle"),
+    ]
+    # 'later' is written in a.yaml, which cannot be read yet: not reported, and no warnings either
+    assert not any("later" in p.message for p in problems)
+    assert all(p.severity == "error" for p in problems)
 
 
 def test_a_schema_mistake_does_not_hide_a_wrong_target_in_the_same_file(tmp_path: Path) -> None:

@@ -92,13 +92,30 @@ def load_bot(
         # report what is certain: no warnings, nothing a file that could not be read might answer (a missing
         # target may live there), nothing on a line that already has a problem; the rest once they are fixed
         seen = {(p.file, p.line) for p in problems}
-        unread = len(clean) < len(docs)
+        unread = _raw_text([Path(d.file) for d in docs if d not in clean])
         later = [p for p in later if p.severity == "error" and (p.file, p.line) not in seen
-                 and not (unread and _CROSS.search(p.message))]
+                 and not (_CROSS.search(p.message) and _may_be_in(p.message, unread))]
     problems.extend(later)
     problems.sort(key=lambda p: (p.file, p.line))
     log.debug("loaded %d flows from %d files, %d problems", len(bot.flows), len(files), len(problems))
     return bot, problems
+
+
+def _raw_text(files: list[Path]) -> str:
+    """The text of the files that could not be built from, for a rough look at what they may define."""
+    texts = []
+    for file in files:
+        try:
+            texts.append(file.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            texts.append("")
+    return "\n".join(texts)
+
+
+def _may_be_in(message: str, text: str) -> bool:
+    """Whether the name a cross-file problem is about ('there is no flow called 'x'') appears in `text`."""
+    names = re.findall(r"'([^']+)'", message)
+    return not names or re.search(rf"(?<![\w.]){re.escape(names[0].split('.')[-1])}(?!\w)", text) is not None
 
 
 def _build(docs: list[Document]) -> Built | None:
