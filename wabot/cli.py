@@ -173,6 +173,7 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 
 def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", help="a flow file or folder (default: bot.flows from the config)")
+    p.add_argument("--flows", dest="flows_path", help="the same as PATH (the name test and graph use)")
     p.add_argument("--strict", action="store_true", help="fail on warnings too")
 
 
@@ -181,7 +182,8 @@ def validate_command(args: argparse.Namespace) -> int:
     b = _bot_settings(args)
     if b is None:
         return 2
-    bot, problems = _load(b, Path(args.path) if args.path else None)
+    path = args.path or args.flows_path
+    bot, problems = _load(b, Path(path) if path else None)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity != "error"]
     for p in problems:
@@ -198,6 +200,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
 def _chat_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", help="a flow file or folder (default: bot.flows from the config)")
+    p.add_argument("--flows", dest="flows_path", help="the same as PATH (the name test and graph use)")
     p.add_argument("--name", default="Khách", help="the customer's name (default: Khách)")
     p.add_argument("--wa-id", default="84900000000", help="the customer's phone number, digits only")
     p.add_argument("--db", type=Path, help="keep the conversation in this SQLite file (default: a throw-away one)")
@@ -208,7 +211,8 @@ def _chat_arguments(p: argparse.ArgumentParser) -> None:
 def chat_command(args: argparse.Namespace) -> int:
     from .chat import Options, chat
 
-    bot = _runnable(args, Path(args.path) if args.path else None)
+    path = args.path or args.flows_path
+    bot = _runnable(args, Path(path) if path else None)
     if bot is None:
         return 1
     # warnings (a text that cannot be rendered, a failed http step) help authors; they go to stderr

@@ -105,7 +105,8 @@ def _reachability(bot: Bot) -> Iterator[Problem]:
                 yield Problem(
                     "this step can never run: the step before it always jumps away and nothing jumps here",
                     step.where.file, step.where.line, where(flow, i, step),
-                    "give it an id and jump to it, or remove it", "warning")
+                    f"jump to it (goto: {step.key}), or remove it" if step.has_id
+                    else "give it an id and jump to it, or remove it", "warning")
 
 
 def _variables(built: Built) -> Iterator[Problem]:
