@@ -137,6 +137,7 @@ tests:
     assert f"bad.yaml:{send}: a step needs exactly one of send, tap, resume or wait" in out
     assert f"bad.yaml:{_line_of(file, 'wait:')}: wait: 'a while' is not a duration — write it like 90s" in out
     assert f"bad.yaml:{_line_of(file, 'contain:')}: unknown check 'contain' in expect" in out
+    assert "✓" not in out and "bad.yaml: two actions: not run — fix the problems in the file first" in out
 
 
 def test_no_test_files(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
