@@ -77,6 +77,7 @@ def test_schema_errors_are_plain_each_with_its_line_and_all_at_once() -> None:
     (steps("- say:"), 4, "'say' is empty"),
     (steps("- http: {url: x, method: GTE}"), 4, "did you mean 'GET'?"),
     (steps("- end: false"), 4, "'end' must be true, not false"),
+    (steps("- say:", "  - Giờ mở cửa: 7:00 - 21:00"), 5, "a ':' inside a text needs the text in quotes"),
     (steps("- hello"), 4, "item 1 of 'steps' must be a step with one action: say, menu, ask, if, set, route, "
                           "http, goto, call, end, handoff, not 'hello' — start each step"),
     ("flow:\n  main: {}\n", 1, "this flow file has no key 'flow' — did you mean 'flows'?"),

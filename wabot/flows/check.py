@@ -225,5 +225,9 @@ def _group_problem(group: str, keys: list[str], instance: Any, path: list[Any], 
         if hint and key != "id":
             at = instance.key_lines.get(key, line) if isinstance(instance, LineDict) else line
             return [Problem(f"'{key}' is not something {noun} can do", file, at, place, hint)]
+    if isinstance(instance, dict) and len(instance) == 1 and " " in str(next(iter(instance))):
+        # `- Giờ mở cửa: 8:00` reads as the key "Giờ mở cửa": an unquoted text with a ':' in it
+        return [Problem("a ':' inside a text needs the text in quotes", file, line, place,
+                        'put the whole text in quotes, e.g. - "Giờ mở cửa: 8:00"')]
     return [Problem(f"{noun} needs one of: {', '.join(allowed)}", file, line, place,
                     f"add one of those keys, e.g. '{allowed[0]}: ...'")]
