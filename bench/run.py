@@ -97,7 +97,7 @@ class FakeGraph:
 
 def prefill(db: Path, count: int) -> None:
     """Give `count` customers a stored conversation (waiting at the main menu), as the store would keep it."""
-    from wabot.store import Store
+    from wabot.db.store import Store
 
     async def migrate() -> None:
         store = await Store.open(db)

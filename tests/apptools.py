@@ -13,10 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from fakegraph import FakeGraph
 
-from wabot.app import create_app
 from wabot.config import load_settings
 from wabot.flows.load import load_bot_or_raise
-from wabot.webhook import sign
+from wabot.server.app import create_app
+from wabot.server.webhook import sign
 
 DEMO = Path(__file__).parent.parent / "flows"
 SECRET = "app-secret"
@@ -92,7 +92,7 @@ async def post(client: Client, payload: Any, *, secret: str | None = SECRET, raw
 
 async def settle(client: Client, within: float = 5.0) -> None:
     """Wait until every inbound message is processed and the outbox is empty."""
-    from wabot.appkeys import DISPATCHER, SENDER
+    from wabot.server.keys import DISPATCHER, SENDER
 
     async with asyncio.timeout(within):
         while client.app[DISPATCHER].tasks or client.app[SENDER].depth:  # noqa: ASYNC110 - two objects' state

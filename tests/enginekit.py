@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from wabot import engine, inbound, outbound
+from wabot.engine import advance
 from wabot.flows import model
 from wabot.flows.load import load_bot_or_raise
 from wabot.state import State
 from wabot.templates import Renderer
+from wabot.whatsapp import inbound, outbound
 
 START = 1_780_000_000.0  # a fixed "now" (2026-05-28); tests move it forward explicitly
 CUSTOMER = inbound.Customer(wa_id="84912345678", name="Lan")
@@ -59,7 +60,7 @@ class Chat:
         self.now = now
         self.customer = customer
         self.state: State | None = None
-        self.outcome = engine.Outcome(State())
+        self.outcome = advance.Outcome(State())
         self.count = 0
 
     def send(self, body: str) -> list[outbound.Outgoing]:
@@ -73,15 +74,15 @@ class Chat:
         message = inbound.Message(
             f"wamid.{self.count}", self.customer, "1000", int(self.now), type_, content
         )
-        return self.feed(engine.Incoming(message))
+        return self.feed(advance.Incoming(message))
 
-    def feed(self, event: engine.Event) -> list[outbound.Outgoing]:
-        self.outcome = engine.advance(self.bot, self.renderer, self.state, event, customer=self.customer, now=self.now)
+    def feed(self, event: advance.Event) -> list[outbound.Outgoing]:
+        self.outcome = advance.advance(self.bot, self.renderer, self.state, event, customer=self.customer, now=self.now)
         self.state = State.from_json(self.outcome.state.to_json())  # what the store would keep
         return list(self.outcome.replies)
 
     @property
-    def effects(self) -> tuple[engine.Effect, ...]:
+    def effects(self) -> tuple[advance.Effect, ...]:
         return self.outcome.effects
 
     def wait(self, seconds: float) -> None:

@@ -13,8 +13,8 @@ import pytest
 from apptools import Client, envelope, post, settle, start, text
 from fakegraph import FakeGraph
 
-from wabot import desk
-from wabot.appkeys import SETTINGS
+from wabot.server.keys import SETTINGS
+from wabot.tools import desk
 
 LAN = "84901234567"
 TOKEN = "desk-token"

@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
-from wabot import answers, inbound, menus
+from wabot.engine import answers, menus
 from wabot.flows.model import Expect
+from wabot.whatsapp import inbound
 
 TODAY = date(2026, 3, 1)
 LAN = inbound.Customer("84912345678")

@@ -15,9 +15,9 @@ import pytest
 from apptools import PHONE_ID, SECRET, VERIFY, Client, config, envelope, post, settle, start, tap, text
 from fakegraph import WINDOW_CLOSED, FakeGraph
 
-from wabot.appkeys import SENDER
 from wabot.config import load_settings
-from wabot.webhook import sign
+from wabot.server.keys import SENDER
+from wabot.server.webhook import sign
 
 LAN = "84901234567"
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -252,8 +252,8 @@ async def test_an_opted_out_customer_gets_no_template(client: Client, fake: Fake
 async def test_work_left_by_a_crash_is_done_after_the_restart(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
 ) -> None:
-    from wabot.inbound import parse_webhook
-    from wabot.store import Store
+    from wabot.db.store import Store
+    from wabot.whatsapp.parse import parse_webhook
 
     settings = load_settings(config(tmp_path, fake.url))
     store = await Store.open(settings.database)  # as if the server died right after answering 200
@@ -322,7 +322,7 @@ async def test_a_slow_http_step_holds_up_only_its_own_customer(
 
 
 async def test_a_database_that_refuses_the_write_answers_503_so_meta_retries(client: Client, fake: FakeGraph) -> None:
-    from wabot.appkeys import STORE
+    from wabot.server.keys import STORE
 
     await client.app[STORE].close()  # as good as a full disk: nothing can be stored
     assert await post(client, envelope(text(LAN, "hi"))) == 503

@@ -10,9 +10,9 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from wabot.chat import Options, chat
 from wabot.flows.load import load_bot
 from wabot.flows.model import Bot
+from wabot.tools.chat import Options, chat
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "flows"

@@ -1,4 +1,5 @@
-from wabot import codec, inbound
+from wabot.db import codec
+from wabot.whatsapp import inbound
 
 
 def test_every_content_kind_round_trips() -> None:

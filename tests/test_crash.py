@@ -15,7 +15,7 @@ import pytest
 from apptools import DEMO, PHONE_ID, SECRET, envelope, text
 from fakegraph import RATE_LIMIT, Answer, FakeGraph
 
-from wabot.webhook import sign
+from wabot.server.webhook import sign
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -1,4 +1,4 @@
-"""wabot.diagram: Mermaid and DOT drawings of flows."""
+"""wabot.tools.diagram: Mermaid and DOT drawings of flows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from wabot import diagram
 from wabot.flows.model import (
     ANY,
     END,
@@ -33,6 +32,7 @@ from wabot.flows.model import (
     Trigger,
     Where,
 )
+from wabot.tools import diagram
 
 FLOWS = Path(__file__).parent.parent / "flows"
 EDGE = r'^\s+(n\d+) (?:-->|-\.->)(?:\|"(.*?)"\|)? (n\d+)$'

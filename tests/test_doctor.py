@@ -12,12 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-pytest.importorskip("wabot.graph", reason="wabot/graph.py (the Graph API client) has not landed yet")
-
-from wabot import doctor
-from wabot.app import create_app
 from wabot.config import Settings, load_settings
 from wabot.flows.load import load_bot
+from wabot.server.app import create_app
+from wabot.tools import doctor
 
 DEMO = Path(__file__).parent.parent / "flows"
 PHONE_ID = "123456"

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from enginekit import Chat, bodies, build, choices, flow, load, say
 
-from wabot import engine, inbound, outbound
+from wabot.engine import advance
 from wabot.flows import model
 from wabot.state import HTTP, IDLE, WAITING
+from wabot.whatsapp import inbound, outbound
 
 
 def test_first_message_starts_the_start_flow_and_waits_at_the_menu(tmp_path: Path) -> None:
@@ -290,16 +291,16 @@ def test_http_effect_round_trip_and_error(tmp_path: Path) -> None:
     chat.send("hi")
     assert chat.send("DH12345") == []
     [call] = chat.effects
-    assert call == engine.HttpCall(
+    assert call == advance.HttpCall(
         "POST", "http://127.0.0.1:9/orders/DH12345", {"Authorization": "Bearer t0k"},
         {"code": "DH12345", "count": 2}, 5.0,
     )
     assert chat.state is not None and chat.state.status == HTTP
-    replies = chat.feed(engine.HttpResult(True, 200, {"status": "đang giao", "eta": "2026-11-25"}))
+    replies = chat.feed(advance.HttpResult(True, 200, {"status": "đang giao", "eta": "2026-11-25"}))
     assert bodies(replies) == ["Đơn DH12345: đang giao, giao 25/11/2026"]
     chat.send("hi")
     chat.send("DH99999")
-    assert bodies(chat.feed(engine.HttpResult(False, 500, None, "the server answered 500"))) == [
+    assert bodies(chat.feed(advance.HttpResult(False, 500, None, "the server answered 500"))) == [
         "Không tra được (the server answered 500)"
     ]
 
@@ -309,7 +310,7 @@ def test_http_result_without_a_waiting_http_step_is_ignored(caplog: pytest.LogCa
     chat.send("hi")
     before = chat.state
     with caplog.at_level(logging.WARNING):
-        assert chat.feed(engine.HttpResult(True, 200, {})) == []
+        assert chat.feed(advance.HttpResult(True, 200, {})) == []
     assert chat.state == before
     assert "no http step" in caplog.text
 
@@ -434,7 +435,7 @@ def test_fallback_says_and_reprompts_then_escalates(tmp_path: Path) -> None:
     chat.send("hi")
     assert bodies(chat.send("zzz")) == ["Xin lỗi, mình chưa hiểu", "Chọn"]
     assert bodies(chat.send("yyy")) == ["Chờ nhân viên nhé"]
-    assert chat.effects == (engine.HandoffOpened("không hiểu"),)
+    assert chat.effects == (advance.HandoffOpened("không hiểu"),)
 
 
 def test_a_good_answer_resets_the_miss_count(tmp_path: Path) -> None:
@@ -470,11 +471,11 @@ def test_handoff_silences_the_bot_until_resume(tmp_path: Path) -> None:
     chat = Chat(load(tmp_path, HANDOFF))
     chat.send("hi")
     assert bodies(chat.send("nhan vien")) == ["Mình đã báo nhân viên"]
-    assert chat.effects == (engine.HandoffOpened(""),)
+    assert chat.effects == (advance.HandoffOpened(""),)
     assert chat.send("alo?") == [] and chat.send("menu") == []
     chat.wait(10 * 3600)
     assert chat.send("còn ai không") == []  # a handoff does not time out
-    assert bodies(chat.feed(engine.Resume())) == ["Bot quay lại đây", "Chọn"]
+    assert bodies(chat.feed(advance.Resume())) == ["Bot quay lại đây", "Chọn"]
     assert chat.state is not None and chat.state.status == WAITING
 
 
@@ -485,8 +486,8 @@ def test_resume_after_a_called_handoff_returns_to_the_caller() -> None:
     )
     chat = Chat(bot)
     assert chat.send("hi") == []
-    assert bodies(chat.feed(engine.Resume())) == ["Tiếp?"]
-    assert chat.feed(engine.Resume()) == []  # not in a handoff: nothing happens
+    assert bodies(chat.feed(advance.Resume())) == ["Tiếp?"]
+    assert chat.feed(advance.Resume()) == []  # not in a handoff: nothing happens
 
 
 def test_session_timeout_restarts_with_welcome_back(tmp_path: Path) -> None:

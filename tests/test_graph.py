@@ -8,9 +8,9 @@ import aiohttp
 import pytest
 from fakegraph import EXPIRED, RATE_LIMIT, WINDOW_CLOSED, FakeGraph, meta_error
 
-from wabot import outbound as o
 from wabot.errors import GraphError
-from wabot.graph import GraphClient, error_from_response
+from wabot.whatsapp import outbound as o
+from wabot.whatsapp.graph import GraphClient, error_from_response
 
 TOKEN = "EAAG-secret-token-never-logged"
 

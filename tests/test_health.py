@@ -14,13 +14,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-pytest.importorskip("wabot.graph", reason="wabot/graph.py (the Graph API client) has not landed yet")
-
-from wabot.app import create_app
-from wabot.appkeys import DISPATCHER, SENDER, STORE
 from wabot.config import load_settings
 from wabot.flows.load import load_bot
-from wabot.webhook import sign
+from wabot.server.app import create_app
+from wabot.server.keys import DISPATCHER, SENDER, STORE
+from wabot.server.webhook import sign
 
 DEMO = Path(__file__).parent.parent / "flows"
 EXPIRED = {"error": {"message": "Error validating access token: Session has expired on Tuesday.",

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wabot import inbound
 from wabot.errors import PayloadError
-from wabot.inbound import parse_webhook
+from wabot.whatsapp import inbound
+from wabot.whatsapp.parse import parse_webhook
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

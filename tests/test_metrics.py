@@ -15,18 +15,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-pytest.importorskip("wabot.graph", reason="wabot/graph.py (the Graph API client) has not landed yet")
-
-from wabot.app import create_app
-from wabot.appkeys import SENDER, STORE
 from wabot.config import load_settings
+from wabot.db.store import Store
 from wabot.flows.load import load_bot
 from wabot.flows.model import Bot
-from wabot.metrics import Metrics
-from wabot.outbox import Sender
+from wabot.server.app import create_app
+from wabot.server.keys import SENDER, STORE
+from wabot.server.metrics import Metrics
+from wabot.server.outbox import Sender
+from wabot.server.webhook import sign
 from wabot.state import HANDOFF, WAITING, State
-from wabot.store import Store
-from wabot.webhook import sign
 
 DEMO = Path(__file__).parent.parent / "flows"
 SECRET = "s3cret"

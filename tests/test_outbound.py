@@ -7,8 +7,8 @@ import unicodedata
 import pytest
 from fakegraph import MARK_READ, MESSAGE
 
-from wabot import outbound as o
 from wabot.errors import LimitError
+from wabot.whatsapp import outbound as o
 
 TO = o.Recipient("84912345678")
 

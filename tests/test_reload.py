@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from wabot import inbound
 from wabot.config import BotSettings
-from wabot.conversation import Conversation, describe, offline_http
+from wabot.db.store import Store
 from wabot.flows.load import load_bot
 from wabot.flows.model import Bot
-from wabot.reload import Reloader, snapshot
-from wabot.store import Store
+from wabot.server.reload import Reloader, snapshot
+from wabot.tools.conversation import Conversation, describe, offline_http
+from wabot.whatsapp import inbound
 
 DEMO = Path(__file__).parent.parent / "flows"
 GREETING = "Xin chào {{ contact.name or 'bạn' }}! 👋 Chào mừng đến với Trà Sen."
@@ -96,7 +96,7 @@ async def test_a_broken_edit_keeps_the_last_good_flows(
     await reloader.start()
     _edit(flows / "main.yaml", GREETING, "Chào bạn mới!")
     _edit(flows / "shop.yaml", "goto: order.quantity", "goto: order.quantty")
-    with caplog.at_level(logging.ERROR, logger="wabot.reload"):
+    with caplog.at_level(logging.ERROR, logger="wabot.server.reload"):
         assert await reloader.check() is False
     assert holder.bot is good
     assert "the flow files changed but have 1 error(s); still serving the flows loaded before" in caplog.text
@@ -203,15 +203,15 @@ async def test_a_running_server_answers_with_the_edited_flows(
     flows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    pytest.importorskip("wabot.graph")
+
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
-    from wabot import reload
-    from wabot.app import create_app
-    from wabot.appkeys import DISPATCHER
     from wabot.config import load_settings
-    from wabot.webhook import sign
+    from wabot.server import reload
+    from wabot.server.app import create_app
+    from wabot.server.keys import DISPATCHER
+    from wabot.server.webhook import sign
 
     sent: list[dict[str, Any]] = []
 

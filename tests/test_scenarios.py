@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from wabot.cli import main
-from wabot.scenarios import read_cases
+from wabot.tools.scenarios import read_cases
 
 DEMO = Path(__file__).parent.parent / "flows"
 

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from wabot import inbound
+from wabot.db.store import Store
 from wabot.state import HANDOFF, WAITING, Frame, State
-from wabot.store import Store
+from wabot.whatsapp import inbound
 
 
 def message(mid: str, customer: str = "84912345678", body: str = "xin chào") -> inbound.Message:

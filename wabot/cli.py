@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import logging
 import os
 import sys
@@ -16,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import logs
-from .config import BotSettings, Settings, load_settings, template_env
-from .errors import ConfigError, Problem
-from .flows.model import Bot
+from wabot import logs
+from wabot.config import BotSettings, Settings, load_settings
+from wabot.errors import ConfigError
+from wabot.flows.load import load_configured
+from wabot.flows.model import Bot
 
 log = logging.getLogger("wabot")
 
@@ -80,19 +82,10 @@ def _bot_settings(args: argparse.Namespace) -> BotSettings | None:
 
 def load_bot(settings: Settings | BotSettings, path: Path | None = None) -> tuple[Bot, list[str], list[str]]:
     """Load the flows named by the settings (or `path`): (bot, errors, warnings) as printable lines."""
-    bot, problems = _load(settings.bot if isinstance(settings, Settings) else settings, path)
+    bot, problems = load_configured(settings.bot if isinstance(settings, Settings) else settings, path)
     errors = [str(p) for p in problems if p.severity == "error"]
     warnings = [str(p) for p in problems if p.severity != "error"]
     return bot, errors, warnings
-
-
-def _load(b: BotSettings, path: Path | None = None) -> tuple[Bot, list[Problem]]:
-    from .flows.load import load_bot as load
-
-    return load(
-        [path or b.flows], start=b.start_flow, default_language=b.default_language,
-        session_timeout=b.session_timeout, timezone=b.timezone, env=template_env(os.environ),
-    )
 
 
 def _runnable(args: argparse.Namespace, path: Path | None = None) -> Bot | None:
@@ -100,7 +93,7 @@ def _runnable(args: argparse.Namespace, path: Path | None = None) -> Bot | None:
     b = _bot_settings(args)
     if b is None:
         return None
-    bot, problems = _load(b, path)
+    bot, problems = load_configured(b, path)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         for p in errors:
@@ -136,7 +129,7 @@ def run(config: Path) -> int:
         return 2
     from aiohttp import web
 
-    from .app import create_app
+    from wabot.server.app import create_app
 
     s = settings.server
     log.info("wabot serving %d flows on http://%s:%d%s", len(bot.flows), s.host, s.port, s.webhook_path)
@@ -158,13 +151,14 @@ def run(config: Path) -> int:
 def _event_loop() -> asyncio.AbstractEventLoop:
     """uvloop when the `speed` extra is installed (measurably faster, see bench/README.md), else asyncio's."""
     if os.environ.get("WABOT_UVLOOP", "1") != "0":
-        try:
-            import uvloop
+        try:  # imported by name: uvloop is optional, and mypy checks the same code with or without it
+            uvloop = importlib.import_module("uvloop")
         except ImportError:
             pass
         else:
             log.info("event loop: uvloop")
-            return uvloop.new_event_loop()
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
     return asyncio.new_event_loop()
 
 
@@ -183,7 +177,7 @@ def validate_command(args: argparse.Namespace) -> int:
     if b is None:
         return 2
     path = args.path or args.flows_path
-    bot, problems = _load(b, Path(path) if path else None)
+    bot, problems = load_configured(b, Path(path) if path else None)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity != "error"]
     for p in problems:
@@ -209,7 +203,7 @@ def _chat_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def chat_command(args: argparse.Namespace) -> int:
-    from .chat import Options, chat
+    from wabot.tools.chat import Options, chat
 
     path = args.path or args.flows_path
     bot = _runnable(args, Path(path) if path else None)
@@ -235,8 +229,8 @@ def _test_arguments(p: argparse.ArgumentParser) -> None:
 
 def test_command(args: argparse.Namespace) -> int:
     """Run conversation tests; 0 when all pass, 1 when any fails or a file cannot be read."""
-    from .scenarios import test_files
-    from .testrun import run_files
+    from wabot.tools.scenarios import test_files
+    from wabot.tools.testrun import run_files
 
     b = _bot_settings(args)
     if b is None:
@@ -264,7 +258,7 @@ def _graph_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def graph_command(args: argparse.Namespace) -> int:
-    from . import diagram
+    from wabot.tools import diagram
 
     bot = _runnable(args, args.flows)
     if bot is None:
@@ -282,7 +276,7 @@ def graph_command(args: argparse.Namespace) -> int:
 
 
 def doctor_command(args: argparse.Namespace) -> int:
-    from .doctor import main as doctor  # lazy: doctor imports this module's load_bot
+    from wabot.tools.doctor import main as doctor  # lazy: only this command needs the Graph client
 
     return doctor(Path(args.config or DEFAULT_CONFIG))
 
@@ -295,7 +289,7 @@ def _handoff_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def handoff_command(args: argparse.Namespace) -> int:
-    from . import desk
+    from wabot.tools import desk
 
     settings = _settings(args)
     if settings is None:
@@ -312,7 +306,7 @@ def _history_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def history_command(args: argparse.Namespace) -> int:
-    from . import desk
+    from wabot.tools import desk
 
     settings = _settings(args)
     return 2 if settings is None else desk.history(settings, args.customer, limit=args.limit)
@@ -323,7 +317,7 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from . import desk
+    from wabot.tools import desk
 
     settings = _settings(args)
     return 2 if settings is None else desk.export(settings, args.out)

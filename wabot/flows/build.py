@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..text import fold
-from .messages import Ctx, MessageBuilder, is_language_map
-from .model import ANY, END, RETURN, Action, Fallback, Flow, Jump, MessageSpec, Step, Trigger, Where
-from .source import Document, LineDict
-from .steps import action, step_where
-from .texts import Texts, line_of, suggest
+from wabot.flows.messages import Ctx, MessageBuilder, is_language_map
+from wabot.flows.model import ANY, END, RETURN, Action, Fallback, Flow, Jump, MessageSpec, Step, Trigger, Where
+from wabot.flows.source import Document, LineDict
+from wabot.flows.steps import action, step_where
+from wabot.flows.texts import Texts, line_of, suggest
+from wabot.text import fold
 
 
 @dataclass(slots=True)

@@ -10,11 +10,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped,unused-ignore]
 
-from ..errors import Problem
-from ..text import fold
-from .source import Document, LineDict, LineList
-from .steps import ACTIONS, step_where
-from .texts import line_of, suggest
+from wabot.errors import Problem
+from wabot.flows.source import Document, LineDict, LineList
+from wabot.flows.steps import ACTIONS, step_where
+from wabot.flows.texts import line_of, suggest
+from wabot.text import fold
 
 SCHEMA_PATH = Path(__file__).with_name("flows.schema.json")
 MESSAGE_KINDS = ("text", "reply", "image", "video", "audio", "document", "sticker", "location", "contacts", "template")

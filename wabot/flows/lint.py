@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import Problem
-from .build import Built
-from .model import Ask, Bot, End, Flow, Goto, Http, If, Jump, Menu, Route, Step
-from .texts import suggest
+from wabot.errors import Problem
+from wabot.flows.build import Built
+from wabot.flows.model import Ask, Bot, End, Flow, Goto, Http, If, Jump, Menu, Route, Step
+from wabot.flows.texts import suggest
 
 BUILTIN_VARIABLES = frozenset({"contact", "message", "now", "env", "lang"})
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import FlowError, Problem
-from .build import Builder, Built
-from .check import check_document
-from .lint import check_bot
-from .model import Bot
-from .source import Document, parse
+from wabot.config import BotSettings, template_env
+from wabot.errors import FlowError, Problem
+from wabot.flows.build import Builder, Built
+from wabot.flows.check import check_document
+from wabot.flows.lint import check_bot
+from wabot.flows.model import Bot
+from wabot.flows.source import Document, parse
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +144,14 @@ def load_bot_or_raise(
     if any(p.severity == "error" for p in problems):
         raise FlowError(problems)
     return bot
+
+
+def load_configured(
+    settings: BotSettings, path: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> tuple[Bot, list[Problem]]:
+    """The flows the settings name (or those at `path`), with the template environment from `environ`."""
+    return load_bot(
+        [path or settings.flows], start=settings.start_flow, default_language=settings.default_language,
+        session_timeout=settings.session_timeout, timezone=settings.timezone,
+        env=template_env(os.environ if environ is None else environ),
+    )

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .model import (
+from wabot.flows.model import (
     ButtonsSpec,
     ChoiceSpec,
     ContactsSpec,
@@ -20,7 +20,7 @@ from .model import (
     TemplateSpec,
     TextSpec,
 )
-from .texts import Texts, Use, line_of
+from wabot.flows.texts import Texts, Use, line_of
 
 MEDIA = ("image", "video", "audio", "document", "sticker")
 LANGUAGE = re.compile(r"^[a-z]{2}([_-][A-Za-z0-9]{2,8})?$")

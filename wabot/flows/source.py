@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import Problem
+from wabot.errors import Problem
 
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in
 

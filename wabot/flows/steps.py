@@ -6,9 +6,8 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..text import fold
-from .messages import Ctx, plain
-from .model import (
+from wabot.flows.messages import Ctx, plain
+from wabot.flows.model import (
     END,
     Action,
     Ask,
@@ -27,10 +26,11 @@ from .model import (
     Set,
     Where,
 )
-from .texts import line_of
+from wabot.flows.texts import line_of
+from wabot.text import fold
 
 if TYPE_CHECKING:
-    from .build import Builder
+    from wabot.flows.build import Builder
 
 ACTIONS = ("say", "menu", "ask", "if", "set", "route", "http", "goto", "call", "end", "handoff")
 

@@ -11,9 +11,9 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..errors import Problem
-from .model import ANY, Localized
-from .source import LineDict, LineList
+from wabot.errors import Problem
+from wabot.flows.model import ANY, Localized
+from wabot.flows.source import LineDict, LineList
 
 FILTERS = ("money", "number", "date", "datetime", "time")  # wabot's own filters (see templates.py)
 _env = SandboxedEnvironment()

@@ -1,0 +1,339 @@
+"""Every query wabot makes, as plain functions over a sqlite3 connection: one call, one transaction.
+
+store.py runs them on the event loop (see why there).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from wabot.db import codec
+from wabot.state import HANDOFF, State
+from wabot.whatsapp import inbound
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE inbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id TEXT NOT NULL UNIQUE,
+        customer TEXT NOT NULL,
+        message TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX inbox_pending ON inbox (seq) WHERE done = 0;
+    CREATE INDEX inbox_customer ON inbox (customer, seq);
+    CREATE TABLE conversations (
+        customer TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'idle',
+        contact TEXT,
+        handoff_reason TEXT,
+        handoff_at REAL,
+        opted_out_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX conversations_status ON conversations (status, handoff_at);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        customer TEXT NOT NULL,
+        body TEXT NOT NULL,
+        inbox_seq INTEGER,
+        status TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        wamid TEXT,
+        error_code INTEGER,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX outbox_queued ON outbox (id) WHERE status = 'queued';
+    CREATE INDEX outbox_wamid ON outbox (wamid);
+    CREATE INDEX outbox_customer ON outbox (customer, id);
+    CREATE TABLE statuses (
+        wamid TEXT NOT NULL,
+        status TEXT NOT NULL,
+        timestamp INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        errors TEXT,
+        PRIMARY KEY (wamid, status)
+    );
+    """,
+]
+
+# A delivery status only ever moves forward (Meta may send `read` before `delivered`).
+_RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
+_RANK_SQL = "CASE status " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in _RANK.items()) + " ELSE 5 END"
+
+Row = tuple[int, str, dict[str, Any], int, str]  # outbox id, customer, body, attempts, body as JSON text
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open (creating or migrating) the database; WAL, so a commit survives a killed process."""
+    conn = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT below
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {n}; COMMIT;")
+        log.info("database migrated to version %d", n)
+    return conn
+
+
+class transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+# --- inbox ------------------------------------------------------------------------------------
+
+
+def record(
+    conn: sqlite3.Connection, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], now: float
+) -> list[tuple[int, inbound.Message]]:
+    fresh: list[tuple[int, inbound.Message]] = []
+    with transaction(conn):
+        for m in messages:
+            row = conn.execute(
+                "INSERT INTO inbox (message_id, customer, message, received_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (message_id) DO NOTHING RETURNING seq",
+                (m.id, m.customer.key, codec.dump_message(m), now),
+            ).fetchone()
+            if row is not None:
+                fresh.append((int(row[0]), m))
+        for s in statuses:
+            _status(conn, s, now)
+    return fresh
+
+
+def _status(conn: sqlite3.Connection, s: inbound.Status, now: float) -> None:
+    errors = json.dumps([_err(e) for e in s.errors], ensure_ascii=False) if s.errors else None
+    conn.execute(
+        "INSERT INTO statuses (wamid, status, timestamp, recipient, errors) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (s.id, s.status, s.timestamp, s.recipient_id, errors),
+    )
+    rank = _RANK.get(s.status)
+    if rank is None:
+        return
+    first = s.errors[0] if s.errors else None
+    conn.execute(
+        "UPDATE outbox SET status = ?, updated_at = ?, error_code = COALESCE(?, error_code),"
+        f" error = COALESCE(?, error) WHERE wamid = ? AND {_RANK_SQL} < ?",
+        (
+            s.status,
+            now,
+            first.code if first else None,
+            f"{first.title}: {first.details or first.message}" if first else None,
+            s.id,
+            rank,
+        ),
+    )
+
+
+def pending(conn: sqlite3.Connection) -> list[tuple[int, inbound.Message]]:
+    rows = conn.execute("SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq").fetchall()
+    return [(int(seq), codec.load_message(text)) for seq, text in rows]
+
+
+def skip(conn: sqlite3.Connection, seq: int, customer: str) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE inbox SET done = 1 WHERE seq = ?", (seq,))
+        conn.execute("DELETE FROM conversations WHERE customer = ?", (customer,))
+
+
+# --- conversations ----------------------------------------------------------------------------
+
+
+def load_state(conn: sqlite3.Connection, customer: str) -> State | None:
+    row = conn.execute("SELECT state FROM conversations WHERE customer = ?", (customer,)).fetchone()
+    return State.from_json(row[0]) if row else None
+
+
+def finish_turn(
+    conn: sqlite3.Connection,
+    seq: int | None,
+    customer: str,
+    state: State,
+    bodies: list[dict[str, Any]],
+    now: float,
+    contact: inbound.Customer | None,
+    handoff: str | None,
+) -> list[Row]:
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO conversations (customer, state, status, contact, handoff_reason, handoff_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (customer) DO UPDATE SET state = excluded.state, status = excluded.status,"
+            " contact = COALESCE(excluded.contact, contact),"
+            " handoff_reason = CASE WHEN excluded.status = 'handoff'"
+            "   THEN COALESCE(excluded.handoff_reason, handoff_reason) END,"
+            " handoff_at = CASE WHEN excluded.status = 'handoff'"
+            "   THEN COALESCE(handoff_at, excluded.handoff_at) END,"
+            " updated_at = excluded.updated_at",
+            (
+                customer,
+                state.to_json(),
+                state.status,
+                _contact(contact) if contact else None,
+                handoff,
+                now if state.status == HANDOFF else None,
+                now,
+            ),
+        )
+        rows = _queue(conn, customer, bodies, seq, now)
+        if seq is not None:
+            conn.execute("UPDATE inbox SET done = 1 WHERE seq = ?", (seq,))
+    return rows
+
+
+def _queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]], seq: int | None,
+           now: float) -> list[Row]:
+    rows: list[Row] = []
+    for body in bodies:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        row = conn.execute(
+            "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING id",
+            (customer, text, seq, now, now),
+        ).fetchone()
+        rows.append((int(row[0]), customer, body, 0, text))
+    return rows
+
+
+def queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]], now: float) -> list[Row]:
+    with transaction(conn):
+        return _queue(conn, customer, bodies, None, now)
+
+
+def contact(conn: sqlite3.Connection, customer: str) -> inbound.Customer | None:
+    row = conn.execute("SELECT contact FROM conversations WHERE customer = ?", (customer,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    d = json.loads(row[0])
+    return inbound.Customer(d.get("wa_id"), d.get("user_id"), d.get("name"))
+
+
+def handoffs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT customer, contact, handoff_reason, handoff_at FROM conversations"
+        " WHERE status = 'handoff' ORDER BY handoff_at"
+    ).fetchall()
+    return [
+        {"customer": c, "name": json.loads(ct or "{}").get("name"), "reason": r or "", "since": at}
+        for c, ct, r, at in rows
+    ]
+
+
+def count_status(conn: sqlite3.Connection, status: str) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM conversations WHERE status = ?", (status,)).fetchone()[0])
+
+
+# --- opt-out ----------------------------------------------------------------------------------
+
+
+def set_opted_out(conn: sqlite3.Connection, customer: str, opted_out: bool, now: float) -> None:
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO conversations (customer, state, opted_out_at, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (customer) DO UPDATE SET opted_out_at = excluded.opted_out_at",
+            (customer, State().to_json(), now if opted_out else None, now),
+        )
+
+
+def opted_out(conn: sqlite3.Connection, customer: str) -> bool:
+    row = conn.execute("SELECT opted_out_at FROM conversations WHERE customer = ?", (customer,)).fetchone()
+    return row is not None and row[0] is not None
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+def history(conn: sqlite3.Connection, customer: str | None, limit: int) -> list[tuple[Any, ...]]:
+    where = "WHERE customer = ?" if customer is not None else ""
+    args: tuple[Any, ...] = (customer, customer) if customer is not None else ()
+    sql = (
+        f"SELECT customer, received_at AS at, 'in', message, CASE done WHEN 1 THEN 'done' ELSE 'pending' END,"
+        f" NULL, seq AS n FROM inbox {where}"
+        f" UNION ALL SELECT customer, created_at, 'out', body, status, error, id FROM outbox {where}"
+    )
+    if limit:
+        sql = f"SELECT * FROM ({sql} ORDER BY at DESC, n DESC LIMIT {int(limit)})"
+    sql += " ORDER BY customer, at, n"
+    return [tuple(r[:6]) for r in conn.execute(sql, args).fetchall()]
+
+
+def purge(conn: sqlite3.Connection, before: float) -> int:
+    total = 0
+    with transaction(conn):
+        for sql in (
+            "DELETE FROM inbox WHERE done = 1 AND received_at < ?",
+            "DELETE FROM outbox WHERE status != 'queued' AND updated_at < ?",
+            "DELETE FROM statuses WHERE timestamp < ?",
+        ):
+            total += conn.execute(sql, (before,)).rowcount
+    return total
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+
+def queued(conn: sqlite3.Connection) -> list[Row]:
+    rows = conn.execute(
+        "SELECT id, customer, body, attempts FROM outbox WHERE status = 'queued' ORDER BY id"
+    ).fetchall()
+    return [(int(i), c, json.loads(b), int(a), b) for i, c, b, a in rows]
+
+
+def oldest_queued(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute("SELECT created_at FROM outbox WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
+    return float(row[0]) if row else None
+
+
+def update(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:
+    with transaction(conn):
+        conn.execute(sql, params)
+
+
+def mark_sent(conn: sqlite3.Connection, sent: list[tuple[str, float, int]]) -> None:
+    """(wamid, when, outbox id) for each reply Meta accepted, in one commit."""
+    with transaction(conn):
+        conn.executemany(
+            "UPDATE outbox SET status = 'sent', wamid = ?, attempts = attempts + 1, updated_at = ?"
+            " WHERE id = ? AND status = 'queued'",
+            sent,
+        )
+
+
+def outbox_row(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT id, customer, status, attempts, wamid, error_code, error FROM outbox WHERE id = ?", (row_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("id", "customer", "status", "attempts", "wamid", "error_code", "error")
+    return dict(zip(keys, row, strict=True))
+
+
+def _contact(c: inbound.Customer) -> str:
+    return json.dumps({"wa_id": c.wa_id, "user_id": c.user_id, "name": c.name}, ensure_ascii=False)
+
+
+def _err(e: inbound.ErrorInfo) -> dict[str, Any]:
+    return {"code": e.code, "title": e.title, "message": e.message, "details": e.details}

@@ -1,0 +1,134 @@
+"""The pure step function: (bot, state, event) -> (new state, replies, effects).
+
+It never sends, stores, sleeps or reads the clock: the caller passes `now`, performs the
+effects (an HTTP call, opening a handoff) and feeds their results back as events.
+The steps themselves run in `turn.py`; this module decides what an event means.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from wabot.engine import answering
+from wabot.engine.events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume
+from wabot.engine.turn import KEPT_ON_END, Turn
+from wabot.flows.model import Bot, ReplyRef, TextSpec, Trigger
+from wabot.state import HANDOFF, HTTP, IDLE, WAITING, State
+from wabot.templates import Renderer
+from wabot.text import fold
+from wabot.whatsapp import inbound, outbound
+
+__all__ = [
+    "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "advance",
+    "reengage",
+]
+
+log = logging.getLogger(__name__)
+
+IGNORED = (inbound.Reaction, inbound.System)  # no answer expected: they neither advance nor restart
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: State
+    replies: tuple[outbound.Outgoing, ...] = ()
+    effects: tuple[Effect, ...] = ()
+
+
+def advance(
+    bot: Bot,
+    renderer: Renderer,
+    state: State | None,
+    event: Event,
+    *,
+    customer: inbound.Customer,
+    now: float,
+) -> Outcome:
+    """Run the conversation from `state` on `event` until it waits for the customer or an effect."""
+    state = state or State()
+    if state.status != IDLE and _lost(bot, state):
+        # the flows were edited under this conversation (hot reload): start over, and say so
+        log.warning("step %s/%s no longer exists after a flow change; the customer starts over", state.flow, state.step)
+        state = State(vars={k: v for k, v in state.vars.items() if k in KEPT_ON_END}, last_seen=state.last_seen)
+        turn = Turn(bot, renderer, state, customer=customer, now=now)
+        turn.say(RESTARTED)
+        if isinstance(event, Incoming) and not isinstance(event.message.content, IGNORED):
+            later = _incoming(bot, renderer, state, event.message, customer=customer, now=now)
+            return replace(later, replies=tuple(turn.replies) + later.replies)
+        turn.start()
+        return _outcome(turn, last_seen=state.last_seen)
+    if isinstance(event, Incoming):
+        return _incoming(bot, renderer, state, event.message, customer=customer, now=now)
+    turn = Turn(bot, renderer, state, customer=customer, now=now)
+    if isinstance(event, HttpResult):
+        turn.http_result(event)
+    elif state.status == HANDOFF:
+        turn.next()  # Resume: on with the steps after the handoff, or back to the caller
+    else:
+        log.info("the conversation was given back to the bot but no person had it; nothing to do")
+    return _outcome(turn, last_seen=state.last_seen)
+
+
+def _lost(bot: Bot, state: State) -> bool:
+    flow = bot.flows.get(state.flow)
+    return flow is None or flow.index(state.step) < 0
+
+
+RESTARTED = (
+    TextSpec({
+        "vi": "Xin lỗi, nội dung trò chuyện vừa được cập nhật nên mình bắt đầu lại từ đầu nhé.",
+        "en": "Sorry, this conversation was just updated, so we are starting again from the beginning.",
+    }),
+)
+
+
+def _incoming(
+    bot: Bot, renderer: Renderer, state: State, message: inbound.Message, *, customer: inbound.Customer, now: float
+) -> Outcome:
+    if state.status == HANDOFF or isinstance(message.content, IGNORED):
+        return Outcome(state.with_(last_seen=now))  # a person has the conversation: the bot stays silent
+    turn = Turn(bot, renderer, state, customer=customer, now=now, message=message)
+    if state.status != IDLE and now - state.last_seen > bot.session_timeout:
+        turn.finish()
+        turn.say(bot.welcome_back)
+    trigger = _trigger(bot, message)
+    step = turn.current() if turn.status == WAITING else None
+    listens = step is None or getattr(step.action, "triggers", True)
+    if trigger and listens and not (step and answering.accepts(turn, step, message)):
+        turn.leap(trigger.jump, calls=trigger.jump.kind == "call" or trigger.resume)
+    elif step is not None:
+        answering.answer(turn, message)
+    elif turn.status == HTTP and turn.position():
+        turn.run(turn.position())  # the http result was lost (a crash): ask again
+    else:
+        turn.start()
+    return _outcome(turn, last_seen=now)
+
+
+def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
+    typed = fold(message.text)
+    if not typed:
+        return None
+    return next((t for t in bot.triggers if any(typed == fold(w) for w in t.words)), None)
+
+
+def _outcome(turn: Turn, *, last_seen: float) -> Outcome:
+    return Outcome(turn.state(last_seen=last_seen), tuple(turn.replies), tuple(turn.effects))
+
+
+REENGAGE = "reengage"  # the reply sent when the 24-hour customer-service window has closed
+
+
+def reengage(
+    bot: Bot, renderer: Renderer, state: State | None, *, customer: inbound.Customer, now: float
+) -> outbound.Template | None:
+    """The `reengage` reply for a customer whose 24-hour window has closed; None unless it is a template."""
+    if REENGAGE not in bot.replies:
+        return None
+    turn = Turn(bot, renderer, state or State(), customer=customer, now=now)
+    message = turn.writer.message(ReplyRef(REENGAGE))
+    if not isinstance(message, outbound.Template):
+        log.error("the reply %r must be an approved template message (template: ...); it was not sent", REENGAGE)
+        return None
+    return message

@@ -1,0 +1,134 @@
+"""A customer's reply to the step that waits for it: a menu option, an answer to a question, a route, or a miss.
+
+Functions over a Turn (turn.py runs the steps; this decides what a reply means for a waiting step).
+"""
+
+from __future__ import annotations
+
+import re
+
+from wabot.engine import answers, menus
+from wabot.engine.turn import MENU_DEFAULTS, Turn
+from wabot.flows import model
+from wabot.flows.model import Step
+from wabot.text import fold
+from wabot.whatsapp import inbound, outbound
+
+
+def accepts(turn: Turn, step: Step, message: inbound.Message) -> bool:
+    """Whether the waiting step takes `message` as one of its options (so a trigger word does not win)."""
+    action = step.action
+    if isinstance(action, model.Menu):
+        entries = [turn.writer.entry(o.id, o.title) for o in action.options]
+        return menus.pick(entries, message) not in (None, menus.NEXT_PAGE)
+    if isinstance(action, model.Ask) and action.expect.kind == "choice":
+        return menus.pick(turn.choice_entries(action), message) not in (None, menus.NEXT_PAGE)
+    if isinstance(action, model.Route):
+        typed = fold(message.text)
+        return any(typed == keyword for rule in action.routes for keyword in rule.keywords)
+    return False
+
+
+def answer(turn: Turn, message: inbound.Message) -> None:
+    """The customer's reply to the waiting step: an option, an answer, a route, or a miss."""
+    step = turn.current()
+    if step is None:
+        turn.start()
+        return
+    action = step.action
+    if isinstance(action, model.Menu):
+        _menu(turn, action, message)
+    elif isinstance(action, model.Ask):
+        _ask(turn, action, message)
+    elif isinstance(action, model.Route):
+        _route(turn, action, message)
+    else:  # not a waiting step (the flows changed): carry on from it
+        found = turn.position()
+        turn.run(found)
+
+
+def _menu(turn: Turn, menu: model.Menu, message: inbound.Message) -> None:
+    entries = [turn.writer.entry(o.id, o.title, o.description) for o in menu.options]
+    chosen = menus.pick(entries, message, page=turn.page, more=turn.writer.text(menu.more))
+    if chosen == menus.NEXT_PAGE:
+        turn.page = menus.next_page(len(entries), turn.page)
+        turn.replies.append(turn.menu_message(menu))
+    elif chosen is None:
+        miss(turn, menu)
+    else:
+        if menu.save:
+            turn.vars[menu.save] = entries[chosen].title
+        turn.misses = turn.page = 0
+        turn.follow(menu.options[chosen].jump, waiting=True)
+
+
+def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
+    if ask.expect.kind == "choice":
+        entries = turn.choice_entries(ask)
+        chosen = menus.pick(entries, message, page=turn.page, more=turn.writer.text(MENU_DEFAULTS.more))
+        if chosen == menus.NEXT_PAGE:
+            turn.page = menus.next_page(len(entries), turn.page)
+            turn.prompt(ask)
+            return
+        answer = answers.MISS if chosen is None else answers.Answer(True, entries[chosen].title)
+    else:
+        answer = answers.parse(ask.expect, message, today=turn.today)
+    if answer.ok:
+        turn.vars[ask.save] = answer.value
+        turn.attempts = turn.misses = turn.page = 0
+        turn.next()
+        return
+    turn.attempts += 1
+    if ask.attempts is not None and turn.attempts >= ask.attempts:
+        turn.attempts = turn.misses = 0
+        if ask.on_fail:
+            turn.follow(ask.on_fail, waiting=False)
+        else:
+            turn.next()
+        return
+    if _escalate(turn):
+        return
+    if ask.retry:
+        if ask.expect.kind == "choice":
+            turn.prompt(ask, retry=True)
+        else:
+            turn.say(ask.retry)
+    else:
+        turn.replies.append(outbound.Text(answers.hint(ask.expect, turn.writer.lang)))
+        turn.prompt(ask)
+
+
+def _route(turn: Turn, route: model.Route, message: inbound.Message) -> None:
+    text = message.text.strip()
+    words = f" {fold(text)} "
+    for rule in route.routes:
+        found = re.search(rule.regex, text, re.IGNORECASE) if rule.regex and text else None
+        if found or any(f" {fold(k)} " in words for k in rule.keywords if fold(k)):
+            if rule.save:
+                turn.vars[rule.save] = found[0] if found else text
+            turn.misses = 0
+            turn.follow(rule.jump, waiting=True)
+            return
+    if route.else_:
+        turn.misses = 0
+        turn.follow(route.else_, waiting=True)
+    else:
+        miss(turn, route)
+
+
+def miss(turn: Turn, action: model.Menu | model.Route) -> None:
+    """A reply that matched nothing: the fallback's messages and the question again, or its jump."""
+    if _escalate(turn):
+        return
+    turn.say(turn.bot.fallback.messages)
+    turn.prompt(action, retry=True)
+
+
+def _escalate(turn: Turn) -> bool:
+    """Count a miss; after `fallback.after` in a row, jump to the fallback target (True)."""
+    turn.misses += 1
+    fallback = turn.bot.fallback
+    if fallback.jump is None or turn.misses < fallback.after:
+        return False
+    turn.leap(fallback.jump, calls=fallback.jump.kind == "call")
+    return True

@@ -1,0 +1,54 @@
+"""What the engine takes (events) and asks its caller to do (effects); re-exported by `engine.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wabot.whatsapp import inbound
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A customer's message."""
+
+    message: inbound.Message
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    """The answer to an `HttpCall` effect: `ok` False on timeout, connection error or non-2xx."""
+
+    ok: bool
+    status: int = 0
+    data: Any = None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """A person gave the conversation back to the bot (end of a handoff)."""
+
+
+Event = Incoming | HttpResult | Resume
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCall:
+    """Perform this request, then call `advance` with an HttpResult."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffOpened:
+    """The customer now waits for a person."""
+
+    reason: str
+
+
+Effect = HttpCall | HandoffOpened

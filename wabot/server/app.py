@@ -1,0 +1,179 @@
+"""create_app(settings, bot) -> web.Application: routes, and every resource as a cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from wabot.config import Settings, load_settings
+from wabot.db.store import Store
+from wabot.errors import ConfigError
+from wabot.flows.model import Bot
+from wabot.server import admin, metrics, reload, webhook
+from wabot.server.dispatch import Dispatcher
+from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.outbox import Sender
+from wabot.templates import Renderer
+from wabot.whatsapp.graph import GraphClient
+
+log = logging.getLogger(__name__)
+
+OUTBOX_STUCK_SECONDS = 300.0  # retries back off for up to a minute each; longer than that is stuck
+
+
+def create_app(settings: Settings, bot: Bot) -> web.Application:
+    """The whole server; resources open on startup and close, in reverse order, on shutdown."""
+    admin_on = bool(settings.admin_token)
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes, middlewares=[admin.require_token] if admin_on else []
+    )
+    app[SETTINGS] = settings
+    app[metrics.METRICS] = meter = metrics.Metrics()
+    path = settings.server.webhook_path
+    app.router.add_get(path, webhook.verify)
+    app.router.add_post(path, meter.timed(webhook.receive))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics.handler)
+    if admin_on:
+        admin.add_routes(app)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        store = await Store.open(settings.database)
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
+        )
+        wa = settings.whatsapp
+        graph = None
+        if wa.dry_run:
+            log.warning(
+                "DRY-RUN MODE: WHATSAPP_TOKEN or WHATSAPP_PHONE_NUMBER_ID is not set, so replies are written "
+                "to this log instead of being sent. Set both (see README) to go live."
+            )
+        else:
+            graph = _graph(session, settings)
+        if not wa.app_secret:
+            log.warning("WHATSAPP_APP_SECRET is not set: webhook signatures are NOT checked (dry-run only)")
+        sender = Sender(
+            store, graph, rate=settings.outbox.rate_per_second,
+            max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency, metrics=meter,
+        )
+        dispatcher = Dispatcher(
+            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
+            stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
+            notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
+        )
+        app[STORE] = store
+        app[SENDER] = sender
+        app[DISPATCHER] = dispatcher
+        sender.on_window_closed = dispatcher.reengage
+        meter.watch(store=store, sender=sender)
+        await sender.start()
+        await dispatcher.recover()
+        purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
+        hangup = _on_hangup(lambda: _new_token(settings.file, session, sender))
+        try:
+            yield
+        finally:
+            hangup()
+            purge.cancel()
+            grace = settings.outbox.shutdown_grace
+            await dispatcher.drain(grace)
+            await sender.stop(grace)
+            await session.close()
+            await store.close()
+            log.info("stopped cleanly")
+
+    app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
+    return app
+
+
+def _graph(session: aiohttp.ClientSession, settings: Settings) -> GraphClient:
+    wa = settings.whatsapp
+    return GraphClient(
+        session, base_url=wa.api_url, version=wa.api_version,
+        phone_number_id=wa.phone_number_id, token=wa.token, timeout=wa.timeout,
+    )
+
+
+def _on_hangup(callback: Callable[[], None]) -> Callable[[], None]:
+    """Run `callback` on SIGHUP (where the platform has it); return the function that stops listening."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, callback)
+    except (AttributeError, NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        return lambda: None
+
+    def stop() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return stop
+
+
+def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> None:
+    """SIGHUP: read the token from the config (and its environment variables) again and send what waited."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as err:
+        log.error("SIGHUP: the settings were not reloaded: %s", err)
+        return
+    if settings.whatsapp.dry_run:
+        log.error("SIGHUP: the reloaded settings have no token or phone number id; nothing changed")
+        return
+    log.info("SIGHUP: access token reloaded from %s", config)
+    sender.resume(_graph(session, settings))
+
+
+async def _retention(store: Store, days: float, every: float = 3600) -> None:
+    """Forget conversation history older than the retention period, once an hour."""
+    if days <= 0:
+        return
+    while True:
+        removed = await store.purge(before=time.time() - days * 86400)
+        if removed:
+            log.info("removed %d history rows older than %g days (history.retention_days)", removed, days)
+        await asyncio.sleep(every)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready to take traffic: say what is wrong, in plain words, if not."""
+    problems: list[str] = []
+    sender = request.app[SENDER]
+    try:
+        oldest = await request.app[STORE].oldest_queued()
+    except sqlite3.Error as exc:
+        oldest = None
+        problems.append(
+            f"The database {request.app[SETTINGS].database} cannot be read ({exc}). "
+            "Check that the file exists, is writable and the disk is not full, then restart wabot."
+        )
+    if not request.app[DISPATCHER].bot.flows:
+        problems.append("No conversation flows are loaded. Run `wabot validate` and fix the flow files.")
+    if sender.paused:
+        problems.append(sender.paused)
+    elif oldest is not None and time.time() - oldest > OUTBOX_STUCK_SECONDS:
+        problems.append(
+            f"The oldest queued reply has waited {time.time() - oldest:.0f} seconds: replies are not going out. "
+            "Look for send errors in the log."
+        )
+    body = {
+        "status": "ok" if not problems else "degraded",
+        "problems": problems,
+        "dry_run": request.app[SETTINGS].whatsapp.dry_run,
+        "outbox_depth": sender.depth,
+    }
+    return web.json_response(body, status=200 if not problems else 503)

@@ -1,0 +1,231 @@
+"""Per-customer ordering: load state -> engine -> effects -> save state and queue replies, one commit.
+
+One task per customer with work, so a customer's messages are handled one at a time and
+in order while other customers go on in parallel. The inbox row is marked done in the
+same commit that saves the state and queues the replies: a crash before that commit
+replays the message on restart, a crash after it loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from wabot.db.store import Store
+from wabot.engine import advance
+from wabot.errors import LimitError
+from wabot.flows.model import Bot
+from wabot.logs import mask
+from wabot.server.effects import perform, real_http
+from wabot.server.metrics import Metrics
+from wabot.server.outbox import Sender
+from wabot.state import State
+from wabot.templates import Renderer
+from wabot.text import fold
+from wabot.whatsapp import inbound, outbound
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One event for one customer; `seq` is the inbox row of an inbound message."""
+
+    seq: int | None
+    customer: inbound.Customer
+    event: advance.Event
+
+    def __str__(self) -> str:
+        if isinstance(self.event, advance.Incoming):
+            return f"message {self.event.message.id} ({self.event.message.type})"
+        return type(self.event).__name__.lower()
+
+
+class Dispatcher:
+    """Feeds inbound messages to the engine, one customer at a time."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sender: Sender,
+        bot: Bot,
+        renderer: Renderer,
+        http: aiohttp.ClientSession,
+        clock: Callable[[], float] = time.time,
+        stop_words: Iterable[str] = (),
+        start_words: Iterable[str] = (),
+        notify: str = "",
+        read_receipts: bool = False,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.bot = bot  # replaced as a whole on hot reload
+        self.renderer = renderer
+        self.http = http
+        self.clock = clock
+        self.notify = notify  # the operator's number, told about each new handoff
+        self.read_receipts = read_receipts
+        self.reengaged: dict[str, float] = {}  # customer -> when the last re-engagement template was queued
+        self.stop_words = frozenset(fold(w) for w in stop_words)
+        self.start_words = frozenset(fold(w) for w in start_words)
+        self.metrics = metrics or Metrics()
+        self.queues: dict[str, deque[Work]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def submit(self, items: list[tuple[int, inbound.Message]]) -> None:
+        """Queue freshly stored messages (seq, message); each customer's in arrival order."""
+        for seq, message in items:
+            self._put(Work(seq, message.customer, advance.Incoming(message)))
+
+    def resume(self, customer: inbound.Customer) -> None:
+        """Give a handed-off conversation back to the bot, in order with the customer's messages."""
+        self._put(Work(None, customer, advance.Resume()))
+
+    def _put(self, work: Work) -> None:
+        key = work.customer.key
+        self.queues.setdefault(key, deque()).append(work)
+        if key not in self.tasks:
+            self.tasks[key] = asyncio.create_task(self._run(key), name=f"customer-{mask(key)}")
+
+    async def recover(self) -> None:
+        """Process what a previous run stored but did not finish."""
+        pending = await self.store.pending()
+        if pending:
+            log.info("recovering %d inbound messages left unprocessed by the last run", len(pending))
+            self.submit(pending)
+
+    async def drain(self, grace: float) -> None:
+        """Wait for the work in hand (up to `grace` seconds), then cancel what is left; it replays on restart."""
+        tasks = list(self.tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _run(self, key: str) -> None:
+        queue = self.queues[key]
+        try:
+            while queue:
+                work = queue[0]
+                try:
+                    await self._turn(work)
+                except asyncio.CancelledError:
+                    raise
+                except sqlite3.Error as exc:  # the database, not the message: it stays in the inbox for a restart
+                    log.error("could not process %s from %s: the database failed (%s); it is processed again "
+                              "after a restart", work, mask(key), exc)
+                except Exception:  # a bug must neither block this customer nor replay forever after restarts
+                    log.exception("could not process %s from %s; the conversation starts over", work, mask(key))
+                    if work.seq is not None:
+                        await self.store.skip(work.seq, customer=key)
+                queue.popleft()
+        finally:
+            del self.tasks[key]
+            if not queue:
+                del self.queues[key]
+
+    async def _turn(self, work: Work) -> None:
+        started = time.perf_counter()
+        arrived = self.metrics.arrival(work.seq)
+        customer, key = work.customer, work.customer.key
+        if isinstance(work.event, advance.Incoming):
+            if self.read_receipts:
+                self.sender.mark_read(work.event.message.id)
+            await self._opt_out(key, work.event.message)
+        state = await self.store.load_state(key)
+        bot = self.bot
+
+        def step(state: State | None, event: advance.Event) -> advance.Outcome:
+            return self._advance(bot, state, event, customer)
+
+        async def http(call: advance.HttpCall) -> advance.HttpResult:
+            return await real_http(self.http, call)
+
+        outcome = await perform(step(state, work.event), step=step, http=http)
+        replies, handoff = outcome.replies, outcome.handoff
+        if handoff:
+            log.info("handoff opened for %s: %s", mask(key), handoff)
+        recipient = outbound.Recipient(customer.wa_id, customer.user_id)
+        bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
+        rows = await self.store.finish_turn(
+            seq=work.seq, customer=key, state=outcome.state, bodies=bodies, now=self.clock(),
+            contact=customer if isinstance(work.event, advance.Incoming) else None, handoff=handoff,
+        )
+        self.metrics.awaiting(rows, arrived=arrived)
+        self.sender.enqueue(rows)
+        if handoff and self.notify:
+            await self._notify(customer, handoff)
+        log.info(
+            "%s from %s: flow %s step %s, %d replies, %.1f ms",
+            work, mask(key), outcome.state.flow or "-", outcome.state.step or "-",
+            len(rows), (time.perf_counter() - started) * 1000,
+        )
+
+    async def reengage(self, key: str) -> None:
+        """A reply bounced off the closed 24-hour window (131047): queue the `reengage` template, once a day."""
+        now = self.clock()
+        if now - self.reengaged.get(key, -DAY) < DAY:
+            return
+        if advance.REENGAGE not in self.bot.replies:
+            log.warning(
+                "a reply to %s was refused: the customer last wrote more than 24 hours ago (Meta error 131047). "
+                "To reach such customers, add a reply named 'reengage' holding an approved template message.",
+                mask(key),
+            )
+            return
+        if await self.store.opted_out(key):
+            log.info("%s is outside the 24-hour window but opted out; no template sent", mask(key))
+            return
+        customer = await self.store.contact(key) or inbound.Customer(key)
+        state = await self.store.load_state(key)
+        template = advance.reengage(self.bot, self.renderer, state, customer=customer, now=now)
+        body = self._body(outbound.Recipient(customer.wa_id, customer.user_id), template, key) if template else None
+        if body is None:
+            return
+        self.reengaged[key] = now
+        self.sender.enqueue(await self.store.queue(key, [body], now=now))
+        log.info("re-engagement template %r queued for %s", template.name if template else "", mask(key))
+
+    async def _notify(self, customer: inbound.Customer, reason: str) -> None:
+        """Tell the operator's WhatsApp number that someone waits (it must have written within 24 hours)."""
+        who = f"{customer.name} ({customer.key})" if customer.name else customer.key
+        note = outbound.Text(f"🔔 {who} cần nhân viên: {reason}. Xem: wabot handoff show {customer.key}")
+        body = self._body(outbound.Recipient(self.notify), note, self.notify)
+        if body is not None:
+            self.sender.enqueue(await self.store.queue(self.notify, [body], now=self.clock()))
+
+    async def _opt_out(self, key: str, message: inbound.Message) -> None:
+        """A stop word opts the customer out of bot-initiated templates; a start word opts them back in."""
+        said = fold(message.text or "")
+        if said and said in self.stop_words:
+            await self.store.set_opted_out(key, True, now=self.clock())
+            log.info("%s opted out of messages the bot starts", mask(key))
+        elif said and said in self.start_words:
+            await self.store.set_opted_out(key, False, now=self.clock())
+            log.info("%s opted back in", mask(key))
+
+    def _advance(
+        self, bot: Bot, state: State | None, event: advance.Event, customer: inbound.Customer
+    ) -> advance.Outcome:
+        return advance.advance(bot, self.renderer, state, event, customer=customer, now=self.clock())
+
+    def _body(self, recipient: outbound.Recipient, reply: outbound.Outgoing, key: str) -> dict[str, Any] | None:
+        try:
+            outbound.check_limits(reply)
+        except LimitError as err:
+            log.error("a reply to %s was not sent because it breaks a WhatsApp limit: %s", mask(key), err)
+            return None
+        return outbound.to_body(recipient, reply)

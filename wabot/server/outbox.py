@@ -1,0 +1,278 @@
+"""The background sender: delivers queued replies in order per customer, paced, with retries.
+
+Every row is already committed to the outbox table before it reaches `enqueue`; the
+sender only moves it to sent/failed. One send per customer is in flight at a time,
+so a customer's replies arrive in the order the engine produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from wabot.db.store import OutRow, Store
+from wabot.errors import GraphError
+from wabot.logs import mask
+from wabot.server.metrics import Metrics
+from wabot.whatsapp.graph import GraphClient
+from wabot.whatsapp.outbound import MarkRead
+
+log = logging.getLogger(__name__)
+
+WINDOW_CLOSED = 131047  # Meta: more than 24 hours since the customer last wrote; only templates go through
+
+
+class Pacer:
+    """Spaces sends evenly at `rate` per second (Meta counts messages per second per business number)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate
+        self.clock = clock
+        self.next = 0.0
+
+    async def wait(self) -> None:
+        now = self.clock()
+        slot = max(now, self.next)
+        self.next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+def backoff(attempt: int, *, base: float = 0.5, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter: attempt 1 -> up to 0.5 s, 2 -> 1 s, ... capped."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+class Sender:
+    """Owns the send workers; `graph` None means dry-run (log instead of send)."""
+
+    def __init__(
+        self,
+        store: Store,
+        graph: GraphClient | None,
+        *,
+        rate: float,
+        max_attempts: int,
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.graph = graph
+        self.max_attempts = max_attempts
+        self.concurrency = concurrency
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+        self.pacer = Pacer(rate)
+        self.queues: dict[str, deque[OutRow]] = {}
+        self.busy: set[str] = set()  # customers with a send in flight or a retry pending
+        self.ready: asyncio.Queue[str] = asyncio.Queue()
+        self.parked: set[str] = set()  # customers waiting for a new token
+        self.paused: str | None = None  # why sending is paused, in plain words
+        self.workers: list[asyncio.Task[None]] = []
+        self.timers: set[asyncio.TimerHandle] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        # called with the customer when a reply bounced off the closed 24-hour window (131047)
+        self.on_window_closed: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self.hooks: set[asyncio.Task[None]] = set()
+        self.sent: list[tuple[str, float, int]] = []  # (wamid, when, outbox id) not yet committed
+        self.flushes: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load what a previous run left queued, then start the workers."""
+        self.enqueue(await self.store.queued())
+        self.workers = [asyncio.create_task(self._work(), name=f"sender-{i}") for i in range(self.concurrency)]
+
+    async def stop(self, grace: float) -> None:
+        """Give queued messages up to `grace` seconds to go out, then stop the workers."""
+        if self.depth and not self.paused:
+            try:
+                await asyncio.wait_for(self.idle.wait(), grace)
+            except TimeoutError:
+                log.warning("shutdown: %d replies still queued; they will be sent after the restart", self.depth)
+        for timer in self.timers:
+            timer.cancel()
+        for task in [*self.workers, *self.hooks]:
+            task.cancel()
+        await asyncio.gather(*self.workers, *self.hooks, return_exceptions=True)
+        await asyncio.gather(*self.flushes)  # what was sent is recorded before the database closes
+        self.workers = []
+
+    @property
+    def depth(self) -> int:
+        return sum(len(q) for q in self.queues.values())
+
+    def enqueue(self, rows: list[OutRow]) -> None:
+        for row in rows:
+            queue = self.queues.setdefault(row.customer, deque())
+            queue.append(row)
+            if row.customer not in self.busy and row.customer not in self.parked:
+                self.busy.add(row.customer)
+                self.ready.put_nowait(row.customer)
+        if self.queues:
+            self.idle.clear()
+
+    def resume(self, graph: GraphClient) -> None:
+        """A new token is in place: send what waited for it."""
+        self.graph = graph
+        self.paused = None
+        parked, self.parked = self.parked, set()
+        for customer in parked:
+            self.busy.add(customer)
+            self.ready.put_nowait(customer)
+        log.info("sending resumed with the new access token; %d replies waiting", self.depth)
+
+    # --- the work -------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            customer = await self.ready.get()
+            try:
+                await self._send_head(customer)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the sender loop is one of the two places unexpected errors stop
+                log.exception("unexpected error while sending to %s; will retry", mask(customer))
+                self._later(customer, backoff(3))
+
+    async def _send_head(self, customer: str) -> None:
+        queue = self.queues.get(customer)
+        if not queue:
+            self._done(customer)
+            return
+        if self.paused:
+            self.busy.discard(customer)
+            self.parked.add(customer)
+            return
+        row = queue[0]
+        await self.pacer.wait()
+        started = time.perf_counter()
+        try:
+            wamid = await self._post(row)
+        except GraphError as err:
+            await self._failed(customer, row, err)
+            return
+        queue.popleft()
+        self.metrics.sent(row.id)
+        self._mark_sent(row.id, wamid)
+        if self.graph is not None:
+            log.info("sent reply %d to %s: %s, %.0f ms", row.id, mask(customer), summary(row.body),
+                     (time.perf_counter() - started) * 1000)
+        self._next(customer)
+
+    async def _post(self, row: OutRow) -> str:
+        if self.graph is None:
+            log.info("DRY RUN: reply to %s not sent: %s", mask(row.customer), summary(row.body))
+            return f"dry-run.{row.id}"
+        return await self.graph.send_body(row.payload or row.body)
+
+    async def _failed(self, customer: str, row: OutRow, err: GraphError) -> None:
+        now = self.clock()
+        self.metrics.graph_error(err.code)
+        if err.auth:
+            if not self.paused:
+                self.paused = str(err)
+                log.error("%s Sending is paused; %d replies are kept and will be sent then.", err, self.depth)
+            self.busy.discard(customer)
+            self.parked.add(customer)
+            return
+        attempts = row.attempts + 1
+        if err.retryable and attempts < self.max_attempts:
+            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload)
+            await self.store.mark_retry(row.id, code=err.code, error=str(err), now=now)
+            delay = backoff(attempts)
+            self.metrics.retried()
+            log.warning("send to %s failed (%s); retry %d in %.1fs", mask(customer), err, attempts, delay)
+            self._later(customer, delay)
+            return
+        self.queues[customer].popleft()
+        reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
+        await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
+        self.metrics.failed(row.id)
+        log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
+        if err.code == WINDOW_CLOSED:
+            self.window_closed(customer)
+        self._next(customer)
+
+    def _mark_sent(self, row_id: int, wamid: str) -> None:
+        """Record a send; the sends of one loop pass share one commit (one per reply cost ~15 % of the CPU)."""
+        self.sent.append((wamid, self.clock(), row_id))
+        if len(self.sent) == 1:
+            task = asyncio.create_task(self._flush_sent())
+            self.flushes.add(task)
+            task.add_done_callback(self.flushes.discard)
+
+    async def _flush_sent(self) -> None:
+        await asyncio.sleep(0)  # let the other sends finishing in this pass join
+        sent, self.sent = self.sent, []
+        try:
+            await self.store.mark_sent_many(sent)
+        except sqlite3.Error as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
+            log.error("could not record %d sent replies in the database: %s", len(sent), exc)
+
+    def mark_read(self, message_id: str) -> None:
+        """Blue ticks and "typing…" for a message being answered; best effort, never stored or retried."""
+        if self.graph is None or self.paused:
+            return
+        task = asyncio.create_task(self._mark_read(self.graph, message_id))
+        self.hooks.add(task)
+        task.add_done_callback(self.hooks.discard)
+
+    async def _mark_read(self, graph: GraphClient, message_id: str) -> None:
+        await self.pacer.wait()  # it counts against the number's rate like any other call
+        try:
+            await graph.mark_read(MarkRead(message_id, typing=True))
+        except GraphError as err:
+            log.info("could not mark message %s read: %s", message_id, err)
+
+    def window_closed(self, customer: str) -> None:
+        """Run the re-engagement hook in the background (the failure may also arrive as a status webhook)."""
+        if self.on_window_closed is not None:
+            task = asyncio.create_task(self.on_window_closed(customer))
+            self.hooks.add(task)
+            task.add_done_callback(self.hooks.discard)
+
+    def _next(self, customer: str) -> None:
+        if self.queues.get(customer):
+            self.ready.put_nowait(customer)
+        else:
+            self._done(customer)
+
+    def _done(self, customer: str) -> None:
+        self.queues.pop(customer, None)
+        self.busy.discard(customer)
+        if not self.queues:
+            self.idle.set()
+
+    def _later(self, customer: str, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle
+
+        def fire() -> None:
+            self.timers.discard(timer)
+            self.ready.put_nowait(customer)
+
+        timer = loop.call_later(delay, fire)
+        self.timers.add(timer)
+
+
+
+def summary(body: dict[str, Any]) -> str:
+    """A one-line description of a Graph message body for logs."""
+    kind = body.get("type", "?")
+    part = body.get(kind)
+    if kind == "text" and isinstance(part, dict):
+        return repr(part.get("body", ""))
+    if kind == "interactive" and isinstance(part, dict):
+        text = (part.get("body") or {}).get("text", "")
+        return f"{part.get('type', 'interactive')} {text!r}"
+    return str(kind)

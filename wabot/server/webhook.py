@@ -1,0 +1,102 @@
+"""The webhook: GET answers Meta's verification; POST is raw body -> signature -> parse -> record -> 200."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import sqlite3
+import time
+
+from aiohttp import web
+
+from wabot.errors import PayloadError
+from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.metrics import METRICS
+from wabot.server.outbox import WINDOW_CLOSED
+from wabot.whatsapp.parse import parse_webhook
+
+log = logging.getLogger(__name__)
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """X-Hub-Signature-256 is "sha256=" + hex HMAC-SHA256 of the raw body, keyed with the app secret."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[7:].strip().lower())
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The header value Meta would send for `body` (for tests, tools and the benchmark)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def verify(request: web.Request) -> web.Response:
+    """Meta's GET check when the callback URL is saved: echo hub.challenge if the verify token matches."""
+    token = request.app[SETTINGS].whatsapp.verify_token
+    q = request.query
+    given = q.get("hub.verify_token", "")
+    if not token:
+        log.warning("webhook verification refused: WHATSAPP_VERIFY_TOKEN is not set")
+        return web.Response(status=403, text="verification failed")
+    if q.get("hub.mode") != "subscribe" or not hmac.compare_digest(given.encode(), token.encode()):
+        log.warning("webhook verification refused: wrong hub.mode or hub.verify_token")
+        return web.Response(status=403, text="verification failed")
+    log.info("webhook verified by Meta")
+    return web.Response(text=q.get("hub.challenge", ""), content_type="text/plain")
+
+
+async def receive(request: web.Request) -> web.Response:
+    """Meta's event POST. Answers 200 only once the events are committed; processing follows after."""
+    started = time.perf_counter()
+    settings = request.app[SETTINGS]
+    metrics = request.app[METRICS]
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        log.warning("webhook refused: body larger than server.max_body_bytes (%d)", settings.server.max_body_bytes)
+        metrics.rejected("too_large")
+        return web.Response(status=413, text="body too large")
+    secret = settings.whatsapp.app_secret
+    if secret and not signature_ok(secret, body, request.headers.get("X-Hub-Signature-256")):
+        log.warning("webhook refused: missing or wrong X-Hub-Signature-256 (from %s)", request.remote)
+        metrics.rejected("signature")
+        return web.Response(status=401, text="invalid signature")
+    try:
+        batch = parse_webhook(json.loads(body))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        log.warning("webhook refused: the body is not valid JSON (%s)", _short(exc))
+        metrics.rejected("bad_json")
+        return web.Response(status=400, text="body is not valid JSON")
+    except PayloadError as exc:
+        log.warning("webhook refused: %s%s", exc, f" at {exc.where}" if exc.where else "")
+        metrics.rejected("bad_shape")
+        return web.Response(status=400, text=str(exc))
+    count = len(batch.messages) + len(batch.statuses)
+    if count > settings.server.max_batch:
+        log.warning("webhook refused: %d updates in one POST, more than server.max_batch", count)
+        metrics.rejected("too_many")
+        return web.Response(status=413, text="too many updates in one request")
+    for err in batch.errors:
+        log.warning("WhatsApp reported error %d: %s %s", err.code, err.title, err.details)
+    for status in batch.statuses:
+        if status.status == "failed":
+            detail = "; ".join(f"{e.code} {e.title}: {e.details or e.message}" for e in status.errors)
+            log.warning("message %s could not be delivered: %s", status.id, detail or "no reason given")
+            if any(e.code == WINDOW_CLOSED for e in status.errors):
+                request.app[SENDER].window_closed(status.recipient_id)
+    try:
+        fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
+    except sqlite3.Error as exc:  # not ours to keep: Meta delivers it again later
+        log.error("webhook not saved, the database refused it (%s); Meta will deliver it again. Check the disk.", exc)
+        return web.Response(status=503, text="cannot store the events now")
+    metrics.recorded(fresh, batch.statuses, at=started)
+    request.app[DISPATCHER].submit(fresh)
+    return web.Response(text="ok")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 120 else text[:117] + "..."
