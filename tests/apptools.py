@@ -11,14 +11,14 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from fakegraph import FakeGraph
 
+from tests import DEMO
+from tests.fakegraph import FakeGraph
 from wabot.config import load_settings
 from wabot.flows.load import load_bot_or_raise
 from wabot.server.app import create_app
 from wabot.server.webhook import sign
 
-DEMO = Path(__file__).parent.parent / "flows"
 SECRET = "app-secret"
 VERIFY = "verify-me"
 PHONE_ID = "123456"

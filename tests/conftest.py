@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from apptools import PHONE_ID
-from fakegraph import FakeGraph
+
+from tests.apptools import PHONE_ID
+from tests.fakegraph import FakeGraph
 
 
 @pytest.fixture

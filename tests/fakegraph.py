@@ -13,14 +13,15 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-SCHEMA = json.loads((Path(__file__).parent / "payloads" / "graph" / "message.schema.json").read_text("utf-8"))
+from tests import PAYLOADS
+
+SCHEMA = json.loads((PAYLOADS / "graph" / "message.schema.json").read_text("utf-8"))
 MESSAGE = jsonschema.Draft202012Validator({**SCHEMA, "$ref": "#/$defs/Message"})
 MARK_READ = jsonschema.Draft202012Validator({**SCHEMA, "$ref": "#/$defs/MarkMessageRequestPayload"})
 

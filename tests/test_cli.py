@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import DEMO
 from wabot.cli import main
-
-DEMO = Path(__file__).parent.parent / "flows"
 
 
 @pytest.fixture

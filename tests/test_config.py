@@ -2,10 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import ROOT
 from wabot.config import load_settings, template_env
 from wabot.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "wabot"
+from tests import ROOT
+
+PACKAGE = ROOT / "wabot"
 
 # Highest first. A module may import modules of its own layer or of any layer below it, never above.
 # Layers that share a rank are siblings: neither may import the other (flows/db, whatsapp/config).

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from tests import DEMO
 from wabot.flows.model import (
     ANY,
     END,
@@ -34,7 +34,7 @@ from wabot.flows.model import (
 )
 from wabot.tools import diagram
 
-FLOWS = Path(__file__).parent.parent / "flows"
+FLOWS = DEMO
 EDGE = r'^\s+(n\d+) (?:-->|-\.->)(?:\|"(.*?)"\|)? (n\d+)$'
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import FIXTURES, ROOT
 from wabot.errors import FlowError, Problem
 from wabot.flows.load import load_bot, load_bot_or_raise
 from wabot.flows.model import (
@@ -33,8 +34,6 @@ from wabot.flows.model import (
     TextSpec,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "flows"
 SETTINGS = {"start": "main", "default_language": "vi", "session_timeout": 1800.0,
             "timezone": "Asia/Ho_Chi_Minh", "env": {"SHOP_API": "http://127.0.0.1:1"}}
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests import ROOT
 from wabot.flows.load import load_bot
 from wabot.flows.model import Bot
 from wabot.tools.chat import Options, chat
 
-ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "flows"
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import DEMO
 from wabot.config import load_settings
 from wabot.db.store import Store
 from wabot.flows.load import load_bot
@@ -26,7 +27,6 @@ from wabot.server.outbox import Sender
 from wabot.server.webhook import sign
 from wabot.state import HANDOFF, WAITING, State
 
-DEMO = Path(__file__).parent.parent / "flows"
 SECRET = "s3cret"
 PHONE_ID = "123456"
 

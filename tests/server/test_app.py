@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apptools import PHONE_ID, SECRET, VERIFY, Client, config, envelope, post, settle, start, tap, text
-from fakegraph import WINDOW_CLOSED, FakeGraph
 
+from tests import PAYLOADS
+from tests.apptools import PHONE_ID, SECRET, VERIFY, Client, config, envelope, post, settle, start, tap, text
+from tests.fakegraph import WINDOW_CLOSED, FakeGraph
 from wabot.config import load_settings
 from wabot.server.keys import SENDER
 from wabot.server.webhook import sign
 
 LAN = "84901234567"
-PAYLOADS = Path(__file__).parent / "payloads"
 
 
 @pytest.fixture
@@ -274,7 +274,7 @@ async def test_fuzzed_signed_bodies_never_500_never_leak_secrets_never_leave_any
 ) -> None:
     import random
 
-    from test_inbound import mutate
+    from tests.whatsapp.test_inbound import mutate
 
     caplog.set_level(logging.DEBUG)
     rng = random.Random(20261125)

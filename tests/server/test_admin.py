@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apptools import Client, envelope, post, settle, start, text
-from fakegraph import FakeGraph
 
+from tests.apptools import Client, envelope, post, settle, start, text
+from tests.fakegraph import FakeGraph
 from wabot.server.keys import SETTINGS
 from wabot.tools import desk
 

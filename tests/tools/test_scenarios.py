@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import DEMO
 from wabot.cli import main
 from wabot.tools.scenarios import read_cases
-
-DEMO = Path(__file__).parent.parent / "flows"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """How message.schema.json was made (run by hand; tests only read the JSON).
 
-python3 tests/payloads/graph/extract.py /path/to/business-messaging-api_v23.0.yaml
+python3 tests/data/payloads/graph/extract.py /path/to/business-messaging-api_v23.0.yaml
 
 Takes components.schemas reachable from Message and MarkMessageRequestPayload in Meta's OpenAPI spec,
 rewrites $refs to $defs, drops discriminators and examples, and merges Meta's

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from fakegraph import EXPIRED, RATE_LIMIT, WINDOW_CLOSED, FakeGraph, meta_error
 
+from tests.fakegraph import EXPIRED, RATE_LIMIT, WINDOW_CLOSED, FakeGraph, meta_error
 from wabot.errors import GraphError
 from wabot.whatsapp import outbound as o
 from wabot.whatsapp.graph import GraphClient, error_from_response

@@ -14,13 +14,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests import DEMO
 from wabot.config import load_settings
 from wabot.flows.load import load_bot
 from wabot.server.app import create_app
 from wabot.server.keys import DISPATCHER, SENDER, STORE
 from wabot.server.webhook import sign
 
-DEMO = Path(__file__).parent.parent / "flows"
 EXPIRED = {"error": {"message": "Error validating access token: Session has expired on Tuesday.",
                      "type": "OAuthException", "code": 190, "error_subcode": 463, "fbtrace_id": "AbC"}}
 

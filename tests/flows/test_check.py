@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 
+from tests import FIXTURES, ROOT
 from wabot.errors import Problem
 from wabot.flows.check import SCHEMA_PATH, check_document
 from wabot.flows.load import load_bot
 from wabot.flows.source import parse
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "flows"
 SETTINGS = {"start": "main", "default_language": "vi", "session_timeout": 1800.0,
             "timezone": "Asia/Ho_Chi_Minh", "env": {}}
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from apptools import DEMO, PHONE_ID, SECRET, envelope, text
-from fakegraph import RATE_LIMIT, Answer, FakeGraph
 
+from tests.apptools import DEMO, PHONE_ID, SECRET, envelope, text
+from tests.fakegraph import RATE_LIMIT, Answer, FakeGraph
 from wabot.server.webhook import sign
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

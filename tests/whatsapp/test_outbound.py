@@ -5,8 +5,8 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from fakegraph import MARK_READ, MESSAGE
 
+from tests.fakegraph import MARK_READ, MESSAGE
 from wabot.errors import LimitError
 from wabot.whatsapp import outbound as o
 

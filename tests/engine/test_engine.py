@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from enginekit import Chat, bodies, build, choices, flow, load, say
 
+from tests.enginekit import Chat, bodies, build, choices, flow, load, say
 from wabot.engine import advance
 from wabot.flows import model
 from wabot.state import HTTP, IDLE, WAITING

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import PAYLOADS
 from wabot.errors import PayloadError
 from wabot.whatsapp import inbound
 from wabot.whatsapp.parse import parse_webhook
-
-PAYLOADS = Path(__file__).parent / "payloads"
 
 
 def samples() -> list[tuple[str, Any]]:

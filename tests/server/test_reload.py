@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests import DEMO
 from wabot.config import BotSettings
 from wabot.db.store import Store
 from wabot.flows.load import load_bot
@@ -21,7 +22,6 @@ from wabot.server.reload import Reloader, snapshot
 from wabot.tools.conversation import Conversation, describe, offline_http
 from wabot.whatsapp import inbound
 
-DEMO = Path(__file__).parent.parent / "flows"
 GREETING = "Xin chào {{ contact.name or 'bạn' }}! 👋 Chào mừng đến với Trà Sen."
 
 

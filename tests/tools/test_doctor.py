@@ -12,12 +12,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests import DEMO, FIXTURES
 from wabot.config import Settings, load_settings
 from wabot.flows.load import load_bot
 from wabot.server.app import create_app
 from wabot.tools import doctor
 
-DEMO = Path(__file__).parent.parent / "flows"
 PHONE_ID = "123456"
 
 
@@ -172,7 +172,7 @@ async def test_a_running_server_with_another_verify_token_fails(tmp_path: Path, 
 
 
 async def test_broken_flows_and_an_unusable_database_fail(tmp_path: Path, meta: str) -> None:
-    config = _config(tmp_path, api_url=meta, flows=Path(__file__).parent / "flows" / "broken.yaml")
+    config = _config(tmp_path, api_url=meta, flows=FIXTURES / "broken.yaml")
     config.write_text(config.read_text().replace(str(tmp_path / "wabot.db"), str(tmp_path / "no" / "such" / "x.db")))
     code, lines = await _doctor(config)
     assert code == 1
