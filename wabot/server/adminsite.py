@@ -14,7 +14,7 @@ from aiohttp import web
 
 from wabot.config import Settings
 from wabot.server import admin, metrics
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ async def serving(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context of the public app (after its resources): serve the admin app beside it."""
     inner = app[ADMIN_APP]
     inner[STORE], inner[SENDER], inner[DISPATCHER] = app[STORE], app[SENDER], app[DISPATCHER]
-    inner[metrics.METRICS] = app[metrics.METRICS]
+    inner[metrics.METRICS], inner[HUB] = app[metrics.METRICS], app[HUB]
     settings = app[SETTINGS]
     runner = web.AppRunner(inner, access_log=None)
     await runner.setup()

@@ -19,7 +19,8 @@ from wabot.errors import ConfigError
 from wabot.flows.model import Bot
 from wabot.server import adminsite, metrics, reload, webhook
 from wabot.server.dispatch import Dispatcher
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.hub import Hub
+from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
 from wabot.templates import Renderer
 from wabot.whatsapp.graph import GraphClient
@@ -45,6 +46,8 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
+    app[HUB] = hub = Hub()
+
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = await Store.open(settings.database)
         session = aiohttp.ClientSession(
@@ -69,6 +72,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
             notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
+            hub=hub,
         )
         app[STORE] = store
         app[SENDER] = sender
