@@ -129,6 +129,7 @@ def run(config: Path) -> int:
         return 2
     from aiohttp import web
 
+    from wabot import console
     from wabot.server.app import create_app
 
     s = settings.server
@@ -139,7 +140,7 @@ def run(config: Path) -> int:
     gc.freeze()
     try:
         web.run_app(
-            create_app(settings, bot), host=s.host, port=s.port, print=None,
+            create_app(settings, bot, admin=[console.setup]), host=s.host, port=s.port, print=None,
             shutdown_timeout=settings.outbox.shutdown_grace, access_log=None, loop=_event_loop(),
         )
     except OSError as err:
@@ -326,6 +327,45 @@ def export_command(args: argparse.Namespace) -> int:
     return 2 if settings is None else desk.export(settings, args.out)
 
 
+def _user_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("add",), help="add an account (or set a new password for one)")
+    p.add_argument("name", help="the name to sign in with, like lan")
+    p.add_argument("--role", choices=("admin", "agent"), default="agent",
+                   help="admin: also exports customers' data; agent (default): answers customers")
+
+
+def user_command(args: argparse.Namespace) -> int:
+    """`wabot user add NAME`: the password is asked at a terminal, or read as one line from standard input."""
+    import getpass
+    import sqlite3
+
+    from wabot.console import accounts
+
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("The same password again: ") != password:
+            print("wabot: the two passwords differ; nothing changed.", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    problem = accounts.problem(args.name, password)
+    if problem:
+        print(f"wabot: {problem} Nothing changed.", file=sys.stderr)
+        return 1
+    try:
+        new = accounts.add_user(settings.database, args.name, password, args.role)
+    except sqlite3.Error as err:
+        print(f"wabot: cannot write the account to the database {settings.database}: {err}.", file=sys.stderr)
+        return 2
+    admin = f"http://{settings.admin_host}:{settings.admin_port}/console/"
+    print(f"{'Added' if new else 'Updated'} {args.role} account {args.name!r}. Sign in at {admin} "
+          "(the server must be running; see docs/console.md to reach it from another machine).")
+    return 0
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -339,6 +379,8 @@ COMMANDS: list[_Command] = [
     _Command("history", "print one customer's conversation with delivery statuses", history_command,
              _history_arguments),
     _Command("export", "write every conversation as JSON Lines", export_command, _export_arguments),
+    _Command("user", "staff accounts of the web console: user add NAME [--role admin|agent]", user_command,
+             _user_arguments),
 ]
 
 

@@ -80,6 +80,8 @@ class Settings:
     retention_days: float = 0  # 0: keep conversation history forever
     admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
     admin_port: int = 8081  # 0: a free port chosen by the system (tests)
+    quick_answers: tuple[str, ...] = ()  # the console's ready-made replies, one tap each
+    console_session_hours: float = 12  # how long a console sign-in lasts
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +148,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         retention_days=r.number("history.retention_days", 90, low=0),
         admin_host=r.text("admin.host", "127.0.0.1"),
         admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
+        quick_answers=r.words("console.quick_answers", ()),
+        console_session_hours=r.number("console.session_hours", 12, low=0.01),
     )
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:

@@ -31,7 +31,7 @@ async def test_a_turn_a_handoff_and_a_status_are_published(
     with client.app[HUB].subscribe() as queue:
         await post(client, envelope(text(LAN, "hi")))
         await settle(client)
-        assert drain(queue) == [("message_in", LAN), ("replies_queued", LAN)]
+        assert drain(queue) == [("message_in", LAN), ("replies_queued", LAN), ("turn", LAN)]
         await post(client, envelope(text(LAN, "nhân viên")))
         await settle(client)
         kinds = drain(queue)

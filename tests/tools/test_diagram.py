@@ -32,7 +32,7 @@ from wabot.flows.model import (
     Trigger,
     Where,
 )
-from wabot.tools import diagram
+from wabot.flows import diagram
 
 FLOWS = DEMO
 EDGE = r'^\s+(n\d+) (?:-->|-\.->)(?:\|"(.*?)"\|)? (n\d+)$'

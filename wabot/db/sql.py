@@ -65,6 +65,52 @@ MIGRATIONS = [
         PRIMARY KEY (wamid, status)
     );
     """,
+    # 2: the web console: staff accounts, sign-in sessions and failures, who did what, where customers stopped
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        token TEXT PRIMARY KEY,
+        name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE sign_in_failures (name TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX sign_in_failures_name ON sign_in_failures (name, at);
+    CREATE TABLE staff_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        customer TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX staff_actions_customer ON staff_actions (customer, id);
+    ALTER TABLE outbox ADD COLUMN agent TEXT;
+    CREATE TABLE visits (
+        customer TEXT NOT NULL,
+        flow TEXT NOT NULL,
+        step TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (flow, step, customer)
+    ) WITHOUT ROWID;
+    CREATE TABLE misses (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        customer TEXT NOT NULL,
+        flow TEXT NOT NULL,
+        step TEXT NOT NULL,
+        text TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE TABLE stops (customer TEXT PRIMARY KEY, flow TEXT NOT NULL, step TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX stops_step ON stops (flow, step);
+    CREATE INDEX conversations_updated ON conversations (updated_at);
+    """,
 ]
 
 # A delivery status only ever moves forward (Meta may send `read` before `delivered`).

@@ -57,6 +57,10 @@ class Store:
             raise sqlite3.ProgrammingError(f"the database {self.path} is closed")
         return fn(self.conn, *args)
 
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a query function of another module (db/staff.py, db/reports.py) like the methods below."""
+        return await self._run(fn, *args)
+
     # --- inbox --------------------------------------------------------------------------------
 
     async def record(

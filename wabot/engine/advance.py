@@ -11,17 +11,17 @@ import logging
 from dataclasses import dataclass, replace
 
 from wabot.engine import answering
-from wabot.engine.events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume
+from wabot.engine.events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume, TakeOver
 from wabot.engine.turn import KEPT_ON_END, Turn
-from wabot.flows.model import Bot, ReplyRef, TextSpec, Trigger
+from wabot.flows.model import Bot, Handoff, ReplyRef, TextSpec, Trigger
 from wabot.state import HANDOFF, HTTP, IDLE, WAITING, State
 from wabot.templates import Renderer
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
 
 __all__ = [
-    "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "advance",
-    "reengage",
+    "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "TakeOver",
+    "advance", "named_reply", "reengage",
 ]
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,12 @@ def advance(
 ) -> Outcome:
     """Run the conversation from `state` on `event` until it waits for the customer or an effect."""
     state = state or State()
+    if isinstance(event, TakeOver):
+        if state.status == HANDOFF:
+            return Outcome(state)
+        return Outcome(state.with_(status=HANDOFF), effects=(HandoffOpened(event.reason),))
+    if isinstance(event, Resume) and state.status == HANDOFF and not state.flow:
+        return Outcome(state.with_(status=IDLE))  # taken over between conversations: the next message starts one
     if state.status != IDLE and _lost(bot, state):
         # the flows were edited under this conversation (hot reload): start over, and say so
         log.warning("step %s/%s no longer exists after a flow change; the customer starts over", state.flow, state.step)
@@ -63,11 +69,18 @@ def advance(
     turn = Turn(bot, renderer, state, customer=customer, now=now)
     if isinstance(event, HttpResult):
         turn.http_result(event)
-    elif state.status == HANDOFF:
+    elif state.status == HANDOFF and _at_handoff(turn):
         turn.next()  # Resume: on with the steps after the handoff, or back to the caller
+    elif state.status == HANDOFF:
+        turn.run(turn.position())  # Resume after a take-over mid-flow: the bot asks its question again
     else:
         log.info("the conversation was given back to the bot but no person had it; nothing to do")
     return _outcome(turn, last_seen=state.last_seen)
+
+
+def _at_handoff(turn: Turn) -> bool:
+    step = turn.current()
+    return step is not None and isinstance(step.action, Handoff)
 
 
 def _lost(bot: Bot, state: State) -> bool:
@@ -132,3 +145,12 @@ def reengage(
         log.error("the reply %r must be an approved template message (template: ...); it was not sent", REENGAGE)
         return None
     return message
+
+
+def named_reply(
+    bot: Bot, renderer: Renderer, state: State | None, name: str, *, customer: inbound.Customer, now: float
+) -> outbound.Outgoing | None:
+    """The reply `name` of the `replies:` section, written for this customer (a person sends it from the console)."""
+    if name not in bot.replies:
+        return None
+    return Turn(bot, renderer, state or State(), customer=customer, now=now).writer.message(ReplyRef(name))

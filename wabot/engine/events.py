@@ -30,7 +30,14 @@ class Resume:
     """A person gave the conversation back to the bot (end of a handoff)."""
 
 
-Event = Incoming | HttpResult | Resume
+@dataclass(frozen=True, slots=True)
+class TakeOver:
+    """A person takes the conversation from the bot, wherever it is (the bot stays silent until `Resume`)."""
+
+    reason: str
+
+
+Event = Incoming | HttpResult | Resume | TakeOver
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,10 @@ class Dispatcher:
         """Give a handed-off conversation back to the bot, in order with the customer's messages."""
         self._put(Work(None, customer, advance.Resume()))
 
+    def take_over(self, customer: inbound.Customer, *, reason: str) -> None:
+        """A person takes the conversation (the bot pauses), in order with the customer's messages."""
+        self._put(Work(None, customer, advance.TakeOver(reason)))
+
     def _put(self, work: Work) -> None:
         key = work.customer.key
         self.queues.setdefault(key, deque()).append(work)
@@ -170,7 +174,7 @@ class Dispatcher:
         self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)
         self._tell(work, state, outcome.state, rows, handoff)
-        if handoff and self.notify:
+        if handoff and self.notify and not isinstance(work.event, advance.TakeOver):
             await self._notify(customer, handoff)
         log.info(
             "%s from %s: flow %s step %s, %d replies, %.1f ms",
@@ -186,6 +190,11 @@ class Dispatcher:
             self.hub.publish("message_in", key, {"id": m.id, "type": m.type, "text": m.text or ""})
         if rows:
             self.hub.publish("replies_queued", key, {"ids": [r.id for r in rows]})
+        self.hub.publish("turn", key, {
+            "flow": after.flow, "step": after.step, "status": after.status,
+            "missed": _missed(before or State(), after),
+            "text": (work.event.message.text or "") if isinstance(work.event, advance.Incoming) else "",
+        })
         was = before.status if before else IDLE
         if after.status == HANDOFF and was != HANDOFF:
             self.hub.publish("handoff_opened", key, {"reason": reason or ""})
@@ -249,3 +258,9 @@ class Dispatcher:
             log.error("a reply to %s was not sent because it breaks a WhatsApp limit: %s", mask(key), err)
             return None
         return outbound.to_body(recipient, reply)
+
+
+def _missed(before: State, after: State) -> bool:
+    """The customer's message matched nothing: the fallback counted it, or the same question failed again."""
+    same_place = (before.flow, before.step) == (after.flow, after.step)
+    return after.misses > before.misses or (same_place and after.attempts > before.attempts)

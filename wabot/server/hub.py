@@ -25,6 +25,7 @@ Kind = Literal[
     "handoff_closed",  # data: {}
     "opted_out",
     "opted_in",
+    "turn",  # data: {"flow", "step", "status", "missed": the text matched nothing, "text"} after every turn
     "overflow",  # to one subscriber only: it missed happenings and must reload
 ]
 

@@ -1,0 +1,75 @@
+"""What the console's handlers share: the signed-in person, the page renderer, the language, answers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+
+from wabot.console.i18n import Lang, words
+from wabot.server.keys import SETTINGS
+
+__all__ = ["PREFIX", "Staff", "error", "lang", "render", "staff", "when"]
+
+PREFIX = "/console"
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("wabot.console", "templates"),
+    autoescape=True,  # every value is escaped: a customer named <script> is shown, never run
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """The person signed in to this request."""
+
+    name: str
+    role: str
+    csrf: str
+    token: str  # the session's token hash
+
+
+def staff(request: web.Request) -> Staff:
+    found: Staff = request["staff"]
+    return found
+
+
+def lang(request: web.Request) -> Lang:
+    chosen = request.cookies.get("lang", "vi")
+    return "en" if chosen == "en" else "vi"
+
+
+def when(request: web.Request, at: float | None) -> str:
+    """A moment as the staff read it: the bot's time zone, to the minute."""
+    if at is None:
+        return ""
+    return datetime.fromtimestamp(at, ZoneInfo(request.app[SETTINGS].bot.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    """A page (or a fragment) of the console, in the person's language."""
+    chosen = lang(request)
+    who: Staff | None = request.get("staff")
+    context.setdefault("page", "")
+    html = _env.get_template(template).render(
+        t=words(chosen), lang=chosen, me=who, prefix=PREFIX, path=request.path_qs,
+        when=lambda at: when(request, at), **context
+    )
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def error(request: web.Request, status: int, key: str, **fill: str) -> web.Response:
+    """A refusal in plain words: a small page for a browser, JSON for a script."""
+    text = words(lang(request))[key].format(**fill)
+    if "application/json" in request.headers.get("Accept", "") or request.path.endswith(".json"):
+        return web.Response(text=json.dumps({"error": text}, ensure_ascii=False), status=status,
+                            content_type="application/json")
+    return render(request, "message.html", status=status, message=text)

@@ -1,0 +1,133 @@
+"""The console's queries about conversations: search, one conversation's messages, and the numbers page.
+
+Plain functions over a sqlite3 connection, run through `Store.call`. Every list is bounded, and the
+numbers read indexed columns or the small tables the console keeps (visits, stops, misses), so pages
+stay fast with hundreds of thousands of stored conversations (bench/console_pages.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from wabot.db import sql
+
+__all__ = [
+    "Found", "by_day", "failed_replies", "funnel", "messages", "not_understood", "number_forms", "overview",
+    "record_turns", "search",
+]
+
+Found = tuple[str, str | None, str, str, str, float, bool]  # customer, name, status, flow, step, updated, opted out
+
+_DIGITS = re.compile(r"\D")
+
+
+def number_forms(query: str) -> str | None:
+    """The digits to look for when `query` is a phone number in any form (0912…, +84 912…, 84912…)."""
+    digits = _DIGITS.sub("", query)
+    if len(digits) < 3 or len(digits) < len(query.replace(" ", "").replace("+", "").replace(".", "")) - 2:
+        return None
+    return "84" + digits[1:] if digits.startswith("0") else digits
+
+
+def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[Found]:
+    """Conversations whose number, name or saved variables match `query`; the latest first."""
+    columns = "customer, contact, status, state, updated_at, opted_out_at"
+    query = query.strip()
+    if not query:
+        rows = conn.execute(f"SELECT {columns} FROM conversations ORDER BY updated_at DESC LIMIT ?",
+                            (limit,)).fetchall()
+    else:
+        number = number_forms(query)
+        like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = conn.execute(
+            f"SELECT {columns} FROM conversations WHERE customer LIKE ? ESCAPE '\\'"
+            " OR contact LIKE ? ESCAPE '\\' OR json_extract(state, '$.vars') LIKE ? ESCAPE '\\'"
+            " ORDER BY updated_at DESC LIMIT ?",
+            (f"%{number}%" if number else like, like, like, limit),
+        ).fetchall()
+    found: list[Found] = []
+    for customer, contact, status, state, updated, opted in rows:
+        s = json.loads(state)
+        found.append((customer, json.loads(contact or "{}").get("name"), status, s.get("flow", ""),
+                      s.get("step", ""), float(updated), opted is not None))
+    return found
+
+
+def messages(conn: sqlite3.Connection, customer: str, limit: int) -> list[tuple[Any, ...]]:
+    """The latest messages both ways, oldest first: (at, "in"|"out", payload, status, error, agent, id)."""
+    rows = conn.execute(
+        "SELECT * FROM (SELECT received_at AS at, 'in', message, 'done', NULL, NULL, seq AS n FROM inbox"
+        " WHERE customer = ? UNION ALL SELECT created_at, 'out', body, status, error, agent, id FROM outbox"
+        " WHERE customer = ? ORDER BY at DESC, n DESC LIMIT ?) ORDER BY at, n",
+        (customer, customer, limit),
+    ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def record_turns(conn: sqlite3.Connection, turns: Iterable[tuple[str, str, str, bool, str, float]]) -> None:
+    """(customer, flow, step, missed, text, at) after each turn: where customers reached and stopped, misses."""
+    with sql.transaction(conn):
+        for customer, flow, step, missed, text, at in turns:
+            if flow:
+                conn.execute("INSERT INTO visits (customer, flow, step, at) VALUES (?, ?, ?, ?)"
+                             " ON CONFLICT DO UPDATE SET at = excluded.at", (customer, flow, step, at))
+                conn.execute("INSERT INTO stops (customer, flow, step, at) VALUES (?, ?, ?, ?) ON CONFLICT"
+                             " DO UPDATE SET flow = excluded.flow, step = excluded.step, at = excluded.at",
+                             (customer, flow, step, at))
+            else:
+                conn.execute("DELETE FROM stops WHERE customer = ?", (customer,))
+            if missed and text.strip():
+                conn.execute("INSERT INTO misses (customer, flow, step, text, at) VALUES (?, ?, ?, ?, ?)",
+                             (customer, flow, step, text.strip()[:500], at))
+
+
+def by_day(conn: sqlite3.Connection, since: float, offset: float) -> list[tuple[str, int, int]]:
+    """(day, messages in, messages out) from `since`, days in the bot's time zone (`offset` seconds from UTC)."""
+    days: dict[str, list[int]] = {}
+    for table, column, slot in (("inbox", "received_at", 0), ("outbox", "created_at", 1)):
+        for day, count in conn.execute(
+            f"SELECT date({column} + ?, 'unixepoch'), COUNT(*) FROM {table} WHERE {column} >= ? GROUP BY 1",
+            (offset, since),
+        ):
+            days.setdefault(day, [0, 0])[slot] = int(count)
+    return [(day, n[0], n[1]) for day, n in sorted(days.items(), reverse=True)]
+
+
+def overview(conn: sqlite3.Connection, now: float, active_within: float) -> dict[str, Any]:
+    """Active conversations, who waits for a person and for how long, total conversations."""
+    active = conn.execute("SELECT COUNT(*) FROM conversations WHERE updated_at >= ? AND status != 'idle'",
+                          (now - active_within,)).fetchone()[0]
+    waiting, oldest, average = conn.execute(
+        "SELECT COUNT(*), MIN(handoff_at), AVG(? - handoff_at) FROM conversations WHERE status = 'handoff'", (now,)
+    ).fetchone()
+    total = conn.execute("SELECT MAX(rowid) FROM conversations").fetchone()[0] or 0
+    handed = conn.execute("SELECT COUNT(*) FROM staff_actions WHERE action = 'resume'").fetchone()[0]
+    return {"active": int(active), "waiting": int(waiting), "longest_wait": now - oldest if oldest else 0.0,
+            "average_wait": float(average or 0.0), "conversations": int(total), "given_back": int(handed)}
+
+
+def failed_replies(conn: sqlite3.Connection, limit: int = 20) -> list[tuple[int | None, str, int]]:
+    """Replies Meta refused, grouped by its error: (code, reason, how many), most frequent first."""
+    rows = conn.execute(
+        "SELECT error_code, COALESCE(error, '?'), COUNT(*) FROM outbox WHERE status = 'failed'"
+        " GROUP BY 1, 2 ORDER BY 3 DESC LIMIT ?", (limit,)).fetchall()
+    return [(code, reason, int(n)) for code, reason, n in rows]
+
+
+def funnel(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]]:
+    """(flow, step) -> (customers who reached it, customers whose conversation stands there now)."""
+    reached = {(f, s): int(n) for f, s, n in conn.execute("SELECT flow, step, COUNT(*) FROM visits GROUP BY 1, 2")}
+    stopped = {(f, s): int(n) for f, s, n in conn.execute("SELECT flow, step, COUNT(*) FROM stops GROUP BY 1, 2")}
+    return {k: (reached.get(k, 0), stopped.get(k, 0)) for k in reached.keys() | stopped.keys()}
+
+
+def not_understood(conn: sqlite3.Connection, limit: int = 50) -> list[tuple[str, int, str]]:
+    """Texts the bot did not understand, most frequent first: (text, times, where: flow/step of the latest)."""
+    rows = conn.execute(
+        "SELECT MAX(text), COUNT(*), MAX(flow || '/' || step) FROM misses GROUP BY lower(text)"
+        " ORDER BY 2 DESC, MAX(id) DESC LIMIT ?", (limit,)).fetchall()
+    return [(t, int(n), where) for t, n, where in rows]
