@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from tests import DEMO
+from wabot.flows import diagram
 from wabot.flows.model import (
     ANY,
     END,
@@ -32,7 +33,6 @@ from wabot.flows.model import (
     Trigger,
     Where,
 )
-from wabot.flows import diagram
 
 FLOWS = DEMO
 EDGE = r'^\s+(n\d+) (?:-->|-\.->)(?:\|"(.*?)"\|)? (n\d+)$'

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from wabot.console import auth, authoring, customers, inbox, live, numbers, recorder
-from wabot.console.pages import PREFIX
+from wabot.console.pages import PREFIX, see_other
 
 __all__ = ["setup"]
 
@@ -60,6 +60,6 @@ async def _switch(request: web.Request) -> web.StreamResponse:
     """Vietnamese or English, remembered in a cookie; back to the page the switch was pressed on."""
     chosen = request.match_info["lang"] if request.match_info["lang"] in ("vi", "en") else "vi"
     back = request.query.get("back", f"{PREFIX}/")
-    response = web.HTTPSeeOther(back if back.startswith(PREFIX + "/") else f"{PREFIX}/")
+    response = see_other(back if back.startswith(PREFIX + "/") else f"{PREFIX}/")
     response.set_cookie("lang", chosen, path=PREFIX, max_age=365 * 86400, samesite="Strict")
     return response

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from wabot.console import accounts
-from wabot.console.pages import PREFIX, Staff, error, render
+from wabot.console.pages import PREFIX, STAFF, Staff, error, render, see_other
 from wabot.db import staff as db
 from wabot.server.keys import SETTINGS, STORE
 
@@ -66,7 +66,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise web.HTTPSeeOther(f"{PREFIX}/login?next={quote(request.path_qs)}{why}")
         return error(request, 401, "expired")
     name, role, csrf = found
-    request["staff"] = Staff(name, role, csrf, _hash(token))
+    request[STAFF] = Staff(name, role, csrf, _hash(token))
     if request.method == "POST":
         form = await request.post() if request.content_type != "application/json" else {}
         given = request.headers.get("X-CSRF-Token") or str(form.get("csrf", ""))
@@ -104,7 +104,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     hours = request.app[SETTINGS].console_session_hours
     await store.call(db.new_session, _hash(token), name, csrf, now, now + hours * 3600)
     log.info("console: %s signed in", name)
-    response = web.HTTPSeeOther(target)
+    response = see_other(target)
     secure = request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=secure, path=PREFIX,
                         max_age=int(hours * 3600))
@@ -112,8 +112,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
-    await request.app[STORE].call(db.drop_session, request["staff"].token)
-    response = web.HTTPSeeOther(f"{PREFIX}/login")
+    await request.app[STORE].call(db.drop_session, request[STAFF].token)
+    response = see_other(f"{PREFIX}/login")
     response.del_cookie(COOKIE, path=PREFIX)
     return response
 

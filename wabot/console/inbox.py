@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from wabot.console import talk
-from wabot.console.pages import PREFIX, error, render, staff
+from wabot.console.pages import PREFIX, error, render, see_other, staff
 from wabot.db import reports
 from wabot.db import staff as db
 from wabot.db.store import OutRow
@@ -104,8 +104,8 @@ async def conversation_messages(request: web.Request) -> web.Response:
     return render(request, "messages.html", **found)
 
 
-def _back(customer: str) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"{PREFIX}/c/{customer}")
+def _back(customer: str) -> web.Response:
+    return see_other(f"{PREFIX}/c/{customer}")
 
 
 async def reply(request: web.Request) -> web.StreamResponse:

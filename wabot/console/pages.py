@@ -14,7 +14,7 @@ from aiohttp import web
 from wabot.console.i18n import Lang, words
 from wabot.server.keys import SETTINGS
 
-__all__ = ["PREFIX", "Staff", "error", "lang", "render", "staff", "when"]
+__all__ = ["PREFIX", "STAFF", "Staff", "error", "lang", "render", "see_other", "staff", "when"]
 
 PREFIX = "/console"
 
@@ -37,9 +37,11 @@ class Staff:
     token: str  # the session's token hash
 
 
+STAFF = web.RequestKey("staff", Staff)
+
+
 def staff(request: web.Request) -> Staff:
-    found: Staff = request["staff"]
-    return found
+    return request[STAFF]
 
 
 def lang(request: web.Request) -> Lang:
@@ -57,7 +59,7 @@ def when(request: web.Request, at: float | None) -> str:
 def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
     """A page (or a fragment) of the console, in the person's language."""
     chosen = lang(request)
-    who: Staff | None = request.get("staff")
+    who = request.get(STAFF)
     context.setdefault("page", "")
     html = _env.get_template(template).render(
         t=words(chosen), lang=chosen, me=who, prefix=PREFIX, path=request.path_qs,
@@ -73,3 +75,8 @@ def error(request: web.Request, status: int, key: str, **fill: str) -> web.Respo
         return web.Response(text=json.dumps({"error": text}, ensure_ascii=False), status=status,
                             content_type="application/json")
     return render(request, "message.html", status=status, message=text)
+
+
+def see_other(location: str) -> web.Response:
+    """Go to `location` after a form (303: the browser follows with a GET)."""
+    return web.Response(status=303, headers={"Location": location})
