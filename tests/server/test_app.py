@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ async def client(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> Client
 
 
 def rows(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(tmp_path / "wabot.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "wabot.db")) as db:
         return db.execute(sql).fetchall()
 
 

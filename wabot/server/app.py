@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from wabot.config import Settings, load_settings
+from wabot.db import lock
 from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
@@ -49,7 +50,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app[HUB] = hub = Hub()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await Store.open(settings.database)
+        store = await Store.open(settings.database, synchronous=settings.synchronous)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
         )
@@ -95,10 +96,25 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
             await store.close()
             log.info("stopped cleanly")
 
+    app.cleanup_ctx.append(_one_server(settings))  # before the database opens: one server per SQLite file
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
     app.cleanup_ctx.append(adminsite.serving)  # after resources: it shares them
     return app
+
+
+def _one_server(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Hold the database's lock while serving; a second server on the same file stops with lock.InUseError."""
+
+    async def locked(app: web.Application) -> AsyncIterator[None]:
+        held = lock.acquire(settings.database, port=settings.server.port)
+        try:
+            yield
+        finally:
+            if held:
+                held.release()
+
+    return locked
 
 
 def _graph(session: aiohttp.ClientSession, settings: Settings) -> GraphClient:

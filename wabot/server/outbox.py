@@ -20,12 +20,10 @@ from wabot.db.store import OutRow, Store
 from wabot.errors import GraphError
 from wabot.logs import mask
 from wabot.server.metrics import Metrics
-from wabot.whatsapp.graph import GraphClient
+from wabot.whatsapp.graph import WINDOW_CLOSED, GraphClient
 from wabot.whatsapp.outbound import MarkRead
 
 log = logging.getLogger(__name__)
-
-WINDOW_CLOSED = 131047  # Meta: more than 24 hours since the customer last wrote; only templates go through
 
 
 class Pacer:

@@ -14,7 +14,7 @@ from aiohttp import web
 from wabot.errors import PayloadError
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.metrics import METRICS
-from wabot.server.outbox import WINDOW_CLOSED
+from wabot.whatsapp.graph import WINDOW_CLOSED
 from wabot.whatsapp.parse import parse_webhook
 
 log = logging.getLogger(__name__)
