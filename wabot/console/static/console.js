@@ -26,6 +26,7 @@
     badge();
     const conversation = document.getElementById("conversation");
     const who = conversation ? conversation.dataset.customer : null;
+    if (who && document.querySelector('[data-testid="tick"][title="queued"]')) refresh(who, 10);
     const source = new EventSource(prefix + "/events");
     source.onmessage = function (event) {
       const h = JSON.parse(event.data);
@@ -34,10 +35,19 @@
         if (h.kind !== "message_in") badge();
         if (body.dataset.page === "inbox") fragment(prefix + "/inbox/items", document.getElementById("inbox"));
       }
-      if (who && h.customer === who && h.kind !== "turn") {
-        fragment(prefix + "/c/" + encodeURIComponent(who) + "/messages", document.getElementById("live"));
-      }
+      if (who && h.customer === who && h.kind !== "turn") refresh(who, 10);
     };
+  }
+
+  // Meta's acceptance (queued -> sent) has no happening of its own: while a tick shows "queued", look again
+  let pending = null;
+  async function refresh(who, tries) {
+    const live = document.getElementById("live");
+    await fragment(prefix + "/c/" + encodeURIComponent(who) + "/messages", live);
+    clearTimeout(pending);
+    if (tries > 0 && live.querySelector('[data-testid="tick"][title="queued"]')) {
+      pending = setTimeout(function () { refresh(who, tries - 1); }, 700);
+    }
   }
 
   function quickAnswers() {
