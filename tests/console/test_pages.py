@@ -22,10 +22,15 @@ async def test_search_by_name_any_number_form_or_saved_variable(aiohttp_client: 
     client = await console_app(aiohttp_client, tmp_path, fake)
     await post(client, envelope(text(LAN, "hi", name="Lan Nguyễn"), text(MAI, "hi", name="Mai")))
     await settle(client)
+    store = client.app[STORE]
+    state = await store.load_state(LAN)
+    assert state is not None
+    store.conn.execute("UPDATE conversations SET state = ? WHERE customer = ?",
+                       (state.with_(vars={"order_code": "DH042"}).to_json(), LAN))
     async with browser(client) as session:
         await sign_in(client, session)
         for query, who in [("0912345678", LAN), ("+84 912 345 678", LAN), ("84987654321", MAI),
-                           ("Nguyễn", LAN), ("mai", MAI)]:
+                           ("Nguyễn", LAN), ("mai", MAI), ("DH042", LAN), ("dh042", LAN)]:
             page = await (await session.get("/console/customers", params={"q": query})).text()
             rows = page.count('data-testid="customer-row"')
             assert rows == 1 and f"/console/c/{who}" in page, (query, rows)

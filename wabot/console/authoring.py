@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,11 +22,13 @@ __all__ = ["SIMULATIONS", "add_routes"]
 
 # a simulated conversation per signed-in session: its state lives only here and is gone on restart
 SIMULATIONS = web.AppKey("console_simulations", dict)
+FLOWS_READ = web.AppKey("console_flows_read", dict)  # the flows page's last reading of the flow files
 SIM_CUSTOMER = inbound.Customer("84900000000", name="Khách thử")
 
 
 def add_routes(app: web.Application) -> None:
     app[SIMULATIONS] = {}
+    app[FLOWS_READ] = {}
     app.router.add_get(f"{PREFIX}/flows", flows_page)
     app.router.add_get(f"{PREFIX}/simulator", simulator_page)
     app.router.add_post(f"{PREFIX}/simulator.json", simulate)
@@ -33,10 +36,32 @@ def add_routes(app: web.Application) -> None:
 
 async def flows_page(request: web.Request) -> web.Response:
     """The flow files as `wabot validate` reads them now, with each flow drawn as `wabot graph` draws it."""
-    bot, problems = load_configured(request.app[SETTINGS].bot)
-    drawings = [(name, diagram.mermaid(bot, flow=name)) for name in bot.flows]
-    return render(request, "flows.html", page="flows", problems=[(p.severity, str(p)) for p in problems],
-                  drawings=drawings)
+    settings = request.app[SETTINGS].bot
+    seen = _fingerprint(settings.flows)
+    cached: tuple[Fingerprint, Drawn] | None = request.app[FLOWS_READ].get("last")
+    if cached is None or cached[0] != seen:  # read and draw again only when a flow file changed
+        bot, found = load_configured(settings)
+        cached = (seen, ([(p.severity, str(p)) for p in found], [(n, diagram.mermaid(bot, flow=n)) for n in bot.flows]))
+        request.app[FLOWS_READ]["last"] = cached
+    problems, drawings = cached[1]
+    return render(request, "flows.html", page="flows", problems=problems, drawings=drawings)
+
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+Drawn = tuple[list[tuple[str, str]], list[tuple[str, str]]]
+
+
+def _fingerprint(path: Path) -> Fingerprint:
+    """Every flow file with its modification time and size: a change to any of them shows."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+    out = []
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        out.append((str(file), stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
 
 
 async def simulator_page(request: web.Request) -> web.Response:

@@ -35,7 +35,7 @@ async def numbers_page(request: web.Request) -> web.Response:
             funnels.append((name, [s for s in steps if s[1] or s[2]]))
     return render(
         request, "numbers.html", page="numbers",
-        days=await store.call(reports.by_day, now - DAYS * 86400, offset.total_seconds() if offset else 0.0),
+        days=await store.call(reports.by_day, now - DAYS * 86400, offset.total_seconds() if offset else 0.0, DAYS),
         overview=await store.call(reports.overview, now, ACTIVE_WITHIN),
         failed=await store.call(reports.failed_replies), funnels=funnels,
         missed=await store.call(reports.not_understood),

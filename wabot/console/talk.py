@@ -33,7 +33,11 @@ def entries(rows: list[tuple[Any, ...]]) -> list[Entry]:
     out: list[Entry] = []
     for at, direction, payload, status, error, agent, _ in rows:
         if direction == "in":
-            message = codec.load_message(payload)
+            try:
+                message = codec.load_message(payload)
+            except (ValueError, KeyError, TypeError):  # written by another version: show that, not an error page
+                out.append(Entry(at, "in", "[a message this version cannot read]", "", kind="unknown"))
+                continue
             out.append(Entry(at, "in", _inbound(message), "", kind=message.type))
         else:
             body = json.loads(payload)

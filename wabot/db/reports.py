@@ -23,13 +23,14 @@ __all__ = [
 Found = tuple[str, str | None, str, str, str, float, bool]  # customer, name, status, flow, step, updated, opted out
 
 _DIGITS = re.compile(r"\D")
+_NUMBER = re.compile(r"\+?[\d\s().-]{3,}")
 
 
 def number_forms(query: str) -> str | None:
     """The digits to look for when `query` is a phone number in any form (0912…, +84 912…, 84912…)."""
-    digits = _DIGITS.sub("", query)
-    if len(digits) < 3 or len(digits) < len(query.replace(" ", "").replace("+", "").replace(".", "")) - 2:
+    if not _NUMBER.fullmatch(query.strip()):
         return None
+    digits = _DIGITS.sub("", query)
     return "84" + digits[1:] if digits.startswith("0") else digits
 
 
@@ -40,14 +41,20 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[Found]
     if not query:
         rows = conn.execute(f"SELECT {columns} FROM conversations ORDER BY updated_at DESC LIMIT ?",
                             (limit,)).fetchall()
+    elif (number := number_forms(query)) is not None:
+        rows = conn.execute(f"SELECT {columns} FROM conversations NOT INDEXED WHERE customer LIKE ?"
+                            " ORDER BY updated_at DESC LIMIT ?", (f"%{number}%", limit)).fetchall()
     else:
-        number = number_forms(query)
+        # plain LIKE over the stored JSON (the name in contact, saved variables in state): a scan, but a fast one
+        # (about 50 ms for 100,000 conversations; parsing the JSON per row took a second, and walking the rows in
+        # updated_at order through its index took ten times as long as a scan; hence NOT INDEXED)
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = conn.execute(
-            f"SELECT {columns} FROM conversations WHERE customer LIKE ? ESCAPE '\\'"
-            " OR contact LIKE ? ESCAPE '\\' OR json_extract(state, '$.vars') LIKE ? ESCAPE '\\'"
-            " ORDER BY updated_at DESC LIMIT ?",
-            (f"%{number}%" if number else like, like, like, limit),
+            f"SELECT {columns} FROM conversations NOT INDEXED WHERE contact LIKE ? ESCAPE '\\' OR state LIKE ?"
+            " ESCAPE '\\' ORDER BY updated_at DESC LIMIT ?",
+            # in state, only the saved variables (State.to_json writes "vars" just before "stack"), so that
+            # a search for "mai" does not find every conversation in the flow "main"
+            (like, f'%"vars": {like}"stack": %', limit),
         ).fetchall()
     found: list[Found] = []
     for customer, contact, status, state, updated, opted in rows:
@@ -85,16 +92,24 @@ def record_turns(conn: sqlite3.Connection, turns: Iterable[tuple[str, str, str, 
                              (customer, flow, step, text.strip()[:500], at))
 
 
-def by_day(conn: sqlite3.Connection, since: float, offset: float) -> list[tuple[str, int, int]]:
-    """(day, messages in, messages out) from `since`, days in the bot's time zone (`offset` seconds from UTC)."""
-    days: dict[str, list[int]] = {}
-    for table, column, slot in (("inbox", "received_at", 0), ("outbox", "created_at", 1)):
-        for day, count in conn.execute(
-            f"SELECT date({column} + ?, 'unixepoch'), COUNT(*) FROM {table} WHERE {column} >= ? GROUP BY 1",
-            (offset, since),
-        ):
-            days.setdefault(day, [0, 0])[slot] = int(count)
-    return [(day, n[0], n[1]) for day, n in sorted(days.items(), reverse=True)]
+def by_day(conn: sqlite3.Connection, since: float, offset: float, days: int) -> list[tuple[str, int, int]]:
+    """(day, messages in, messages out) for the last `days` days in the bot's time zone (`offset` from UTC).
+
+    One indexed range count per day and direction: grouping every row by its date read them all (0.7 s for
+    400,000 messages)."""
+    first = (since + offset) // 86400 * 86400 - offset  # midnight, local time
+    out: list[tuple[str, int, int]] = []
+    for n in range(days, -1, -1):
+        start = first + n * 86400
+        end = start + 86400
+        got_in = conn.execute("SELECT COUNT(*) FROM inbox WHERE received_at >= ? AND received_at < ? AND done = 1",
+                              (start, end)).fetchone()[0]
+        got_out = conn.execute("SELECT COUNT(*) FROM outbox WHERE created_at >= ? AND created_at < ?",
+                               (start, end)).fetchone()[0]
+        if got_in or got_out:
+            day = conn.execute("SELECT date(? + ?, 'unixepoch')", (start, offset)).fetchone()[0]
+            out.append((day, int(got_in), int(got_out)))
+    return out
 
 
 def overview(conn: sqlite3.Connection, now: float, active_within: float) -> dict[str, Any]:
@@ -113,7 +128,7 @@ def overview(conn: sqlite3.Connection, now: float, active_within: float) -> dict
 def failed_replies(conn: sqlite3.Connection, limit: int = 20) -> list[tuple[int | None, str, int]]:
     """Replies Meta refused, grouped by its error: (code, reason, how many), most frequent first."""
     rows = conn.execute(
-        "SELECT error_code, COALESCE(error, '?'), COUNT(*) FROM outbox WHERE status = 'failed'"
+        "SELECT error_code, COALESCE(error, '?'), COUNT(*) FROM outbox INDEXED BY outbox_failed WHERE status = 'failed'"
         " GROUP BY 1, 2 ORDER BY 3 DESC LIMIT ?", (limit,)).fetchall()
     return [(code, reason, int(n)) for code, reason, n in rows]
 

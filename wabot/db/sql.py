@@ -116,6 +116,8 @@ MIGRATIONS = [
     CREATE TABLE stops (customer TEXT PRIMARY KEY, flow TEXT NOT NULL, step TEXT NOT NULL, at REAL NOT NULL);
     CREATE INDEX stops_step ON stops (flow, step);
     CREATE INDEX conversations_updated ON conversations (updated_at);
+    CREATE INDEX outbox_created ON outbox (created_at);
+    CREATE INDEX outbox_failed ON outbox (error_code, error) WHERE status = 'failed';
     """,
 ]
 
