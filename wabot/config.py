@@ -13,6 +13,7 @@ import yaml
 
 from wabot.errors import ConfigError
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Names never handed to flow templates as `env.X`, whatever the config says.
@@ -54,6 +55,9 @@ class BotSettings:
     timezone: str
     stop_words: tuple[str, ...] = ()  # opt out of messages the bot starts (templates)
     start_words: tuple[str, ...] = ()  # opt back in
+    # the environment variables flows may read as `{{ env.X }}` (an allow-list); None only for the author
+    # tools in a folder without config.yaml, where the author's own environment (secrets removed) is seen
+    env: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ class Settings:
     admin_token: str = ""  # empty: no admin API
     handoff_notify: str = ""  # a WhatsApp number told when a customer waits for a person
     retention_days: float = 0  # 0: keep conversation history forever
+    http_private_hosts: tuple[str, ...] = ()  # private hosts http steps may reach (e.g. a shop API on 127.0.0.1)
+    http_max_answer_bytes: int = 1024 * 1024  # an http step's answer larger than this fails the step
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +134,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             timezone=r.text("bot.timezone", "Asia/Ho_Chi_Minh"),
             stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
             start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
+            env=r.names("bot.env"),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(
@@ -142,6 +149,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
+        http_private_hosts=tuple(h.lower() for h in r.words("http.private_hosts", ())),
+        http_max_answer_bytes=int(r.number("http.max_answer_bytes", 1024 * 1024, low=1, integer=True)),
     )
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
@@ -153,9 +162,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     return settings
 
 
-def template_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment as flow templates see it (`{{ env.SHOP_API }}`): secrets removed."""
-    return {k: v for k, v in environ.items() if k not in SECRET_VARS}
+def template_env(environ: Mapping[str, str], allowed: tuple[str, ...] | None) -> dict[str, str]:
+    """The environment as flow templates see it (`{{ env.SHOP_API }}`): only the allowed names, never secrets."""
+    names = environ.keys() if allowed is None else allowed
+    return {k: environ[k] for k in names if k in environ and k not in SECRET_VARS}
 
 
 class _Reader:
@@ -224,6 +234,14 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
         return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in value):
+            raise self.fail(key, "must be a list of environment variable names, like [SHOP_API, SHOP_TOKEN]")
+        if secret := [n for n in value if n in SECRET_VARS]:
+            raise self.fail(key, f"names {', '.join(secret)}, which flows may never read")
+        return tuple(value)
 
     def number(
         self, key: str, default: float, *, low: float | None = None, high: float | None = None, integer: bool = False

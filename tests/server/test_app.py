@@ -307,7 +307,8 @@ async def test_a_slow_http_step_holds_up_only_its_own_customer(
     shop = web.Application()
     shop.router.add_get("/orders/{code}", order)
     async with TestServer(shop, host="127.0.0.1") as server:
-        client = await start(aiohttp_client, tmp_path, fake, env={"SHOP_API": str(server.make_url("")).rstrip("/")})
+        client = await start(aiohttp_client, tmp_path, fake, "http: {private_hosts: [127.0.0.1]}\n",
+                             env={"SHOP_API": str(server.make_url("")).rstrip("/")})
         await post(client, envelope(text(LAN, "hi")))
         await post(client, envelope(text(LAN, "tra cuu don hang")))
         await settle(client)

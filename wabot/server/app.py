@@ -19,6 +19,7 @@ from wabot.errors import ConfigError
 from wabot.flows.model import Bot
 from wabot.server import admin, metrics, reload, webhook
 from wabot.server.dispatch import Dispatcher
+from wabot.server.effects import HttpRules, http_session
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
 from wabot.templates import Renderer
@@ -66,10 +67,13 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
             store, graph, rate=settings.outbox.rate_per_second,
             max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency, metrics=meter,
         )
+        rules = HttpRules(frozenset(settings.http_private_hosts), settings.http_max_answer_bytes)
+        steps_session = http_session(rules)  # http steps get their own session: private addresses refused
         dispatcher = Dispatcher(
-            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
+            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=steps_session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
             notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
+            http_rules=rules,
         )
         app[STORE] = store
         app[SENDER] = sender
@@ -89,6 +93,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
             await dispatcher.drain(grace)
             await sender.stop(grace)
             await session.close()
+            await steps_session.close()
             await store.close()
             log.info("stopped cleanly")
 
