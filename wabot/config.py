@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -78,6 +79,13 @@ class Settings:
     admin_token: str = ""  # empty: no admin API
     handoff_notify: str = ""  # a WhatsApp number told when a customer waits for a person
     retention_days: float = 0  # 0: keep conversation history forever
+    database_url: str = ""  # postgresql://...: PostgreSQL (several instances may share it); empty: SQLite
+    lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
+
+    @property
+    def database_target(self) -> str:
+        """What `open_database` opens: the PostgreSQL URL, else the SQLite file."""
+        return self.database_url or str(self.database)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -142,7 +150,14 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
+        database_url=r.text("database.url", ""),
+        lease_seconds=r.number("database.lease_seconds", 10, low=0.5),
     )
+    url = settings.database_url
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        if "://" in url:
+            raise r.fail("database.url", "must start with postgresql:// (PostgreSQL) or be an SQLite file path")
+        settings = dataclasses.replace(settings, database=r.path("database.url", ""), database_url="")
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
         raise r.fail(

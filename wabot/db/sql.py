@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from wabot.db import codec
+from wabot.errors import DatabaseError
 from wabot.state import HANDOFF, State
 from wabot.whatsapp import inbound
 
@@ -81,10 +82,22 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        conn.close()
+        raise DatabaseError(newer(path, version, len(MIGRATIONS)))
     for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {n}; COMMIT;")
         log.info("database migrated to version %d", n)
     return conn
+
+
+def newer(where: str, found: int, known: int) -> str:
+    """The sentence for a database written by a newer wabot (both stores say it the same way)."""
+    return (
+        f"The database {where} has schema version {found}, but this wabot knows only up to version {known}: "
+        "it was written by a newer wabot. Upgrade wabot (pip install -U wabot) or point database.path/"
+        "database.url at another database; nothing was changed."
+    )
 
 
 class transaction:

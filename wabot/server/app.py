@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from wabot.config import Settings, load_settings
-from wabot.db.store import Store
+from wabot.db.base import DB_ERRORS, Database, open_database
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
 from wabot.server import admin, metrics, reload, webhook
@@ -47,7 +46,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
         admin.add_routes(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await Store.open(settings.database)
+        store = await open_database(settings.database_target)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
         )
@@ -133,7 +132,7 @@ def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> 
     sender.resume(_graph(session, settings))
 
 
-async def _retention(store: Store, days: float, every: float = 3600) -> None:
+async def _retention(store: Database, days: float, every: float = 3600) -> None:
     """Forget conversation history older than the retention period, once an hour."""
     if days <= 0:
         return
@@ -155,10 +154,10 @@ async def readyz(request: web.Request) -> web.Response:
     sender = request.app[SENDER]
     try:
         oldest = await request.app[STORE].oldest_queued()
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         oldest = None
         problems.append(
-            f"The database {request.app[SETTINGS].database} cannot be read ({exc}). "
+            f"The database {request.app[STORE].path} cannot be read ({exc}). "
             "Check that the file exists, is writable and the disk is not full, then restart wabot."
         )
     if not request.app[DISPATCHER].bot.flows:

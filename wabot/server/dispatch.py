@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -19,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from wabot.db.store import Store
+from wabot.db.base import DB_ERRORS, Database
 from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import Bot
@@ -57,7 +56,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        store: Store,
+        store: Database,
         sender: Sender,
         bot: Bot,
         renderer: Renderer,
@@ -124,7 +123,7 @@ class Dispatcher:
                     await self._turn(work)
                 except asyncio.CancelledError:
                     raise
-                except sqlite3.Error as exc:  # the database, not the message: it stays in the inbox for a restart
+                except DB_ERRORS as exc:  # the database, not the message: it stays in the inbox for a restart
                     log.error("could not process %s from %s: the database failed (%s); it is processed again "
                               "after a restart", work, mask(key), exc)
                 except Exception:  # a bug must neither block this customer nor replay forever after restarts

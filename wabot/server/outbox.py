@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from wabot.db.store import OutRow, Store
+from wabot.db.base import DB_ERRORS, Database
+from wabot.db.store import OutRow
 from wabot.errors import GraphError
 from wabot.logs import mask
 from wabot.server.metrics import Metrics
@@ -54,7 +54,7 @@ class Sender:
 
     def __init__(
         self,
-        store: Store,
+        store: Database,
         graph: GraphClient | None,
         *,
         rate: float,
@@ -216,7 +216,7 @@ class Sender:
         sent, self.sent = self.sent, []
         try:
             await self.store.mark_sent_many(sent)
-        except sqlite3.Error as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
+        except DB_ERRORS as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
             log.error("could not record %d sent replies in the database: %s", len(sent), exc)
 
     def mark_read(self, message_id: str) -> None:
