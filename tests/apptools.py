@@ -112,3 +112,4 @@ async def settle(client: Client, within: float = 5.0) -> None:
     async with asyncio.timeout(within):
         while client.app[DISPATCHER].tasks or client.app[SENDER].depth:  # noqa: ASYNC110 - two objects' state
             await asyncio.sleep(0.01)
+        await asyncio.gather(*client.app[SENDER].flushes)  # what was sent is recorded (PostgreSQL takes longer)

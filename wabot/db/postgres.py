@@ -13,7 +13,7 @@ message another instance already finished, so a lease lost to a long pause never
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -313,7 +313,7 @@ class PgStore:
         """Tell every instance listening on this database (LISTEN/NOTIFY; at most 8,000 bytes)."""
         await self.pool.execute("SELECT pg_notify($1, $2)", CHANNEL, message)
 
-    async def listen(self, callback: Callable[[str], None]) -> Callable[[], Any]:
+    async def listen(self, callback: Callable[[str], None]) -> Callable[[], Awaitable[None]]:
         """Call `callback` with each notice; return the coroutine function that stops listening."""
         conn: asyncpg.Connection = await asyncpg.connect(self.url)
 

@@ -14,9 +14,11 @@ from aiohttp import web
 
 from wabot.config import Settings, load_settings
 from wabot.db.base import DB_ERRORS, Database, open_database
+from wabot.db.postgres import PgStore
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
 from wabot.server import admin, metrics, reload, webhook
+from wabot.server.cluster import Cluster
 from wabot.server.dispatch import Dispatcher
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
@@ -75,18 +77,35 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
         app[DISPATCHER] = dispatcher
         sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
-        await sender.start()
-        await dispatcher.recover()
+        cluster = None
+        if isinstance(store, PgStore):  # other instances may share it: customers are claimed, not just taken
+            cluster = Cluster(store, lease=settings.lease_seconds,
+                              on_new_token=lambda: _new_token(settings.file, session, sender))
+            dispatcher.cluster = cluster
+        await sender.start(load=cluster is None)
+        if cluster is None:
+            await dispatcher.recover()
+        else:
+            await cluster.start(dispatcher, sender)  # takes over what no live instance holds, this one's past included
         purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
-        hangup = _on_hangup(lambda: _new_token(settings.file, session, sender))
+
+        def hangup_signal() -> None:
+            if _new_token(settings.file, session, sender) and cluster is not None:
+                cluster.tell("token")  # the other instances read the new token too
+
+        hangup = _on_hangup(hangup_signal)
         try:
             yield
         finally:
             hangup()
             purge.cancel()
             grace = settings.outbox.shutdown_grace
+            if cluster is not None:
+                await cluster.quiet()
             await dispatcher.drain(grace)
             await sender.stop(grace)
+            if cluster is not None:
+                await cluster.leave()
             await session.close()
             await store.close()
             log.info("stopped cleanly")
@@ -118,18 +137,19 @@ def _on_hangup(callback: Callable[[], None]) -> Callable[[], None]:
     return stop
 
 
-def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> None:
+def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> bool:
     """SIGHUP: read the token from the config (and its environment variables) again and send what waited."""
     try:
         settings = load_settings(config)
     except ConfigError as err:
         log.error("SIGHUP: the settings were not reloaded: %s", err)
-        return
+        return False
     if settings.whatsapp.dry_run:
         log.error("SIGHUP: the reloaded settings have no token or phone number id; nothing changed")
-        return
+        return False
     log.info("SIGHUP: access token reloaded from %s", config)
     sender.resume(_graph(session, settings))
+    return True
 
 
 async def _retention(store: Database, days: float, every: float = 3600) -> None:

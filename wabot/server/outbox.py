@@ -84,12 +84,17 @@ class Sender:
         self.hooks: set[asyncio.Task[None]] = set()
         self.sent: list[tuple[str, float, int]] = []  # (wamid, when, outbox id) not yet committed
         self.flushes: set[asyncio.Task[None]] = set()
+        self.rate = rate
+        # several instances (server/cluster.py): told when sending pauses, and when a customer has nothing left
+        self.on_pause: Callable[[str], None] | None = None
+        self.on_idle: Callable[[str], None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Load what a previous run left queued, then start the workers."""
-        self.enqueue(await self.store.queued())
+    async def start(self, *, load: bool = True) -> None:
+        """Load what a previous run left queued (unless other instances share it), then start the workers."""
+        if load:
+            self.enqueue(await self.store.queued())
         self.workers = [asyncio.create_task(self._work(), name=f"sender-{i}") for i in range(self.concurrency)]
 
     async def stop(self, grace: float) -> None:
@@ -120,6 +125,15 @@ class Sender:
                 self.ready.put_nowait(row.customer)
         if self.queues:
             self.idle.clear()
+
+    def adopt(self, rows: list[OutRow]) -> None:
+        """Queue rows another instance left behind, skipping those already queued here."""
+        known = {r.id for q in self.queues.values() for r in q}
+        self.enqueue([r for r in rows if r.id not in known])
+
+    def share(self, instances: int) -> None:
+        """`instances` send for the same number: each takes its part of outbox.rate_per_second."""
+        self.pacer.interval = instances / self.rate
 
     def resume(self, graph: GraphClient) -> None:
         """A new token is in place: send what waited for it."""
@@ -182,6 +196,8 @@ class Sender:
             if not self.paused:
                 self.paused = str(err)
                 log.error("%s Sending is paused; %d replies are kept and will be sent then.", err, self.depth)
+                if self.on_pause is not None:
+                    self.on_pause(self.paused)
             self.busy.discard(customer)
             self.parked.add(customer)
             return
@@ -252,6 +268,8 @@ class Sender:
         self.busy.discard(customer)
         if not self.queues:
             self.idle.set()
+        if self.on_idle is not None:
+            self.on_idle(customer)
 
     def _later(self, customer: str, delay: float) -> None:
         loop = asyncio.get_running_loop()
