@@ -13,6 +13,7 @@ from typing import Any
 
 from wabot.errors import PayloadError
 from wabot.whatsapp.inbound import (
+    MEDIA_KINDS,
     Batch,
     Content,
     Context,
@@ -36,7 +37,6 @@ from wabot.whatsapp.inbound import (
 
 log = logging.getLogger(__name__)
 
-MEDIA = ("image", "audio", "video", "document", "sticker")
 LABEL = 64  # names Meta controls end up in logs and Batch.ignored: keep them short
 MAX_DEPTH = 64  # Meta's payloads nest about ten levels; a deeper body is not Meta's
 INT64 = 2**63  # SQLite's integers; Meta's timestamps are far below
@@ -197,7 +197,7 @@ def _content(kind: str, m: dict[str, Any]) -> Content:
         return Unsupported(label, errors)
     if kind == "button" and isinstance(part, dict):
         return Reply("quick_reply", _text(part.get("payload")), _text(part.get("text")))
-    if kind in MEDIA and isinstance(part, dict):
+    if kind in MEDIA_KINDS and isinstance(part, dict):
         return Media(
             kind=kind,
             id=_need(part, "id"),
