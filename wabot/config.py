@@ -77,6 +77,8 @@ class Outbox:
     max_attempts: int
     concurrency: int
     shutdown_grace: float  # seconds to flush on SIGTERM
+    retry_for: float = 24 * 3600.0  # seconds a retryable failure (Graph down, 5xx, 429) keeps being retried
+    max_backoff: float = 60.0  # longest wait between two tries of one reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             max_attempts=int(r.number("outbox.max_attempts", 12, low=1, integer=True)),
             concurrency=int(r.number("outbox.concurrency", 64, low=1, integer=True)),
             shutdown_grace=r.number("outbox.shutdown_grace_seconds", 10, low=0),
+            retry_for=3600 * r.number("outbox.retry_hours", 24, low=0),
+            max_backoff=r.number("outbox.max_backoff_seconds", 60, low=0.1),
         ),
         log_level=r.choice("logging.level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=r.choice("logging.format", "text", ("text", "json")),

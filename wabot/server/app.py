@@ -70,6 +70,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         sender = Sender(
             store, graph, rate=settings.outbox.rate_per_second,
             max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency, metrics=meter,
+            retry_for=settings.outbox.retry_for, max_backoff=settings.outbox.max_backoff,
         )
         rules = HttpRules(frozenset(settings.http_private_hosts), settings.http_max_answer_bytes)
         steps_session = http_session(rules)  # http steps get their own session: private addresses refused
@@ -222,5 +223,6 @@ async def readyz(request: web.Request) -> web.Response:
         "problems": problems,
         "dry_run": request.app[SETTINGS].whatsapp.dry_run,
         "outbox_depth": sender.depth,
+        "outbox_retrying": sender.retrying,
     }
     return web.json_response(body, status=200 if not problems else 503)
