@@ -52,7 +52,8 @@ def fill(path: Path, conversations: int) -> str:
                 at = now - rnd.random() * 14 * 86400
                 flow, step = rnd.choice(steps)
                 handoff = n % 2000 == 0
-                state: dict[str, object] = {"flow": flow, "step": step, "status": "handoff" if handoff else "waiting" if flow else "idle",
+                status = "handoff" if handoff else "waiting" if flow else "idle"
+                state: dict[str, object] = {"flow": flow, "step": step, "status": status,
                          "vars": {"name": f"Khách {n}", "order_code": f"DH{n:06d}"}, "stack": [], "attempts": 0,
                          "misses": 0, "page": 0, "last_seen": at}
                 contact = json.dumps({"wa_id": customer, "user_id": None, "name": f"Nguyễn Văn {n}"},

@@ -357,6 +357,10 @@ def user_command(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings is None:
         return 2
+    if settings.database_url:
+        print("wabot: the web console works with the SQLite database only for now; with database.url set it is "
+              "off, so no account was made.", file=sys.stderr)
+        return 2
     if sys.stdin.isatty():
         password = getpass.getpass(f"Password for {args.name}: ")
         if getpass.getpass("The same password again: ") != password:

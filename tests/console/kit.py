@@ -12,7 +12,9 @@ from tests.apptools import Client, start
 from tests.fakegraph import FakeGraph
 from wabot import console
 from wabot.console import accounts
+from wabot.db.store import Store
 from wabot.server.adminsite import ADMIN_URL
+from wabot.server.keys import STORE
 
 PASSWORD = "trà-sen-2026"
 QUICK = "console: {quick_answers: ['Dạ em chào anh/chị', 'Chờ em một chút nhé']}\n"
@@ -25,6 +27,13 @@ async def console_app(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, *, u
         role: accounts.Role = "admin" if name.startswith("admin") else "agent"
         accounts.add_user(tmp_path / "wabot.db", name, PASSWORD, role)
     return await start(aiohttp_client, tmp_path, fake, QUICK + extra, admin=[console.setup])
+
+
+def db(client: Client) -> Store:
+    """The app's SQLite store (the console's tests run on SQLite; with PostgreSQL the console is off)."""
+    store = client.app[STORE]
+    assert isinstance(store, Store)
+    return store
 
 
 def browser(client: Client) -> aiohttp.ClientSession:

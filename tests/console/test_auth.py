@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.apptools import envelope, post, settle, text
-from tests.console.kit import PASSWORD, browser, console_app, origin, sign_in
+from tests.console.kit import PASSWORD, browser, console_app, db, origin, sign_in
 from tests.fakegraph import FakeGraph
 from wabot.console import accounts
 from wabot.db import staff
@@ -76,7 +76,7 @@ async def test_an_expired_session_is_told_to_sign_in_again(aiohttp_client: Any, 
     client = await console_app(aiohttp_client, tmp_path, fake)
     async with browser(client) as session:
         await sign_in(client, session)
-        client.app[STORE].conn.execute("UPDATE sessions SET expires_at = ?", (time.time() - 1,))
+        db(client).conn.execute("UPDATE sessions SET expires_at = ?", (time.time() - 1,))
         resp = await session.get("/console/customers")
         assert resp.url.path == "/console/login" and "hết hạn" in await resp.text()
         resp = await session.post(f"/console/c/{LAN}/take-over", data={"csrf": "x"}, headers=origin(client))
@@ -101,7 +101,7 @@ async def test_a_post_without_the_csrf_token_or_from_another_origin_changes_noth
         assert resp.status == 403
     state = await client.app[STORE].load_state(LAN)
     assert state is not None and state.status == "waiting"
-    assert client.app[STORE].conn.execute("SELECT COUNT(*) FROM staff_actions").fetchone()[0] == 0
+    assert db(client).conn.execute("SELECT COUNT(*) FROM staff_actions").fetchone()[0] == 0
 
 
 def test_passwords_are_scrypt_hashes_and_a_new_password_signs_every_device_out(tmp_path: Path) -> None:

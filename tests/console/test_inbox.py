@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.apptools import PHONE_ID, envelope, post, settle, text
-from tests.console.kit import browser, console_app, origin, sign_in
+from tests.console.kit import browser, console_app, db, origin, sign_in
 from tests.fakegraph import FakeGraph
 from wabot.server.keys import STORE
 
@@ -56,7 +56,7 @@ async def test_a_handoff_appears_live_then_the_answer_reaches_the_customer_and_g
         assert "bởi lan" in page and 'data-status="sent"' in page
 
         # a delivery status moves the tick
-        wamid = client.app[STORE].conn.execute("SELECT wamid FROM outbox WHERE agent = 'lan'").fetchone()[0]
+        wamid = db(client).conn.execute("SELECT wamid FROM outbox WHERE agent = 'lan'").fetchone()[0]
         meta = {"display_phone_number": "1", "phone_number_id": PHONE_ID}
         await post(client, envelope({"messaging_product": "whatsapp", "metadata": meta, "statuses": [
             {"id": wamid, "status": "read", "timestamp": str(int(time.time())), "recipient_id": LAN}]}))
@@ -68,7 +68,7 @@ async def test_a_handoff_appears_live_then_the_answer_reaches_the_customer_and_g
         await settle(client)
         state = await client.app[STORE].load_state(LAN)
         assert state is not None and state.status != "handoff"
-        done = client.app[STORE].conn.execute("SELECT name, action FROM staff_actions ORDER BY id").fetchall()
+        done = db(client).conn.execute("SELECT name, action FROM staff_actions ORDER BY id").fetchall()
         assert done == [("lan", "reply"), ("lan", "resume")]
         before = len(fake.sent)
         await post(client, envelope(text(LAN, "menu")))
@@ -108,7 +108,7 @@ async def test_outside_the_24_hour_window_free_text_is_refused_and_templates_are
 ) -> None:
     client = await console_app(aiohttp_client, tmp_path, fake)
     await handed_off(client)
-    client.app[STORE].conn.execute("UPDATE inbox SET received_at = received_at - 25 * 3600")
+    db(client).conn.execute("UPDATE inbox SET received_at = received_at - 25 * 3600")
     async with browser(client) as session:
         csrf = await sign_in(client, session)
         page = await (await session.get(f"/console/c/{LAN}")).text()

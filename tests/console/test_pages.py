@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.apptools import envelope, post, settle, tap, text
-from tests.console.kit import browser, console_app, origin, sign_in
+from tests.console.kit import browser, console_app, db, origin, sign_in
 from tests.fakegraph import FakeGraph
 from wabot.db import reports
-from wabot.server.keys import STORE
 
 LAN, MAI = "84912345678", "84987654321"
 
@@ -22,7 +21,7 @@ async def test_search_by_name_any_number_form_or_saved_variable(aiohttp_client: 
     client = await console_app(aiohttp_client, tmp_path, fake)
     await post(client, envelope(text(LAN, "hi", name="Lan Nguyễn"), text(MAI, "hi", name="Mai")))
     await settle(client)
-    store = client.app[STORE]
+    store = db(client)
     state = await store.load_state(LAN)
     assert state is not None
     store.conn.execute("UPDATE conversations SET state = ? WHERE customer = ?",
@@ -68,7 +67,9 @@ async def test_flows_page_lists_problems_and_ships_its_diagram_script(aiohttp_cl
     async with browser(client) as session:
         await sign_in(client, session)
         page = await (await session.get("/console/flows")).text()
-        assert page.count('data-testid="diagram"') >= 3 and "flowchart" in page and "Không có lỗi nào." in page
+        assert page.count('data-testid="diagram"') >= 3 and "flowchart" in page
+        # the same problems as `wabot validate` (the test config has no bot.env)
+        assert "reads env.SHOP_API, but SHOP_API is not in bot.env" in page
         script = await session.get("/console/static/mermaid.min.js")
         assert script.status == 200 and len(await script.read()) > 1_000_000
         assert (await session.get("/console/static/../pages.py")).status in (403, 404)
@@ -98,7 +99,7 @@ async def test_the_simulator_walks_the_main_menu_on_a_throw_away_conversation(
         gone = await (await session.post("/console/simulator.json", json={"restart": True}, headers=headers)).json()
         assert gone["state"]["status"] == "idle"
     assert fake.sent == []  # the simulator never writes to WhatsApp
-    assert client.app[STORE].conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 0
+    assert db(client).conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 0
 
 
 async def test_numbers_show_the_funnel_and_the_texts_the_bot_did_not_understand(

@@ -5,14 +5,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
 from wabot.console import auth, authoring, customers, inbox, live, numbers, recorder
-from wabot.console.pages import PREFIX, see_other
+from wabot.console.pages import DB, PREFIX, see_other
+from wabot.db.store import Store
+from wabot.server.keys import STORE
 
 __all__ = ["setup"]
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -49,7 +55,18 @@ def setup(app: web.Application) -> None:
     authoring.add_routes(app)
     numbers.add_routes(app)
     live.add_routes(app)
+    app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(recorder.recording)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    """The console's queries need the SQLite store; with PostgreSQL the console says so and stays off."""
+    store = app[STORE]
+    if isinstance(store, Store):
+        app[DB] = store
+    else:
+        log.warning("the web console works with the SQLite database only for now; with database.url it is off")
+    yield
 
 
 async def _to_inbox(request: web.Request) -> web.StreamResponse:

@@ -13,9 +13,9 @@ from urllib.parse import quote
 from aiohttp import web
 
 from wabot.console import accounts
-from wabot.console.pages import PREFIX, STAFF, Staff, error, render, see_other
+from wabot.console.pages import DB, PREFIX, STAFF, Staff, error, render, see_other
 from wabot.db import staff as db
-from wabot.server.keys import SETTINGS, STORE
+from wabot.server.keys import SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,11 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD") and not _same_origin(request):
         log.warning("console refused a %s from another origin (%s)", request.method, request.headers.get("Origin"))
         return error(request, 403, "origin")
-    store = request.app[STORE]
     if request.path.startswith(f"{PREFIX}/static/"):
         return await handler(request)
+    if DB not in request.app:
+        return error(request, 503, "sqlite_only")
+    store = request.app[DB]
     if await store.call(db.count_users) == 0:
         return error(request, 503, "no_account")
     if request.path == f"{PREFIX}/login":
@@ -86,7 +88,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     target = _next(str(form.get("next", "")))
-    store, now = request.app[STORE], time.time()
+    store, now = request.app[DB], time.time()
     count, latest = await store.call(db.failures, name, now - LOCK_SECONDS)
     if count >= LOCK_AFTER and latest is not None:
         minutes = max(1, round((latest + LOCK_SECONDS - now) / 60))
@@ -112,7 +114,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
-    await request.app[STORE].call(db.drop_session, request[STAFF].token)
+    await request.app[DB].call(db.drop_session, request[STAFF].token)
     response = see_other(f"{PREFIX}/login")
     response.del_cookie(COOKIE, path=PREFIX)
     return response

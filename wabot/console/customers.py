@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from wabot.console import talk
-from wabot.console.pages import PREFIX, error, render, staff
+from wabot.console.pages import DB, PREFIX, error, render, staff
 from wabot.db import reports
-from wabot.server.keys import SETTINGS, STORE
+from wabot.server.keys import SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,14 @@ def add_routes(app: web.Application) -> None:
 
 async def customers_page(request: web.Request) -> web.Response:
     query = request.query.get("q", "")[:200]
-    found = await request.app[STORE].call(reports.search, query)
+    found = await request.app[DB].call(reports.search, query)
     return render(request, "customers.html", page="customers", q=query, found=found)
 
 
 async def _rows(request: web.Request) -> list[dict[str, object]] | web.Response:
     if staff(request).role != "admin":
         return error(request, 403, "admins_only")
-    store, query = request.app[STORE], request.query.get("q", "")[:200]
+    store, query = request.app[DB], request.query.get("q", "")[:200]
     zone = ZoneInfo(request.app[SETTINGS].bot.timezone)
     out: list[dict[str, object]] = []
     for customer, name, status, flow, step, _, opted in await store.call(reports.search, query, EXPORT_LIMIT):

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from wabot.console import talk
-from wabot.console.pages import PREFIX, error, render, see_other, staff
+from wabot.console.pages import DB, PREFIX, error, render, see_other, staff
 from wabot.db import reports
 from wabot.db import staff as db
 from wabot.db.store import OutRow
@@ -19,7 +19,7 @@ from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import TemplateSpec
 from wabot.logs import mask
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.keys import DISPATCHER, SENDER, SETTINGS
 from wabot.state import HANDOFF
 from wabot.templates import Renderer
 from wabot.whatsapp import inbound, outbound, window
@@ -46,7 +46,7 @@ def add_routes(app: web.Application) -> None:
 
 async def _waiting(request: web.Request) -> list[dict[str, Any]]:
     """Customers waiting for a person, the newest wait first, with their last messages."""
-    store, now = request.app[STORE], time.time()
+    store, now = request.app[DB], time.time()
     waiting = sorted(await store.handoffs(), key=lambda h: h["since"] or 0, reverse=True)
     for h in waiting:
         h["messages"] = talk.entries(await store.call(reports.messages, h["customer"], PREVIEW))
@@ -63,11 +63,11 @@ async def inbox_items(request: web.Request) -> web.Response:
 
 
 async def inbox_count(request: web.Request) -> web.Response:
-    return web.json_response({"waiting": await request.app[STORE].count_status(HANDOFF)})
+    return web.json_response({"waiting": await request.app[DB].count_status(HANDOFF)})
 
 
 async def _conversation(request: web.Request) -> dict[str, Any] | None:
-    store, customer = request.app[STORE], request.match_info["customer"]
+    store, customer = request.app[DB], request.match_info["customer"]
     state, contact = await store.load_state(customer), await store.contact(customer)
     if state is None and contact is None:
         return None
@@ -110,7 +110,7 @@ def _back(customer: str) -> web.Response:
 
 async def reply(request: web.Request) -> web.StreamResponse:
     """Send the person's text; refused with the reason outside the 24-hour window."""
-    store, customer = request.app[STORE], request.match_info["customer"]
+    store, customer = request.app[DB], request.match_info["customer"]
     contact = await store.contact(customer)
     if contact is None:
         return error(request, 404, "not_found", customer=customer)
@@ -131,7 +131,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
 
 async def template(request: web.Request) -> web.StreamResponse:
     """Send an approved template from the flows' `replies:` (the only thing allowed outside the window)."""
-    store, customer = request.app[STORE], request.match_info["customer"]
+    store, customer = request.app[DB], request.match_info["customer"]
     contact = await store.contact(customer)
     if contact is None:
         return error(request, 404, "not_found", customer=customer)
@@ -149,7 +149,7 @@ async def template(request: web.Request) -> web.StreamResponse:
 
 async def _send(request: web.Request, contact: inbound.Customer, body: dict[str, Any], *, action: str) -> None:
     who = staff(request).name
-    rows = await request.app[STORE].call(db.staff_reply, who, contact.key, body, time.time(), action)
+    rows = await request.app[DB].call(db.staff_reply, who, contact.key, body, time.time(), action)
     request.app[SENDER].enqueue([OutRow(*r) for r in rows])
     request.app[DISPATCHER].hub.publish("replies_queued", contact.key, {"ids": [r[0] for r in rows]})
     log.info("console: %s sent a %s to %s", who, action, mask(contact.key))
@@ -157,7 +157,7 @@ async def _send(request: web.Request, contact: inbound.Customer, body: dict[str,
 
 async def resume(request: web.Request) -> web.StreamResponse:
     """Give the conversation back to the bot."""
-    store, customer = request.app[STORE], request.match_info["customer"]
+    store, customer = request.app[DB], request.match_info["customer"]
     state, contact = await store.load_state(customer), await store.contact(customer)
     if state is None or state.status != HANDOFF:
         return error(request, 409, "nothing_to_give_back", customer=customer)
@@ -171,7 +171,7 @@ async def resume(request: web.Request) -> web.StreamResponse:
 
 async def take_over(request: web.Request) -> web.StreamResponse:
     """A person takes the conversation; the bot pauses until it is given back."""
-    store, customer = request.app[STORE], request.match_info["customer"]
+    store, customer = request.app[DB], request.match_info["customer"]
     contact = await store.contact(customer)
     if contact is None and await store.load_state(customer) is None:
         return error(request, 404, "not_found", customer=customer)

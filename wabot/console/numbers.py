@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from wabot.console.pages import PREFIX, render
+from wabot.console.pages import DB, PREFIX, render
 from wabot.db import reports
-from wabot.server.keys import DISPATCHER, SETTINGS, STORE
+from wabot.server.keys import DISPATCHER, SETTINGS
 
 __all__ = ["add_routes"]
 
@@ -24,7 +24,7 @@ def add_routes(app: web.Application) -> None:
 
 
 async def numbers_page(request: web.Request) -> web.Response:
-    store, now = request.app[STORE], time.time()
+    store, now = request.app[DB], time.time()
     offset = datetime.now(ZoneInfo(request.app[SETTINGS].bot.timezone)).utcoffset()
     bot = request.app[DISPATCHER].bot
     reach = await store.call(reports.funnel)

@@ -12,9 +12,10 @@ import jinja2
 from aiohttp import web
 
 from wabot.console.i18n import Lang, words
+from wabot.db.store import Store
 from wabot.server.keys import SETTINGS
 
-__all__ = ["PREFIX", "STAFF", "Staff", "error", "lang", "render", "see_other", "staff", "when"]
+__all__ = ["DB", "PREFIX", "STAFF", "Staff", "error", "lang", "render", "see_other", "staff", "when"]
 
 PREFIX = "/console"
 
@@ -38,6 +39,8 @@ class Staff:
 
 
 STAFF = web.RequestKey("staff", Staff)
+# the console's queries are SQLite's (db/staff.py, db/reports.py); with PostgreSQL (database.url) it stays off
+DB = web.AppKey("console_db", Store)
 
 
 def staff(request: web.Request) -> Staff:

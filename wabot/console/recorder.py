@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from wabot.console.pages import DB
 from wabot.db import reports
 from wabot.server.hub import Happening
-from wabot.server.keys import HUB, STORE
+from wabot.server.keys import HUB
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ BATCH = 500  # turns written in one commit at most
 
 async def recording(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context of the admin app: the recorder runs while the server does."""
+    if DB not in app:  # PostgreSQL: the console is off
+        yield
+        return
     with app[HUB].subscribe() as queue:
         task = asyncio.create_task(_record(app, queue), name="console-recorder")
         try:
@@ -56,6 +60,6 @@ async def _write(app: web.Application, batch: list[Happening]) -> None:
     if not turns:
         return
     try:
-        await app[STORE].call(reports.record_turns, turns)
+        await app[DB].call(reports.record_turns, turns)
     except sqlite3.Error as exc:  # the numbers page misses these turns; the conversations are not affected
         log.error("the console could not record %d turns for the numbers page: %s", len(turns), exc)
