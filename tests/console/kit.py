@@ -21,12 +21,12 @@ QUICK = "console: {quick_answers: ['Dạ em chào anh/chị', 'Chờ em một ch
 
 
 async def console_app(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, *, users: tuple[str, ...] = ("lan",),
-                      extra: str = "") -> Client:
+                      extra: str = "", db: str = "") -> Client:
     """The real app with the console; `users` made first (admins: names starting with "admin")."""
     for name in users:
         role: accounts.Role = "admin" if name.startswith("admin") else "agent"
         accounts.add_user(tmp_path / "wabot.db", name, PASSWORD, role)
-    return await start(aiohttp_client, tmp_path, fake, QUICK + extra, admin=[console.setup])
+    return await start(aiohttp_client, tmp_path, fake, QUICK + extra, admin=[console.setup], db=db)
 
 
 def db(client: Client) -> Store:
