@@ -129,6 +129,7 @@ def run(config: Path) -> int:
         return 2
     from aiohttp import web
 
+    from wabot import api
     from wabot.server.app import create_app
 
     s = settings.server
@@ -139,7 +140,7 @@ def run(config: Path) -> int:
     gc.freeze()
     try:
         web.run_app(
-            create_app(settings, bot), host=s.host, port=s.port, print=None,
+            create_app(settings, bot, admin=[api.setup]), host=s.host, port=s.port, print=None,
             shutdown_timeout=settings.outbox.shutdown_grace, access_log=None, loop=_event_loop(),
         )
     except OSError as err:
@@ -326,6 +327,19 @@ def export_command(args: argparse.Namespace) -> int:
     return 2 if settings is None else desk.export(settings, args.out)
 
 
+def _apikey_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("create", "list", "revoke"),
+                   help="create a key (printed once, alone on the last line), list the keys, or revoke one")
+    p.add_argument("name", nargs="?", help="the key's name, for create and revoke (like erp or shop-website)")
+
+
+def apikey_command(args: argparse.Namespace) -> int:
+    from wabot.tools.apikeys import apikey
+
+    settings = _settings(args)
+    return 2 if settings is None else apikey(settings, args.action, args.name)
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -339,6 +353,8 @@ COMMANDS: list[_Command] = [
     _Command("history", "print one customer's conversation with delivery statuses", history_command,
              _history_arguments),
     _Command("export", "write every conversation as JSON Lines", export_command, _export_arguments),
+    _Command("apikey", "the business API's keys: create NAME | list | revoke NAME", apikey_command,
+             _apikey_arguments),
 ]
 
 

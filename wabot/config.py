@@ -16,7 +16,9 @@ from wabot.errors import ConfigError
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Names never handed to flow templates as `env.X`, whatever the config says.
-SECRET_VARS = ("WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN")
+SECRET_VARS = (
+    "WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN", "WABOT_EVENTS_SECRET",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,9 @@ class Settings:
     retention_days: float = 0  # 0: keep conversation history forever
     admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
     admin_port: int = 8081  # 0: a free port chosen by the system (tests)
+    events_url: str = ""  # the shop's receiver of signed events (docs/api.md); empty: no events kept
+    events_secret: str = ""  # signs each event (X-Wabot-Signature-256), as Meta signs its webhooks
+    events_max_attempts: int = 10  # deliveries tried before an event is dead-lettered
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +151,9 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         retention_days=r.number("history.retention_days", 90, low=0),
         admin_host=r.text("admin.host", "127.0.0.1"),
         admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
+        events_url=r.url("events.url", "http://-") if r.text("events.url", "") else "",
+        events_secret=r.text("events.secret", ""),
+        events_max_attempts=int(r.number("events.max_attempts", 10, low=1, integer=True)),
     )
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
@@ -154,6 +162,9 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             "is empty, but a token is set: without the app secret wabot cannot tell Meta's webhooks from forged "
             "ones. Set WHATSAPP_APP_SECRET (Meta App Dashboard > App settings > Basic > App secret)",
         )
+    if settings.events_url and not settings.events_secret:
+        raise r.fail("events.secret", "is empty, but events.url is set: the shop's systems could not tell wabot's "
+                     "events from forged ones. Set WABOT_EVENTS_SECRET to a long random string")
     return settings
 
 

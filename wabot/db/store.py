@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wabot.db import sql
+from wabot.db import apisql, sql
 from wabot.state import State
 from wabot.whatsapp import inbound
 
@@ -88,12 +88,14 @@ class Store:
         now: float,
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
+        events: Iterable[sql.Event] = (),
     ) -> list[OutRow]:
         """In one commit: save the new state, queue the replies, mark the inbound message done.
 
-        `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff.
+        `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff;
+        `events` are kept for the shop's systems in the same commit.
         """
-        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff)
+        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events))
         return [OutRow(*r) for r in rows]
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
@@ -115,8 +117,10 @@ class Store:
     async def count_status(self, status: str) -> int:
         return await self._run(sql.count_status, status)
 
-    async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None:
-        await self._run(sql.set_opted_out, customer, opted_out, now)
+    async def set_opted_out(
+        self, customer: str, opted_out: bool, *, now: float, events: Iterable[sql.Event] = ()
+    ) -> None:
+        await self._run(sql.set_opted_out, customer, opted_out, now, list(events))
 
     async def opted_out(self, customer: str) -> bool:
         return await self._run(sql.opted_out, customer)
@@ -169,3 +173,66 @@ class Store:
 
     async def outbox_row(self, row_id: int) -> dict[str, Any] | None:
         return await self._run(sql.outbox_row, row_id)
+
+    # --- the business API (wabot/api) -------------------------------------------------------------
+
+    async def add_api_key(self, name: str, digest: str, *, now: float) -> bool:
+        """Keep an API key's hash; False when the name is taken."""
+        return await self._run(apisql.add_key, name, digest, now)
+
+    async def api_key_name(self, digest: str) -> str | None:
+        """The name of the live API key with this hash, or None."""
+        return await self._run(apisql.key_name, digest)
+
+    async def api_keys(self) -> list[tuple[str, float, float | None]]:
+        """(name, created at, revoked at) for every API key."""
+        return await self._run(apisql.keys)
+
+    async def revoke_api_key(self, name: str, *, now: float) -> bool:
+        return await self._run(apisql.revoke_key, name, now)
+
+    async def remembered(self, api_key: str, idempotency_key: str) -> tuple[str, int, Any] | None:
+        """(fingerprint, status, answer) of an earlier request with this Idempotency-Key."""
+        return await self._run(apisql.remembered, api_key, idempotency_key)
+
+    async def remember(self, api_key: str, idempotency_key: str, fingerprint: str, *, status: int, answer: Any,
+                       now: float) -> None:
+        """Keep the answer to a request made with an Idempotency-Key."""
+        await self._run(apisql.remember, api_key, idempotency_key, fingerprint, status, answer, now)
+
+    async def send(
+        self, customer: str, body: dict[str, Any], *, now: float, idempotency: tuple[str, str, str] | None
+    ) -> tuple[OutRow | None, int, Any]:
+        """Queue one message the business starts; with (api key, Idempotency-Key, fingerprint), only once."""
+        row, status, answer = await self._run(apisql.send, customer, body, now, idempotency)
+        return (OutRow(*row) if row else None), status, answer
+
+    async def message(self, row_id: int) -> dict[str, Any] | None:
+        return await self._run(apisql.message, row_id)
+
+    async def add_events(self, customer: str, events: Iterable[sql.Event], *, now: float) -> None:
+        """Keep events for the shop's systems (their own commit: for changes made elsewhere)."""
+
+        def add(conn: sqlite3.Connection) -> None:
+            with sql.transaction(conn):
+                sql.add_events(conn, customer, events, now)
+
+        await self._run(add)
+
+    async def due_events(self, *, now: float, limit: int = 100) -> list[apisql.EventRow]:
+        return await self._run(apisql.due_events, now, limit)
+
+    async def next_event_at(self) -> float | None:
+        return await self._run(apisql.next_event_at)
+
+    async def event_delivered(self, event_id: int, *, now: float) -> None:
+        await self._run(apisql.event_delivered, event_id, now)
+
+    async def event_failed(self, event_id: int, *, error: str, next_at: float, dead: bool, now: float) -> None:
+        await self._run(apisql.event_failed, event_id, error, next_at, dead, now)
+
+    async def dead_events(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        return await self._run(apisql.dead_events, limit)
+
+    async def retry_event(self, event_id: int, *, now: float) -> bool:
+        return await self._run(apisql.retry_event, event_id, now)

@@ -17,7 +17,7 @@ from wabot.config import Settings, load_settings
 from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import adminsite, metrics, reload, webhook
+from wabot.server import adminsite, metrics, reload, shopevents, webhook
 from wabot.server.dispatch import Dispatcher
 from wabot.server.hub import Hub
 from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
@@ -98,6 +98,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
     app.cleanup_ctx.append(adminsite.serving)  # after resources: it shares them
+    app.cleanup_ctx.append(shopevents.delivering)  # after resources: events to the shop's systems (events.url)
     return app
 
 

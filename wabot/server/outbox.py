@@ -84,6 +84,7 @@ class Sender:
         self.hooks: set[asyncio.Task[None]] = set()
         self.sent: list[tuple[str, float, int]] = []  # (wamid, when, outbox id) not yet committed
         self.flushes: set[asyncio.Task[None]] = set()
+        self.events = False  # tell the shop's systems about replies that failed for good (events.url is set)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -197,6 +198,9 @@ class Sender:
         self.queues[customer].popleft()
         reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
         await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
+        if self.events:
+            await self.store.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
+                                                                     "error": reason})], now=now)
         self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
         if err.code == WINDOW_CLOSED:
