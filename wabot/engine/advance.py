@@ -121,7 +121,7 @@ def _start_flow(
         return Outcome(state)
     turn = Turn(bot, renderer, state.with_(vars={**state.vars, **event.vars}), customer=customer, now=now)
     turn.leap(Jump("goto", event.flow), calls=False)
-    return _outcome(turn, last_seen=state.last_seen)
+    return _outcome(turn, last_seen=now)  # the session clock starts now, as if the customer had written
 
 
 def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:

@@ -212,13 +212,11 @@ class Dispatcher:
 
     def _events(self, before: State | None, outcome: Effected, reason: str | None) -> list[tuple[str, Any]]:
         """What the shop's systems hear about this turn (kept in the turn's commit; sent by server/shopevents.py)."""
-        events: list[tuple[str, Any]] = [("flow_finished", {"flow": f, "vars": v}) for f, v in outcome.finished]
         was, now = before.status if before else IDLE, outcome.state.status
-        if now == HANDOFF and was != HANDOFF:
-            events.append(("handoff_opened", {"reason": reason or ""}))
-        elif was == HANDOFF and now != HANDOFF:
-            events.append(("handoff_closed", {}))
-        return events
+        closed: list[tuple[str, Any]] = [("handoff_closed", {})] if was == HANDOFF and now != HANDOFF else []
+        opened = [("handoff_opened", {"reason": reason or ""})] if now == HANDOFF and was != HANDOFF else []
+        finished = [("flow_finished", {"flow": f, "vars": v}) for f, v in outcome.finished]
+        return [*closed, *finished, *opened]  # the order they happened in
 
     async def reengage(self, key: str) -> None:
         """A reply bounced off the closed 24-hour window (131047): queue the `reengage` template, once a day."""
