@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from wabot.api.problems import Problem
 from wabot.errors import LimitError
-from wabot.whatsapp import outbound
+from wabot.whatsapp import numbers, outbound
 
 __all__ = ["FREE_KINDS", "KINDS", "message", "recipient", "template"]
 
 FREE_KINDS = ("text", *outbound.MEDIA_KINDS, "buttons", "location")  # free-form: inside the 24-hour window only
 KINDS = (*FREE_KINDS, "template")
 
-_NUMBER = re.compile(r"\+?\d{8,15}")
-
 
 def recipient(data: Mapping[str, Any]) -> str:
     """The customer's number from `to`, digits only."""
     to = data.get("to")
-    if not isinstance(to, str) or not _NUMBER.fullmatch(to.strip()):
+    number = numbers.normalise(to) if isinstance(to, str) else None
+    if number is None:
         raise _bad('"to" must be the customer\'s WhatsApp number with its country code, digits only, '
                    'like "84912345678".')
-    return to.strip().lstrip("+")
+    return number
 
 
 def message(data: Mapping[str, Any], *, language: str) -> outbound.Outgoing:
@@ -80,9 +78,7 @@ def template(part: Any, *, language: str) -> outbound.Template:
     if params is not None:
         if not isinstance(params, list) or not all(isinstance(p, str | int | float) for p in params):
             raise _bad('The template\'s "parameters" must be a list of texts, like ["A123", "GHN"].')
-        body = [{"type": "text", "text": str(p)} for p in params]
-        return outbound.Template(part["name"].strip(), lang,
-                                 ({"type": "body", "parameters": body},) if body else ())
+        return outbound.template_with(part["name"].strip(), lang, [str(p) for p in params])
     if components is not None:
         if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
             raise _bad('The template\'s "components" must be a list in Meta\'s shape.')

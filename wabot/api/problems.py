@@ -16,6 +16,7 @@ Code = Literal[
     "window_closed",  # 409: free-form outside the 24-hour window, and no template to fall back on
     "opted_out",  # 409: the customer asked not to get messages the business starts
     "in_handoff",  # 409: a person has the conversation
+    "campaign_finished",  # 409: a finished or cancelled campaign cannot change
     "idempotency_key_reused",  # 422: the same Idempotency-Key with a different request
     "too_large",  # 413
     "method_not_allowed",  # 405

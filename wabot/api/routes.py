@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from wabot.api import compose
+from wabot.api import campaigns, compose
 from wabot.api.keys import API_KEY
 from wabot.api.problems import Problem, dumps
 from wabot.logs import mask
@@ -32,6 +32,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{BASE}/flows/{{flow}}/start", start_flow)
     app.router.add_get(f"{BASE}/events/dead", dead_events)
     app.router.add_post(f"{BASE}/events/{{id}}/retry", retry_event)
+    campaigns.add_routes(app, BASE)
 
 
 async def send_message(request: web.Request) -> web.Response:

@@ -97,6 +97,35 @@ MIGRATIONS = [
     CREATE INDEX events_pending ON events (customer, id) WHERE status = 'pending';
     CREATE INDEX events_status ON events (status, id);
     """,
+    # campaigns: one template to many customers (wabot/db/campaignsql.py); a recipient row is queued to the
+    # outbox in the same commit that records its outbox id, so a restart never queues it twice
+    """
+    CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        template TEXT NOT NULL,
+        language TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'running',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE campaign_recipients (
+        campaign INTEGER NOT NULL,
+        row INTEGER NOT NULL,
+        customer TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        outbox_id INTEGER,
+        reason TEXT,
+        PRIMARY KEY (campaign, row)
+    );
+    CREATE UNIQUE INDEX campaign_customer ON campaign_recipients (campaign, customer) WHERE customer != '';
+    CREATE INDEX campaign_pending ON campaign_recipients (campaign, row) WHERE status = 'pending';
+    -- a campaign's message is sent at most once: `sending` is committed before the Graph call, and a row found
+    -- sending after a crash is not sent again (Meta may or may not have it; a duplicate promotion is worse)
+    ALTER TABLE outbox ADD COLUMN once INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 # A delivery status only ever moves forward (Meta may send `read` before `delivered`).

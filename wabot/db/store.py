@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wabot.db import apisql, sql
+from wabot.db import apisql, campaignsql, sql
 from wabot.state import State
 from wabot.whatsapp import inbound
 
@@ -33,6 +33,7 @@ class OutRow:
     body: dict[str, Any]
     attempts: int = 0
     payload: str = ""  # `body` as the JSON text stored (sent as is: no second encoding)
+    once: bool = False  # a campaign's message: never sent again after a crash caught it mid-send
 
 
 class Store:
@@ -143,7 +144,8 @@ class Store:
 
     async def queued(self) -> list[OutRow]:
         """Every outgoing message not yet accepted by Meta, oldest first."""
-        return [OutRow(*r) for r in await self._run(sql.queued)]
+        once = await self._run(campaignsql.once_ids)
+        return [OutRow(*r, once=r[0] in once) for r in await self._run(sql.queued)]
 
     async def oldest_queued(self) -> float | None:
         """When the oldest reply still queued was created (unix time), or None when the outbox is empty."""
@@ -167,7 +169,8 @@ class Store:
     async def mark_retry(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
         await self._run(
             sql.update,
-            "UPDATE outbox SET attempts = attempts + 1, error_code = ?, error = ?, updated_at = ? WHERE id = ?",
+            "UPDATE outbox SET attempts = attempts + 1, sending = 0, error_code = ?, error = ?, updated_at = ?"
+            " WHERE id = ?",
             (code, error, now, row_id),
         )
 
@@ -236,3 +239,36 @@ class Store:
 
     async def retry_event(self, event_id: int, *, now: float) -> bool:
         return await self._run(apisql.retry_event, event_id, now)
+
+    # --- campaigns ----------------------------------------------------------------------------------
+
+    async def add_campaign(
+        self, *, name: str, template: str, language: str, recipients: list[campaignsql.Recipient],
+        invalid: list[campaignsql.Skip], now: float,
+    ) -> tuple[int, int]:
+        """A new running campaign: (its id, duplicate numbers skipped)."""
+        return await self._run(campaignsql.add, name, template, language, recipients, invalid, now)
+
+    async def running_campaigns(self) -> list[tuple[int, str, str]]:
+        return await self._run(campaignsql.running)
+
+    async def feed_campaign(
+        self, campaign: int, *, limit: int, now: float, bodies: Callable[[str, list[str]], dict[str, Any]]
+    ) -> tuple[list[OutRow], bool]:
+        """Queue the next `limit` recipients to the outbox; (the rows, whether more remain)."""
+        rows, more = await self._run(campaignsql.feed, campaign, limit, now, bodies)
+        return [OutRow(*r, once=True) for r in rows], more
+
+    async def sending(self, row_id: int) -> None:
+        """An at-most-once row is about to be sent (committed before the Graph call)."""
+        await self._run(campaignsql.sending, row_id)
+
+    async def interrupted(self, *, now: float) -> int:
+        """Fail the at-most-once rows a crash caught mid-send (start-up, before the sender loads the outbox)."""
+        return await self._run(campaignsql.interrupted, now)
+
+    async def set_campaign_status(self, campaign: int, status: str, *, now: float) -> str | None:
+        return await self._run(campaignsql.set_status, campaign, status, now)
+
+    async def campaign_report(self, campaign: int) -> dict[str, Any] | None:
+        return await self._run(campaignsql.report, campaign)

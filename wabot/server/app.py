@@ -17,7 +17,7 @@ from wabot.config import Settings, load_settings
 from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import adminsite, metrics, reload, shopevents, webhook
+from wabot.server import adminsite, campaigns, metrics, reload, shopevents, webhook
 from wabot.server.dispatch import Dispatcher
 from wabot.server.hub import Hub
 from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
@@ -79,6 +79,9 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         app[DISPATCHER] = dispatcher
         sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
+        if lost := await store.interrupted(now=time.time()):
+            log.warning("%d campaign messages were being sent when wabot stopped; they are not sent again "
+                        "(a campaign never sends twice) and count as failed in the report", lost)
         await sender.start()
         await dispatcher.recover()
         purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
@@ -99,6 +102,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
     app.cleanup_ctx.append(adminsite.serving)  # after resources: it shares them
     app.cleanup_ctx.append(shopevents.delivering)  # after resources: events to the shop's systems (events.url)
+    app.cleanup_ctx.append(campaigns.running)  # after resources: campaigns fed into the outbox
     return app
 
 

@@ -156,6 +156,8 @@ class Sender:
             return
         row = queue[0]
         await self.pacer.wait()
+        if row.once:
+            await self.store.sending(row.id)
         started = time.perf_counter()
         try:
             wamid = await self._post(row)
@@ -188,7 +190,7 @@ class Sender:
             return
         attempts = row.attempts + 1
         if err.retryable and attempts < self.max_attempts:
-            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload)
+            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload, row.once)
             await self.store.mark_retry(row.id, code=err.code, error=str(err), now=now)
             delay = backoff(attempts)
             self.metrics.retried()
