@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from wabot.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Every setting wabot reads, with its description for editors: the one home of the settings' names.
+SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
+
+Synchronous = Literal["normal", "full"]
 
 # Names never handed to flow templates as `env.X`, whatever the config says.
 SECRET_VARS = (
@@ -45,6 +55,7 @@ class Server:
     webhook_path: str
     max_body_bytes: int
     max_batch: int  # updates accepted in one POST (Meta sends up to 1,000)
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,14 @@ class Settings:
     events_url: str = ""  # the shop's receiver of signed events (docs/api.md); empty: no events kept
     events_secret: str = ""  # signs each event (X-Wabot-Signature-256), as Meta signs its webhooks
     events_max_attempts: int = 10  # deliveries tried before an event is dead-lettered
+    synchronous: Synchronous = "normal"  # SQLite's durability: normal survives kill -9, full a power cut too
+    database_url: str = ""  # postgresql://...: PostgreSQL (several instances may share it); empty: SQLite
+    lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
+
+    @property
+    def database_target(self) -> str:
+        """What `open_database` opens: the PostgreSQL URL, else the SQLite file."""
+        return self.database_url or str(self.database)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +126,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"The configuration file {file} must be a mapping of sections.", key="", file=file)
+    _check_keys(raw, file)
     r = _Reader(raw, env, file, path.parent)
     settings = Settings(
         file=path,
@@ -126,6 +146,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             webhook_path=r.match("server.webhook_path", "/webhook/whatsapp", r"/\S*", "a path starting with /"),
             max_body_bytes=int(r.number("server.max_body_bytes", 4 * 1024 * 1024, low=1024, integer=True)),
             max_batch=int(r.number("server.max_batch", 5000, low=1, integer=True)),
+            trusted_proxies=r.networks("server.trusted_proxies"),
         ),
         bot=BotSettings(
             flows=r.path("bot.flows", "flows"),
@@ -154,7 +175,15 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         events_url=r.url("events.url", "http://-") if r.text("events.url", "") else "",
         events_secret=r.text("events.secret", ""),
         events_max_attempts=int(r.number("events.max_attempts", 10, low=1, integer=True)),
+        synchronous="full" if r.choice("database.synchronous", "normal", ("normal", "full")) == "full" else "normal",
+        database_url=r.text("database.url", ""),
+        lease_seconds=r.number("database.lease_seconds", 10, low=0.5),
     )
+    url = settings.database_url
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        if "://" in url:
+            raise r.fail("database.url", "must start with postgresql:// (PostgreSQL) or be an SQLite file path")
+        settings = dataclasses.replace(settings, database=r.path("database.url", ""), database_url="")
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
         raise r.fail(
@@ -162,10 +191,49 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             "is empty, but a token is set: without the app secret wabot cannot tell Meta's webhooks from forged "
             "ones. Set WHATSAPP_APP_SECRET (Meta App Dashboard > App settings > Basic > App secret)",
         )
+    if settings.events_url and settings.database_url:
+        raise r.fail("events.url", "works with an SQLite database only for now (database.path), not with a "
+                     "PostgreSQL database.url; remove one of them")
     if settings.events_url and not settings.events_secret:
         raise r.fail("events.secret", "is empty, but events.url is set: the shop's systems could not tell wabot's "
                      "events from forged ones. Set WABOT_EVENTS_SECRET to a long random string")
     return settings
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """config.schema.json: the settings, their types and descriptions (editors complete config.yaml from it)."""
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+def known_keys() -> dict[str, tuple[str, ...]]:
+    """Section -> the settings it may hold, as the schema declares them."""
+    return {name: tuple(section.get("properties", {})) for name, section in schema()["properties"].items()}
+
+
+def _check_keys(raw: dict[str, Any], file: str) -> None:
+    """Stop at the first section or setting the schema does not know, with the closest known name."""
+    known = known_keys()
+    for name, section in raw.items():
+        if name not in known:
+            raise ConfigError(f"Section {name} in {file} is not a wabot setting{_closest(str(name), known)}.",
+                              key=str(name), file=file)
+        if not isinstance(section, dict):
+            continue  # the reader says what a section must be
+        for key in section:
+            if key not in known[name]:
+                raise ConfigError(
+                    f"Setting {name}.{key} in {file} is not a wabot setting{_closest(str(key), known[name])}.",
+                    key=f"{name}.{key}", file=file,
+                )
+
+
+def _closest(name: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if found:
+        return f"; did you mean '{found[0]}'?"
+    return f" (the known ones are: {', '.join(known)})"
 
 
 def template_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -186,6 +254,9 @@ class _Reader:
         return ConfigError(f"Setting {key} in {self.file} {what}.", key=key, file=self.file)
 
     def get(self, key: str, default: Any) -> Any:
+        section, _, name = key.partition(".")
+        if name not in known_keys().get(section, ()):  # a programming error: every setting has a schema entry
+            raise AssertionError(f"setting {key} is read but not declared in {SCHEMA_PATH}")
         node: Any = self.raw
         for part in key.split("."):
             if node is None:
@@ -239,6 +310,18 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
         return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+
+    def networks(self, key: str) -> tuple[str, ...]:
+        """Addresses or networks (10.0.0.0/8, ::1), each checked."""
+        found = self.words(key, ())
+        for text in found:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise self.fail(
+                    key, f"must list addresses or networks like 10.0.0.1 or 10.0.0.0/8, not {text!r}"
+                ) from None
+        return found
 
     def number(
         self, key: str, default: float, *, low: float | None = None, high: float | None = None, integer: bool = False

@@ -11,7 +11,14 @@ from tests.api import started
 from tests.api.test_messages import LAN, wrote
 from tests.apptools import Client, envelope, post, text
 from tests.fakegraph import FakeGraph
+from wabot.db.store import Store
 from wabot.server.keys import STORE
+
+
+def sqlite(client: Client) -> Store:
+    store = client.app[STORE]
+    assert isinstance(store, Store)  # campaigns are kept in SQLite
+    return store
 
 
 def numbers(count: int, start: int = 84_900_000_000) -> list[str]:
@@ -19,7 +26,7 @@ def numbers(count: int, start: int = 84_900_000_000) -> list[str]:
 
 
 async def campaign(client: Client, recipients: list[str], **kw: Any) -> int:
-    cid, _ = await client.app[STORE].add_campaign(
+    cid, _ = await sqlite(client).add_campaign(
         name="tết", template="promo", language="vi", recipients=[(n, [n[-4:], "20%"]) for n in recipients],
         invalid=kw.get("invalid", []), now=time.time())
     return cid
@@ -28,7 +35,7 @@ async def campaign(client: Client, recipients: list[str], **kw: Any) -> int:
 async def until_done(client: Client, cid: int, within: float) -> dict[str, Any]:
     async with asyncio.timeout(within):
         while True:
-            report = await client.app[STORE].campaign_report(cid)
+            report = await sqlite(client).campaign_report(cid)
             assert report is not None
             if report["status"] in ("done", "cancelled") and report["waiting"] == 0:
                 return report
@@ -82,7 +89,7 @@ async def test_opted_out_invalid_and_duplicate_numbers_are_skipped_and_counted(
 
 async def test_pause_resume_and_cancel(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
     client, _ = await started(aiohttp_client, tmp_path, fake, "outbox: {rate_per_second: 50}\n")
-    store = client.app[STORE]
+    store = sqlite(client)
     cid = await campaign(client, numbers(200))
     await fake.wait_sent(10)
     assert await store.set_campaign_status(cid, "paused", now=time.time()) == "running"

@@ -7,11 +7,11 @@ from typing import Any
 
 from wabot.api.problems import Problem
 from wabot.errors import LimitError
-from wabot.whatsapp import numbers, outbound
+from wabot.whatsapp import inbound, numbers, outbound
 
 __all__ = ["FREE_KINDS", "KINDS", "message", "recipient", "template"]
 
-FREE_KINDS = ("text", *outbound.MEDIA_KINDS, "buttons", "location")  # free-form: inside the 24-hour window only
+FREE_KINDS = ("text", *inbound.MEDIA_KINDS, "buttons", "location")  # free-form: inside the 24-hour window only
 KINDS = (*FREE_KINDS, "template")
 
 
@@ -39,7 +39,7 @@ def message(data: Mapping[str, Any], *, language: str) -> outbound.Outgoing:
         if not isinstance(part, str) or not part.strip():
             raise _bad('"text" must be the message, like "Đơn hàng của anh đã được gửi đi".')
         built = outbound.Text(part)
-    elif kind in outbound.MEDIA_KINDS:
+    elif kind in inbound.MEDIA_KINDS:
         link = _field(part, kind, "link")
         caption, filename = _optional(part, "caption"), _optional(part, "filename")
         built = outbound.Media(kind, link=link, caption=caption, filename=filename)

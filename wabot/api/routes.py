@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from wabot.api import campaigns, compose
-from wabot.api.keys import API_KEY
+from wabot.api.keys import API_KEY, store
 from wabot.api.problems import Problem, dumps
 from wabot.logs import mask
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.keys import DISPATCHER, SENDER, SETTINGS
 from wabot.state import HANDOFF
 from wabot.whatsapp import inbound, outbound, window
 
@@ -39,7 +39,7 @@ async def send_message(request: web.Request) -> web.Response:
     """Queue a message the business starts; free-form only inside the 24-hour window."""
     raw, data = await _body(request)
     idem = _idempotency(request, raw)
-    if idem is not None and (seen := await request.app[STORE].remembered(idem[0], idem[1])) is not None:
+    if idem is not None and (seen := await store(request).remembered(idem[0], idem[1])) is not None:
         return _replay(idem, seen)
     language = request.app[DISPATCHER].bot.default_language
     to = compose.recipient(data)
@@ -52,7 +52,7 @@ async def send_message(request: web.Request) -> web.Response:
                           '"fallback_template" to send when the window is closed')
         message = compose.template(fallback, language=language)
     body = outbound.to_body(outbound.Recipient(to), message)
-    row, status, answer = await request.app[STORE].send(to, body, now=time.time(), idempotency=idem)
+    row, status, answer = await store(request).send(to, body, now=time.time(), idempotency=idem)
     if row is not None:
         request.app[SENDER].enqueue([row])
         log.info("business API (%s) queued a %s for %s as message %d", request[API_KEY], body["type"], mask(to),
@@ -66,7 +66,7 @@ async def get_message(request: web.Request) -> web.Response:
         row_id = int(request.match_info["id"])
     except ValueError:
         row_id = -1
-    found = await request.app[STORE].message(row_id) if row_id >= 0 else None
+    found = await store(request).message(row_id) if row_id >= 0 else None
     if found is None:
         raise Problem(404, "not_found", f"There is no message with id {request.match_info['id']}.")
     error = {"code": found["error_code"], "message": found["error"]} if found["status"] == "failed" else None
@@ -80,8 +80,8 @@ async def start_flow(request: web.Request) -> web.Response:
     """Start a flow for a customer with variables, as if the customer had written; 202 once it is queued."""
     raw, data = await _body(request)
     idem = _idempotency(request, raw)
-    store = request.app[STORE]
-    if idem is not None and (seen := await store.remembered(idem[0], idem[1])) is not None:
+    db = store(request)
+    if idem is not None and (seen := await db.remembered(idem[0], idem[1])) is not None:
         return _replay(idem, seen)
     dispatcher = request.app[DISPATCHER]
     flow = request.match_info["flow"]
@@ -93,7 +93,7 @@ async def start_flow(request: web.Request) -> web.Response:
     if not isinstance(variables, dict) or not all(isinstance(k, str) for k in variables):
         raise Problem(400, "bad_request", '"vars" must be an object of named values, like {"code": "A123"}.')
     await _not_opted_out(request, to)
-    state = await store.load_state(to)
+    state = await db.load_state(to)
     if state is not None and state.status == HANDOFF:
         raise Problem(409, "in_handoff", f"{to} is talking with a person (a handoff); the flow was not started. "
                       "Try again once the conversation is given back to the bot.")
@@ -106,8 +106,8 @@ async def start_flow(request: web.Request) -> web.Response:
         opening = compose.template(part, language=dispatcher.bot.default_language)
     answer = {"to": to, "flow": flow, "status": "started", "opened_with_template": opening is not None}
     if idem is not None:
-        await store.remember(*idem, status=202, answer=answer, now=time.time())
-    contact = await store.contact(to) or inbound.Customer(to)
+        await db.remember(*idem, status=202, answer=answer, now=time.time())
+    contact = await db.contact(to) or inbound.Customer(to)
     dispatcher.start_flow(contact, flow, dict(variables), opening=opening)
     log.info("business API (%s) started flow %s for %s", request[API_KEY], flow, mask(to))
     return web.json_response(answer, status=202, dumps=dumps)
@@ -115,7 +115,7 @@ async def start_flow(request: web.Request) -> web.Response:
 
 async def dead_events(request: web.Request) -> web.Response:
     """Events the shop's receiver did not take after every try."""
-    events = await request.app[STORE].dead_events(limit=1000)
+    events = await store(request).dead_events(limit=1000)
     for e in events:
         e["created_at"], e["updated_at"] = _iso(e["created_at"]), _iso(e["updated_at"])
         e["id"] = str(e["id"])
@@ -128,7 +128,7 @@ async def retry_event(request: web.Request) -> web.Response:
         event_id = int(request.match_info["id"])
     except ValueError:
         event_id = -1
-    if event_id < 0 or not await request.app[STORE].retry_event(event_id, now=time.time()):
+    if event_id < 0 or not await store(request).retry_event(event_id, now=time.time()):
         raise Problem(404, "not_found", f"There is no dead-lettered event with id {request.match_info['id']}.")
     return web.json_response({"id": str(event_id), "status": "pending"}, status=202, dumps=dumps)
 
@@ -137,14 +137,14 @@ async def retry_event(request: web.Request) -> web.Response:
 
 
 async def _not_opted_out(request: web.Request, to: str) -> None:
-    if await request.app[STORE].opted_out(to):
+    if await store(request).opted_out(to):
         words = ", ".join(request.app[SETTINGS].bot.start_words) or "a start word"
         raise Problem(409, "opted_out", f"{to} asked not to get messages the business starts (a stop word); "
                       f"nothing was sent. They opt back in by writing {words}.")
 
 
 async def _window_open(request: web.Request, to: str) -> bool:
-    return window.is_open(await request.app[STORE].last_inbound(to), now=time.time())
+    return window.is_open(await store(request).last_inbound(to), now=time.time())
 
 
 def _closed(to: str, what: str, fix: str) -> Problem:

@@ -111,8 +111,10 @@ async def delivering(app: web.Application) -> AsyncIterator[None]:
     if not settings.events_url:
         yield
         return
+    store = app[STORE]
+    assert isinstance(store, Store), "config.py refuses events.url with a PostgreSQL database.url"
     app[DISPATCHER].events = app[SENDER].events = True
-    deliverer = Deliverer(app[STORE], app[DISPATCHER].http, url=settings.events_url, secret=settings.events_secret,
+    deliverer = Deliverer(store, app[DISPATCHER].http, url=settings.events_url, secret=settings.events_secret,
                           max_attempts=settings.events_max_attempts)
     task = asyncio.create_task(deliverer.run(), name="events")
 
