@@ -29,8 +29,10 @@ async def test_a_graph_outage_longer_than_the_attempts_loses_nothing_and_keeps_t
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")
-    server = Server(tmp_path, fake.url, flows=flows,
-                    outbox="rate_per_second: 1000, shutdown_grace_seconds: 2, max_attempts: 3, max_backoff_seconds: 0.3")
+    server = Server(
+        tmp_path, fake.url, flows=flows,
+        outbox="rate_per_second: 1000, shutdown_grace_seconds: 2, max_attempts: 3, max_backoff_seconds: 0.3",
+    )
     fake.script(503, disconnect=True, times=100_000)  # Graph drops every connection
     await server.start()
     customers = [f"8491{n:07d}" for n in range(3)]
@@ -41,14 +43,14 @@ async def test_a_graph_outage_longer_than_the_attempts_loses_nothing_and_keeps_t
                     body = json.dumps(envelope(text(c, f"m{i}", mid=f"wamid.{c}.{i}"))).encode()
                     assert await post_raw(session, server.url, body)
             async with asyncio.timeout(20):
-                while len(fake.requests) < 40:  # well past three tries for every customer's first reply
+                while len(fake.requests) < 40:  # noqa: ASYNC110 - the fake's count; well past three tries for every customer's first reply
                     await asyncio.sleep(0.1)
             async with session.get(f"{server.url}/readyz") as resp:
                 ready = await resp.json()
             assert ready["outbox_depth"] == 12 and ready["outbox_retrying"] == 3  # one head per customer
             fake.answers.clear()  # Graph is back
             async with asyncio.timeout(20):
-                while len(fake.sent) < 12:
+                while len(fake.sent) < 12:  # noqa: ASYNC110 - the fake's count
                     await asyncio.sleep(0.1)
     finally:
         assert server.proc is not None

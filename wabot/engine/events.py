@@ -31,13 +31,21 @@ class Resume:
 
 
 @dataclass(frozen=True, slots=True)
+class StartFlow:
+    """The business starts `flow` for the customer (the business API), with `vars` saved first."""
+
+    flow: str
+    vars: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class TakeOver:
     """A person takes the conversation from the bot, wherever it is (the bot stays silent until `Resume`)."""
 
     reason: str
 
 
-Event = Incoming | HttpResult | Resume | TakeOver
+Event = Incoming | HttpResult | Resume | StartFlow | TakeOver
 
 
 @dataclass(frozen=True, slots=True)
