@@ -23,6 +23,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "switch": ("English", "Tiếng Việt"),
     "waiting_none": ("Không có khách nào đang chờ nhân viên.", "Nobody is waiting for a person."),
     "waiting_for": ("chờ", "waiting"),
+    "min": ("phút", "min"),
     "reason": ("Lý do", "Reason"),
     "reply": ("Trả lời", "Reply"),
     "send": ("Gửi", "Send"),

@@ -66,6 +66,7 @@ def drop_session(conn: sqlite3.Connection, token: str) -> None:
 
 def note_failure(conn: sqlite3.Connection, name: str, now: float) -> None:
     with sql.transaction(conn):
+        conn.execute("DELETE FROM sign_in_failures WHERE at < ?", (now - 86400,))  # only the last day matters
         conn.execute("INSERT INTO sign_in_failures (name, at) VALUES (?, ?)", (name, now))
 
 
