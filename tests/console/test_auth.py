@@ -121,3 +121,17 @@ def test_passwords_are_scrypt_hashes_and_a_new_password_signs_every_device_out(t
     assert staff.user(conn, "lan")[1] == "admin"  # type: ignore[index]
     conn.close()
     assert accounts.problem("lan nguyen", PASSWORD) and accounts.problem("lan", "short")
+
+
+async def test_behind_a_proxy_the_forwarded_host_is_the_origin_checked(aiohttp_client: Any, tmp_path: Path,
+                                                                       fake: FakeGraph) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake)
+    await post(client, envelope(text(LAN, "hi")))
+    await settle(client)
+    proxied = {"Origin": "https://admin.example.com", "X-Forwarded-Host": "admin.example.com"}
+    async with browser(client) as session:
+        csrf = await sign_in(client, session)
+        resp = await session.post(f"/console/c/{LAN}/take-over", data={"csrf": csrf}, headers=proxied)
+        assert resp.status == 200
+    state = await db(client).load_state(LAN)
+    assert state is not None and state.status == "handoff"
