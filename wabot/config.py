@@ -55,6 +55,8 @@ class Server:
     max_body_bytes: int
     max_batch: int  # updates accepted in one POST (Meta sends up to 1,000)
     trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
+    body_timeout: float = 10.0  # seconds a POST may take to send its body (a slow sender is cut off)
+    max_connections: int = 512  # POSTs read at once; more answer 503 at once (Meta delivers them again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             webhook_path=r.match("server.webhook_path", "/webhook/whatsapp", r"/\S*", "a path starting with /"),
             max_body_bytes=int(r.number("server.max_body_bytes", 4 * 1024 * 1024, low=1024, integer=True)),
             max_batch=int(r.number("server.max_batch", 5000, low=1, integer=True)),
+            body_timeout=r.number("server.body_timeout_seconds", 10, low=0.1),
+            max_connections=int(r.number("server.max_connections", 512, low=1, integer=True)),
             trusted_proxies=r.networks("server.trusted_proxies"),
         ),
         bot=BotSettings(
