@@ -71,6 +71,7 @@ class BotSettings:
     # the environment variables flows may read as `{{ env.X }}` (an allow-list); None only for the author
     # tools in a folder without config.yaml, where the author's own environment (secrets removed) is seen
     env: tuple[str, ...] | None = None
+    max_state_bytes: int = 256 * 1024  # a conversation's saved variables; past it the largest are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
             start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
             env=r.names("bot.env"),
+            max_state_bytes=int(r.number("bot.max_state_bytes", 256 * 1024, low=1024, integer=True)),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(

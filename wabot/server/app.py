@@ -82,7 +82,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=steps_session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
             notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
-            http_rules=rules,
+            http_rules=rules, max_state_bytes=settings.bot.max_state_bytes,
             hub=hub,
         )
         app[STORE] = store
