@@ -142,6 +142,7 @@ def run(config: Path) -> int:
     from wabot import api
     from wabot.server.app import create_app
 
+    _raise_file_limit()
     s = settings.server
     log.info("wabot serving %d flows on http://%s:%d%s", len(bot.flows), s.host, s.port, s.webhook_path)
     # what start-up loaded (code, flows, schema) lives for good: keep it out of every garbage collection, so the
@@ -163,6 +164,19 @@ def run(config: Path) -> int:
             print(f"wabot: cannot listen on {s.host}:{s.port}: {err.strerror or err}.", file=sys.stderr)
         return 2
     return 0
+
+
+def _raise_file_limit(wanted: int = 65536) -> None:
+    """Each connection is a file: lift the soft limit (1024 under systemd) to the hard one the system allows."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("open files limit raised from %d to %d (LimitNOFILE= in the systemd unit sets it)", soft, target)
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
