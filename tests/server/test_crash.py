@@ -29,7 +29,9 @@ def free_port() -> int:
 class Server:
     """`python -m wabot` in a child process, on a free port."""
 
-    def __init__(self, tmp_path: Path, graph_url: str, *, flows: Path = DEMO, token: str = "token: test-token") -> None:
+    def __init__(self, tmp_path: Path, graph_url: str, *, flows: Path = DEMO, token: str = "token: test-token",
+                 db: str = "", lease: float = 2.0) -> None:
+        """`db`: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path); `lease`: PostgreSQL's."""
         self.port = free_port()
         self.config = tmp_path / "config.yaml"
         self.log = tmp_path / "server.log"
@@ -37,7 +39,7 @@ class Server:
             f"whatsapp: {{{token}, phone_number_id: '{PHONE_ID}', app_secret: {SECRET},"
             f" verify_token: v, api_url: '{graph_url}', timeout: 1}}\n"
             f"server: {{host: 127.0.0.1, port: {self.port}}}\n"
-            f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+            f"database: {{path: '{tmp_path / 'wabot.db'}', url: '{db}', lease_seconds: {lease}}}\n"
             f"bot: {{flows: '{flows}'}}\n"
             "outbox: {rate_per_second: 1000, shutdown_grace_seconds: 5}\n"
             "logging: {level: WARNING}\n",
@@ -85,9 +87,9 @@ async def post_raw(session: aiohttp.ClientSession, url: str, body: bytes) -> boo
 
 
 async def test_kill_9_under_traffic_then_restart_answers_every_accepted_message(
-    tmp_path: Path, fake: FakeGraph
+    tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    server = Server(tmp_path, fake.url)
+    server = Server(tmp_path, fake.url, db=db_target)
     await server.start()
     customers = [f"849{n:08d}" for n in range(300)]
     accepted: list[str] = []
@@ -129,8 +131,8 @@ async def test_kill_9_under_traffic_then_restart_answers_every_accepted_message(
     assert duplicated <= 64  # at most the sends in flight at the kill (outbox.concurrency)
 
 
-async def test_sigterm_flushes_the_outbox_and_closes_cleanly(tmp_path: Path, fake: FakeGraph) -> None:
-    server = Server(tmp_path, fake.url)
+async def test_sigterm_flushes_the_outbox_and_closes_cleanly(tmp_path: Path, fake: FakeGraph, db_target: str) -> None:
+    server = Server(tmp_path, fake.url, db=db_target)
     await server.start()
     fake.script(delay=0.3, times=40)  # a slow Graph API: replies are still queued when SIGTERM comes
     async with aiohttp.ClientSession() as session:
@@ -161,7 +163,7 @@ flows:
 
 
 async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_and_reorder_nothing(
-    tmp_path: Path, fake: FakeGraph
+    tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
     """Issue 4's acceptance test: every accepted message answered once, in order, whatever happens around it."""
     rng = random.Random(4)
@@ -174,7 +176,7 @@ async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_
         [Answer(), Answer(429, RATE_LIMIT), Answer(500, text="<html>oops</html>"), Answer(delay=0.3)],
         weights=[80, 8, 6, 6],
     )[0]
-    server = Server(tmp_path, fake.url, flows=flows, token=f"token_file: '{token}'")
+    server = Server(tmp_path, fake.url, flows=flows, token=f"token_file: '{token}'", db=db_target)
     await server.start()
     customers = [f"8490{n:07d}" for n in range(40)]
     accepted: dict[str, list[str]] = {c: [] for c in customers}  # texts the server took, in the order it took them
@@ -193,7 +195,8 @@ async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_
                         accepted[wa_id].append(body)
                 elif wa_id not in in_flight:
                     in_flight[wa_id] = body  # sent when the kill came: it may or may not have been stored
-            if sum(map(len, accepted.values())) >= 40:
+            taken = sum(map(len, accepted.values()))
+            if taken >= 40 and (len(fake.requests) >= 20 or taken >= 70):  # after some replies, before the kill
                 fake.token = "a-new-token"  # the token expires mid-run: sending pauses
 
     async def killer() -> None:
