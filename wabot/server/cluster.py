@@ -108,8 +108,11 @@ class Cluster:
     async def _idle(self, customer: str) -> None:
         if self.sender is not None:
             await asyncio.gather(*self.sender.flushes)  # the last reply recorded as sent, so it does not hold the claim
-        if customer in self.owned and not await self.release(customer) and self.dispatcher is not None:
-            self.dispatcher.wake(customer)  # something came meanwhile: handle it
+        dispatcher = self.dispatcher
+        if dispatcher is None or customer not in self.owned or customer in dispatcher.tasks:
+            return  # a running task gives the customer up itself when it ends
+        if not await self.release(customer):
+            dispatcher.wake(customer)  # something came meanwhile: handle it
 
     # --- notices --------------------------------------------------------------------------------
 
