@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -18,6 +20,7 @@ from tests.fakegraph import FakeGraph
 from wabot.config import load_settings
 from wabot.db.postgres import PgStore
 from wabot.flows.load import load_bot_or_raise
+from wabot.server.adminsite import ADMIN_URL
 from wabot.server.app import create_app
 from wabot.server.keys import STORE
 from wabot.server.webhook import sign
@@ -38,6 +41,8 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
     `db` is the database: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path).
     """
     path = tmp_path / "config.yaml"
+    # the admin listener on a free port, whatever else the test puts in its admin section
+    extra = extra.replace("admin: {", "admin: {port: 0, ") if "admin: {" in extra else extra + "admin: {port: 0}\n"
     file = f" token_file: '{token_file}'," if token_file else ""
     file += f" {whatsapp}" if whatsapp else ""
     path.write_text(
@@ -113,3 +118,10 @@ async def settle(client: Client, within: float = 5.0) -> None:
         while client.app[DISPATCHER].tasks or client.app[SENDER].depth:  # noqa: ASYNC110 - two objects' state
             await asyncio.sleep(0.01)
         await asyncio.gather(*client.app[SENDER].flushes)  # what was sent is recorded (PostgreSQL takes longer)
+
+
+@contextlib.asynccontextmanager
+async def admin(client: Client) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session on the app's admin listener (desk API, metrics), where it really listens."""
+    async with aiohttp.ClientSession(base_url=client.app[ADMIN_URL]) as session:
+        yield session

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
 
 
 class WabotError(Exception):
@@ -75,7 +78,7 @@ class Problem:
     line: int
     where: str = ""  # "flow/step", e.g. "main/menu" or "track/#2"
     fix: str = ""
-    severity: str = "error"  # "error" or "warning"
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         where = f" {self.where}:" if self.where else ""

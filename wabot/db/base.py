@@ -17,10 +17,10 @@ import asyncpg
 from wabot.db import pgsql
 from wabot.db.postgres import PgStore
 from wabot.db.store import OutRow, Store
-from wabot.state import State
+from wabot.state import State, Status
 from wabot.whatsapp import inbound
 
-__all__ = ["DB_ERRORS", "Database", "open_database"]
+__all__ = ["DB_ERRORS", "Database", "OutRow", "open_database"]
 
 # What a database may raise when it, not the message, is at fault: the caller keeps the work for later.
 DB_ERRORS: tuple[type[BaseException], ...] = (
@@ -63,7 +63,9 @@ class Database(Protocol):
 
     async def handoffs(self) -> list[dict[str, Any]]: ...
 
-    async def count_status(self, status: str) -> int: ...
+    async def last_inbound(self, customer: str) -> float | None: ...
+
+    async def count_status(self, status: Status) -> int: ...
 
     async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None: ...
 
@@ -88,8 +90,11 @@ class Database(Protocol):
     async def outbox_row(self, row_id: int) -> dict[str, Any] | None: ...
 
 
-async def open_database(target: str | Path) -> Database:
-    """PostgreSQL for a postgresql:// URL, else the SQLite file `target` (created and migrated as needed)."""
+async def open_database(target: str | Path, *, synchronous: str = "normal") -> Database:
+    """PostgreSQL for a postgresql:// URL, else the SQLite file `target` (created and migrated as needed).
+
+    `synchronous` is SQLite's durability (database.synchronous); PostgreSQL's is the server's own setting.
+    """
     if isinstance(target, str) and pgsql.is_url(target):
         return await PgStore.open(target)
-    return await Store.open(target)
+    return await Store.open(target, synchronous=synchronous)

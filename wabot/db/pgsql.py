@@ -79,6 +79,12 @@ MIGRATIONS = [
         seen_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 2: what the history purge looks up by age (the same indexes as SQLite's migration 2)
+    """
+    CREATE INDEX inbox_received ON inbox (received_at) WHERE done = 1;
+    CREATE INDEX outbox_updated ON outbox (updated_at) WHERE status != 'queued';
+    CREATE INDEX statuses_timestamp ON statuses (timestamp);
+    """,
 ]
 
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: instances on other machines may drift

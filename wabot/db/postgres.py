@@ -22,7 +22,7 @@ from asyncpg.pool import PoolConnectionProxy
 from wabot.db import codec, pgsql
 from wabot.db.sql import _RANK, _RANK_SQL
 from wabot.db.store import OutRow
-from wabot.state import HANDOFF, State
+from wabot.state import HANDOFF, State, Status
 from wabot.whatsapp import inbound
 
 Conn = asyncpg.Connection | PoolConnectionProxy  # a connection, or one lent by the pool
@@ -177,7 +177,13 @@ class PgStore:
             for c, ct, r, at in rows
         ]
 
-    async def count_status(self, status: str) -> int:
+    async def last_inbound(self, customer: str) -> float | None:
+        at = await self.pool.fetchval(
+            "SELECT received_at FROM inbox WHERE customer = $1 ORDER BY seq DESC LIMIT 1", customer
+        )
+        return None if at is None else float(at)
+
+    async def count_status(self, status: Status) -> int:
         return int(await self.pool.fetchval("SELECT COUNT(*) FROM conversations WHERE status = $1", status))
 
     async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None:
