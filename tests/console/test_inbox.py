@@ -149,5 +149,13 @@ async def test_quick_answers_from_config_are_offered(aiohttp_client: Any, tmp_pa
         await sign_in(client, session)
         page = await (await session.get(f"/console/c/{LAN}")).text()
         assert 'data-quick="Dạ em chào anh/chị"' in page and 'data-quick="Chờ em một chút nhé"' in page
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        resp = await session.post(f"/console/c/{LAN}/reply", data={"csrf": csrf, "text": "á" * 5000},
+                                  headers=origin(client))
+        assert resp.status == 400 and "4096" in await resp.text()
+        resp = await session.post(f"/console/c/{LAN}/reply", data={"csrf": csrf, "text": "   "},
+                                  headers=origin(client))
+        assert resp.status == 400 and "trống" in await resp.text()
+        assert db(client).conn.execute("SELECT COUNT(*) FROM outbox WHERE agent IS NOT NULL").fetchone()[0] == 0
         english = await (await session.get(f"/console/lang/en?back=/console/c/{LAN}")).text()
         assert "Take over" in english or "Give back to the bot" in english

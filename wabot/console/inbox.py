@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from wabot.console import talk
-from wabot.console.pages import DB, PREFIX, error, render, see_other, staff
+from wabot.console.pages import DB, PREFIX, error, refusal, render, see_other, staff
 from wabot.db import reports
 from wabot.db import staff as db
 from wabot.db.store import OutRow
@@ -123,7 +123,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
     try:
         outbound.check_limits(message)
     except LimitError as err:
-        return web.Response(status=400, text=str(err))
+        return refusal(request, 400, str(err))
     await _send(request, contact, outbound.to_body(outbound.Recipient(contact.wa_id, contact.user_id), message),
                 action="reply")
     return _back(customer)
@@ -141,7 +141,7 @@ async def template(request: web.Request) -> web.StreamResponse:
     message = advance.named_reply(bot, Renderer(timezone=bot.timezone), await store.load_state(customer), name,
                                   customer=contact, now=time.time())
     if not isinstance(message, outbound.Template):
-        return web.Response(status=400, text=f"{name!r} is not a template message in the flows' replies: section.")
+        return refusal(request, 400, f"{name!r} is not a template message in the flows' replies: section.")
     await _send(request, contact, outbound.to_body(outbound.Recipient(contact.wa_id, contact.user_id), message),
                 action=f"template {name}")
     return _back(customer)

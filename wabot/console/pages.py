@@ -15,7 +15,7 @@ from wabot.console.i18n import Lang, words
 from wabot.db.store import Store
 from wabot.server.keys import SETTINGS
 
-__all__ = ["DB", "PREFIX", "STAFF", "Staff", "error", "lang", "render", "see_other", "staff", "when"]
+__all__ = ["DB", "PREFIX", "STAFF", "Staff", "error", "lang", "refusal", "render", "see_other", "staff", "when"]
 
 PREFIX = "/console"
 
@@ -73,7 +73,11 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
 
 def error(request: web.Request, status: int, key: str, **fill: str) -> web.Response:
     """A refusal in plain words: a small page for a browser, JSON for a script."""
-    text = words(lang(request))[key].format(**fill)
+    return refusal(request, status, words(lang(request))[key].format(**fill))
+
+
+def refusal(request: web.Request, status: int, text: str) -> web.Response:
+    """A refusal whose sentence comes from elsewhere (WhatsApp's limits, the flows)."""
     if "application/json" in request.headers.get("Accept", "") or request.path.endswith(".json"):
         return web.Response(text=json.dumps({"error": text}, ensure_ascii=False), status=status,
                             content_type="application/json")
