@@ -29,7 +29,7 @@ MakeClient = Callable[..., Awaitable[Client]]
 
 
 def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path | None = None,
-           whatsapp: str = "") -> Path:
+           whatsapp: str = "", flows: Path | None = None) -> Path:
     """A config for tests; `whatsapp` adds keys to the whatsapp section ("read_receipts: true, ")."""
     path = tmp_path / "config.yaml"
     file = f" token_file: '{token_file}'," if token_file else ""
@@ -38,7 +38,7 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
         f"whatsapp: {{token: '${{WHATSAPP_TOKEN:-test-token}}',{file} phone_number_id: '{PHONE_ID}',"
         f" app_secret: {SECRET}, verify_token: {VERIFY}, api_url: '{graph_url}', timeout: 2}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
-        f"bot: {{flows: '{DEMO}'}}\n"
+        f"bot: {{flows: '{flows or DEMO}'}}\n"
         "outbox: {rate_per_second: 1000, shutdown_grace_seconds: 2}\n" + extra,
         encoding="utf-8",
     )
@@ -47,9 +47,9 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
 
 async def start(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", env: dict[str, str] | None = None,
-    token_file: Path | None = None, whatsapp: str = "",
+    token_file: Path | None = None, whatsapp: str = "", flows: Path | None = None,
 ) -> Client:
-    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp))
+    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp, flows=flows))
     b = settings.bot
     bot = load_bot_or_raise([b.flows], start=b.start_flow, default_language=b.default_language,
                             session_timeout=b.session_timeout, timezone=b.timezone, env=env or {})

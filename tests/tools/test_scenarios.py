@@ -167,3 +167,29 @@ tests:
         expect: {text: "Hôm nay là 25/11/2026, 11:30."}
 """)
     assert main(["test", "clock_test.yaml"]) == 0, capsys.readouterr().out
+
+
+def test_a_reply_the_server_would_not_send_fails_the_test(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(flows / "link.yaml", """\
+flows:
+  link:
+    steps:
+      - set: {page: "dat-ban"}
+      - say:
+          text: "Đặt lịch ở đây:"
+          link: {button: "Đặt lịch", url: "{{ page }}"}
+triggers:
+  - words: ["lịch"]
+    goto: link
+""")
+    _write(flows.parent / "link_test.yaml", """\
+tests:
+  - name: the link
+    steps:
+      - send: "lịch"
+        expect: {contains: "Đặt lịch ở đây:"}
+""")
+    assert main(["test", "link_test.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert ("the server would not send a reply, so the customer would not see it: "
+            "the link must start with https://") in out

@@ -18,6 +18,7 @@ from wabot.state import HANDOFF, HTTP, IDLE, WAITING, State
 from wabot.templates import Renderer
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
+from wabot.whatsapp.fitting import fit_all
 
 __all__ = [
     "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "advance",
@@ -55,7 +56,7 @@ def advance(
         turn.say(RESTARTED)
         if isinstance(event, Incoming) and not isinstance(event.message.content, IGNORED):
             later = _incoming(bot, renderer, state, event.message, customer=customer, now=now)
-            return replace(later, replies=tuple(turn.replies) + later.replies)
+            return replace(later, replies=fit_all(turn.replies) + later.replies)
         turn.start()
         return _outcome(turn, last_seen=state.last_seen)
     if isinstance(event, Incoming):
@@ -114,7 +115,8 @@ def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
 
 
 def _outcome(turn: Turn, *, last_seen: float) -> Outcome:
-    return Outcome(turn.state(last_seen=last_seen), tuple(turn.replies), tuple(turn.effects))
+    # fitted here, so the server, `wabot chat` and `wabot test` all see the very messages that are sent
+    return Outcome(turn.state(last_seen=last_seen), fit_all(turn.replies), tuple(turn.effects))
 
 
 REENGAGE = "reengage"  # the reply sent when the 24-hour customer-service window has closed

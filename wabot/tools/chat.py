@@ -18,7 +18,7 @@ from wabot.engine import advance
 from wabot.flows.model import Bot
 from wabot.server.effects import HttpAnswer, real_http
 from wabot.state import State
-from wabot.tools.conversation import Conversation, Turn, choices, describe, offline_http
+from wabot.tools.conversation import Conversation, Turn, choices, describe, offline_http, refused
 from wabot.whatsapp import inbound, outbound
 
 HELP = """\
@@ -178,6 +178,9 @@ class _Session:
             self.say(f"bot: {lines[0]}")
             for more in lines[1:]:
                 self.say(f"     {more}")
+            problem = refused(reply)
+            if problem:
+                self.say(f"     ⚠ the server would NOT send this message: {problem}")
             kind = "button_reply" if isinstance(reply, outbound.Buttons) else "list_reply"
             offered += [(kind, c.id, c.title) for c in choices(reply)]
         if offered:

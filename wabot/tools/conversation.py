@@ -14,6 +14,7 @@ from typing import Any
 
 from wabot.db.store import Store
 from wabot.engine import advance
+from wabot.errors import LimitError
 from wabot.flows.model import Bot
 from wabot.server.effects import Effected, HttpAnswer, perform
 from wabot.state import State
@@ -90,6 +91,15 @@ def message_type(content: inbound.Content) -> str:
     if isinstance(content, inbound.Unsupported):
         return content.type
     return type(content).__name__.lower()
+
+
+def refused(reply: outbound.Outgoing) -> str | None:
+    """Why the server would not send `reply` (the check it makes before queueing), or None."""
+    try:
+        outbound.check_limits(reply)
+    except LimitError as err:
+        return str(err)
+    return None
 
 
 def choices(reply: outbound.Outgoing) -> list[outbound.Button | outbound.Row]:

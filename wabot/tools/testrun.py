@@ -15,7 +15,7 @@ from wabot.flows.model import Bot
 from wabot.state import State
 from wabot.templates import Renderer
 from wabot.text import fold
-from wabot.tools.conversation import Conversation, Turn, body, choices, describe
+from wabot.tools.conversation import Conversation, Turn, body, choices, describe, refused
 from wabot.tools.scenarios import Case, Expect, StandIn, Step, read_cases
 from wabot.whatsapp import inbound, outbound
 
@@ -84,6 +84,10 @@ async def run_case(bot: Bot, case: Case, *, renderer: Renderer | None = None) ->
             if missing:
                 message = (f"step {n}: the flow called {missing[0]}, but the test has no stand-in answer for it — "
                            f"add it under http: in the test")
+                return Result(case, Failure(case.file, step.line, case.name, message))
+            unsent = next((p for p in map(refused, turn.replies) if p), None)
+            if unsent:
+                message = f"step {n}: the server would not send a reply, so the customer would not see it: {unsent}"
                 return Result(case, Failure(case.file, step.line, case.name, message))
             problem = check(step.expect, turn)
             if problem is not None:
