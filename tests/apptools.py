@@ -52,7 +52,8 @@ async def start(
     settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp, flows=flows))
     b = settings.bot
     bot = load_bot_or_raise([b.flows], start=b.start_flow, default_language=b.default_language,
-                            session_timeout=b.session_timeout, timezone=b.timezone, env=env or {})
+                            session_timeout=b.session_timeout, timezone=b.timezone, env=env or {},
+                            handoff_timeout=b.handoff_timeout, stop_words=b.stop_words)
     client: Client = await aiohttp_client(create_app(settings, bot))
     return client
 

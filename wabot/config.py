@@ -45,6 +45,10 @@ class Server:
     max_batch: int  # updates accepted in one POST (Meta sends up to 1,000)
 
 
+STOP_WORDS = ("STOP", "hủy đăng ký")  # the shipped defaults of bot.stop_words and bot.start_words
+START_WORDS = ("START", "đăng ký lại")
+
+
 @dataclass(frozen=True, slots=True)
 class BotSettings:
     flows: Path
@@ -54,6 +58,8 @@ class BotSettings:
     timezone: str
     stop_words: tuple[str, ...] = ()  # opt out of messages the bot starts (templates)
     start_words: tuple[str, ...] = ()  # opt back in
+    handoff_timeout: float = 4 * 3600.0  # seconds a handoff waits for a person's answer before it ends
+    desk: bool = False  # the handoff desk (admin API) is on: someone can answer and give conversations back
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +132,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             default_language=r.text("bot.default_language", "vi"),
             session_timeout=60 * r.number("bot.session_timeout_minutes", 30, low=0),
             timezone=r.text("bot.timezone", "Asia/Ho_Chi_Minh"),
-            stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
-            start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
+            stop_words=r.words("bot.stop_words", STOP_WORDS),
+            start_words=r.words("bot.start_words", START_WORDS),
+            handoff_timeout=60 * r.number("bot.handoff_timeout_minutes", 240, low=1),
+            desk=bool(r.text("admin.token", "")),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(

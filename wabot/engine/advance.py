@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from wabot.engine import answering
-from wabot.engine.events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume
+from wabot.engine import answering, handoffs
+from wabot.engine.events import Answered, Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume, Tick
 from wabot.engine.turn import KEPT_ON_END, Turn
 from wabot.flows.model import Bot, ReplyRef, TextSpec, Trigger
 from wabot.state import HANDOFF, HTTP, IDLE, WAITING, State
@@ -21,8 +21,8 @@ from wabot.whatsapp import inbound, outbound
 from wabot.whatsapp.fitting import fit_all
 
 __all__ = [
-    "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "advance",
-    "reengage",
+    "Answered", "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume",
+    "Tick", "advance", "reengage",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,12 @@ def advance(
     turn = Turn(bot, renderer, state, customer=customer, now=now)
     if isinstance(event, HttpResult):
         turn.http_result(event)
+    elif isinstance(event, Tick):
+        if handoffs.expired(bot, state, now):
+            handoffs.expire(turn)
+    elif isinstance(event, Answered):
+        if state.status == HANDOFF:
+            turn.handoff_at = now
     elif state.status == HANDOFF:
         turn.next()  # Resume: on with the steps after the handoff, or back to the caller
     else:
@@ -87,13 +93,35 @@ RESTARTED = (
 def _incoming(
     bot: Bot, renderer: Renderer, state: State, message: inbound.Message, *, customer: inbound.Customer, now: float
 ) -> Outcome:
-    if state.status == HANDOFF or isinstance(message.content, IGNORED):
-        return Outcome(state.with_(last_seen=now))  # a person has the conversation: the bot stays silent
+    if isinstance(message.content, IGNORED):
+        return Outcome(state.with_(last_seen=now))
     turn = Turn(bot, renderer, state, customer=customer, now=now, message=message)
-    if state.status != IDLE and now - state.last_seen > bot.session_timeout:
+    silence = now - state.last_seen > bot.session_timeout
+    trigger = _trigger(bot, message)
+    if state.status == HANDOFF:
+        why = handoffs.leaving(bot, turn, state, message, now)
+        if why is None:
+            return Outcome(state.with_(last_seen=now))  # a person has the conversation: the bot stays silent
+        if why == "back" and trigger is None:
+            turn.next()  # as if a person gave the conversation back
+            return _outcome(turn, last_seen=now)
+        if why == "expired":
+            handoffs.expire(turn, quietly=silence)  # after a long silence, welcome back says enough
+            if silence:
+                turn.say(bot.welcome_back)
+        else:
+            turn.finish()
+    elif turn.status != IDLE and silence:
         turn.finish()
         turn.say(bot.welcome_back)
-    trigger = _trigger(bot, message)
+    if handoffs.is_stop(bot, message):
+        # the server has recorded the opt-out; it is confirmed by the author's trigger or, without one, here
+        if trigger is not None:
+            turn.leap(trigger.jump, calls=trigger.jump.kind == "call")
+        else:
+            turn.finish()
+            turn.say(handoffs.OPTED_OUT)
+        return _outcome(turn, last_seen=now)
     step = turn.current() if turn.status == WAITING else None
     listens = step is None or getattr(step.action, "triggers", True)
     if trigger and listens and not (step and answering.accepts(turn, step, message)):

@@ -30,7 +30,17 @@ class Resume:
     """A person gave the conversation back to the bot (end of a handoff)."""
 
 
-Event = Incoming | HttpResult | Resume
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A person answered the customer during a handoff: the handoff's clock starts again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed without a message (the server's periodic sweep): a handoff may have expired."""
+
+
+Event = Incoming | HttpResult | Resume | Answered | Tick
 
 
 @dataclass(frozen=True, slots=True)

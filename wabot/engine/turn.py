@@ -55,6 +55,7 @@ class Turn:
         self.vars: dict[str, Any] = dict(state.vars)
         self.stack = list(state.stack)
         self.attempts, self.misses, self.page = state.attempts, state.misses, state.page
+        self.handoff_at = state.handoff_at
         self.replies: list[outbound.Outgoing] = []
         self.effects: list[Effect] = []
         self.steps_run = 0
@@ -74,6 +75,7 @@ class Turn:
         return State(
             flow=self.flow, step=self.step, status=self.status, vars=dict(self.vars), stack=tuple(self.stack),
             attempts=self.attempts, misses=self.misses, page=self.page, last_seen=last_seen,
+            handoff_at=self.handoff_at if self.status == HANDOFF else 0.0,
         )
 
     # --- where we are -----------------------------------------------------------------------------
@@ -164,6 +166,7 @@ class Turn:
             reason = self.writer.renderer.render(action.reason, self.writer.context()) if action.reason else ""
             self.effects.append(HandoffOpened(reason))
             self.status = HANDOFF
+            self.handoff_at = self.now
             return STOP
         raise TypeError(f"unknown step {action!r}")
 

@@ -268,6 +268,8 @@ class Handoff:
 
     messages: tuple[MessageSpec, ...] = ()
     reason: str = ""
+    back: tuple[str, ...] = ()  # folded words that bring the customer back to the bot
+    expired: tuple[MessageSpec, ...] = ()  # said when no person answered in time (empty: the built-in text)
 
 
 Action = Say | Menu | Ask | If | Set | Route | Http | Goto | End | Handoff
@@ -337,5 +339,7 @@ class Bot:
     start: str = "main"
     default_language: str = "vi"
     session_timeout: float = 30 * 60.0  # seconds of silence after which the conversation restarts
+    handoff_timeout: float = 4 * 3600.0  # seconds a handoff waits for a person's answer before it ends
+    stop_words: tuple[str, ...] = ()  # folded: the customer opts out (confirmed even during a handoff)
     timezone: str = "Asia/Ho_Chi_Minh"  # for `now` and the date filters
     env: Mapping[str, str] = field(default_factory=dict)  # `{{ env.X }}`: the environment, secrets removed

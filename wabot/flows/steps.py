@@ -136,7 +136,8 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
         return Goto(b.call(raw["call"], where("call"), place))
     if kind == "end":
         return End(messages("end"))
-    return Handoff(messages("handoff"), str(raw.get("reason", "")))
+    back = tuple(w for w in (fold(str(word)) for word in raw.get("back") or ()) if w)
+    return Handoff(messages("handoff"), str(raw.get("reason", "")), back, messages("expired"))
 
 
 def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:

@@ -17,7 +17,7 @@ from wabot.config import Settings, load_settings
 from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import admin, metrics, reload, webhook
+from wabot.server import admin, handoffs, metrics, reload, webhook
 from wabot.server.dispatch import Dispatcher
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
@@ -94,6 +94,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
+    app.cleanup_ctx.append(handoffs.sweeping)  # after resources: it wakes handoffs nobody answered
     return app
 
 

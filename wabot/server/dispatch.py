@@ -93,6 +93,14 @@ class Dispatcher:
         """Give a handed-off conversation back to the bot, in order with the customer's messages."""
         self._put(Work(None, customer, advance.Resume()))
 
+    def answered(self, customer: inbound.Customer) -> None:
+        """A person answered a handed-off customer: the handoff waits `bot.handoff_timeout` again from now."""
+        self._put(Work(None, customer, advance.Answered()))
+
+    def tick(self, customer: inbound.Customer) -> None:
+        """Time passed for this customer (a handoff nobody answered ends and the customer is told)."""
+        self._put(Work(None, customer, advance.Tick()))
+
     def _put(self, work: Work) -> None:
         key = work.customer.key
         self.queues.setdefault(key, deque()).append(work)

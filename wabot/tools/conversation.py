@@ -58,6 +58,10 @@ class Conversation:
         """A person gives the conversation back to the bot."""
         return await self._turn(advance.Resume())
 
+    async def tick(self) -> Turn:
+        """Time passed, as the server's periodic sweep sees it (a handoff nobody answered ends)."""
+        return await self._turn(advance.Tick())
+
     async def state(self) -> State | None:
         return await self.store.load_state(self.customer.key)
 

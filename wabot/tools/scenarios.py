@@ -222,11 +222,10 @@ class _Reader:
     def duration(self, raw: Any, line: int) -> float | None:
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             return float(raw)
-        m = _DURATION.match(str(raw))
-        if m is None:
+        seconds = duration(str(raw))
+        if seconds is None:
             self.fail(line, f"wait: {raw!r} is not a duration", "write it like 90s, 31m, 2h or 1d")
-            return None
-        return float(m[1]) * _SECONDS[(m[2] or "s")[0]]
+        return seconds
 
     def moment(self, raw: Any, line: int) -> datetime | None:
         try:
@@ -285,6 +284,12 @@ class _Reader:
             called=None if called is None else tuple(request_key(c) for c in _texts(called)),
             lines=dict(raw.key_lines),
         )
+
+
+def duration(text: str) -> float | None:
+    """Seconds in "90s", "31m", "2h", "1d" (a bare number is seconds); None if it is not a duration."""
+    m = _DURATION.match(text.strip())
+    return None if m is None else float(m[1]) * _SECONDS[(m[2] or "s")[0]]
 
 
 def request_key(text: str) -> str:

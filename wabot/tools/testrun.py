@@ -12,7 +12,6 @@ from typing import Any, TextIO
 from wabot.db.store import Store
 from wabot.engine import advance
 from wabot.flows.model import Bot
-from wabot.state import State
 from wabot.templates import Renderer
 from wabot.text import fold
 from wabot.tools.conversation import Conversation, Turn, body, choices, describe, refused
@@ -143,7 +142,7 @@ async def _do(chat: Conversation, step: Step, last: Turn | None, clock: _Clock) 
     if step.kind == "resume":
         return await chat.resume()
     clock.now += step.seconds
-    return Turn((), await chat.state() or State())
+    return await chat.tick()  # what the server's sweep would do after that long
 
 
 def _tap(wanted: str | int, last: Turn | None) -> inbound.Reply:
