@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -16,6 +18,7 @@ from tests import DEMO
 from tests.fakegraph import FakeGraph
 from wabot.config import load_settings
 from wabot.flows.load import load_bot_or_raise
+from wabot.server.adminsite import ADMIN_URL
 from wabot.server.app import create_app
 from wabot.server.webhook import sign
 
@@ -32,6 +35,8 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
            whatsapp: str = "", flows: Path | None = None) -> Path:
     """A config for tests; `whatsapp` adds keys to the whatsapp section ("read_receipts: true, ")."""
     path = tmp_path / "config.yaml"
+    # the admin listener on a free port, whatever else the test puts in its admin section
+    extra = extra.replace("admin: {", "admin: {port: 0, ") if "admin: {" in extra else extra + "admin: {port: 0}\n"
     file = f" token_file: '{token_file}'," if token_file else ""
     file += f" {whatsapp}" if whatsapp else ""
     path.write_text(
@@ -98,3 +103,10 @@ async def settle(client: Client, within: float = 5.0) -> None:
     async with asyncio.timeout(within):
         while client.app[DISPATCHER].tasks or client.app[SENDER].depth:  # noqa: ASYNC110 - two objects' state
             await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def admin(client: Client) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session on the app's admin listener (desk API, metrics), where it really listens."""
+    async with aiohttp.ClientSession(base_url=client.app[ADMIN_URL]) as session:
+        yield session

@@ -84,6 +84,8 @@ class Settings:
     admin_token: str = ""  # empty: no admin API
     handoff_notify: str = ""  # a WhatsApp number told when a customer waits for a person
     retention_days: float = 0  # 0: keep conversation history forever
+    admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
+    admin_port: int = 8081  # 0: a free port chosen by the system (tests)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -150,6 +152,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
+        admin_host=r.text("admin.host", "127.0.0.1"),
+        admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
     )
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:

@@ -66,11 +66,11 @@ def _config(tmp_path: Path, *, api_url: str = "http://127.0.0.1:9", token: str =
             verify: str = "v3rify", port: int | None = None, flows: Path = DEMO, desk: bool = True) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
-        ("admin: {token: desk-secret}\n" if desk else "") +
         f"whatsapp: {{token: '{token}', phone_number_id: '{phone}', app_secret: s, verify_token: '{verify}',"
         f" api_url: '{api_url}', timeout: 2}}\n"
         f"server: {{host: 127.0.0.1, port: {port or _free_port()}}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+        f"admin: {{port: 0{', token: desk-secret' if desk else ''}}}\n"
         f"bot: {{flows: '{flows}'}}\n", encoding="utf-8")
     return config
 

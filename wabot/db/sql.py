@@ -241,6 +241,14 @@ def handoffs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     ]
 
 
+def last_inbound(conn: sqlite3.Connection, customer: str) -> float | None:
+    """When the customer's latest message reached us (the 24-hour window runs from it)."""
+    row = conn.execute(
+        "SELECT received_at FROM inbox WHERE customer = ? ORDER BY seq DESC LIMIT 1", (customer,)
+    ).fetchone()
+    return None if row is None else float(row[0])
+
+
 def count_status(conn: sqlite3.Connection, status: str) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM conversations WHERE status = ?", (status,)).fetchone()[0])
 

@@ -108,6 +108,10 @@ class Store:
         """Customers waiting for a person, longest wait first."""
         return await self._run(sql.handoffs)
 
+    async def last_inbound(self, customer: str) -> float | None:
+        """When the customer last wrote (None: never, or longer ago than the history kept)."""
+        return await self._run(sql.last_inbound, customer)
+
     async def count_status(self, status: str) -> int:
         return await self._run(sql.count_status, status)
 
