@@ -19,8 +19,7 @@ def accepts(turn: Turn, step: Step, message: inbound.Message) -> bool:
     """Whether the waiting step takes `message` as one of its options (so a trigger word does not win)."""
     action = step.action
     if isinstance(action, model.Menu):
-        entries = [turn.writer.entry(o.id, o.title) for o in action.options]
-        return menus.pick(entries, message) not in (None, menus.NEXT_PAGE)
+        return menus.pick(turn.options(action), message) not in (None, menus.NEXT_PAGE)
     if isinstance(action, model.Ask) and action.expect.kind == "choice":
         return menus.pick(turn.choice_entries(action), message) not in (None, menus.NEXT_PAGE)
     if isinstance(action, model.Route):
@@ -48,7 +47,7 @@ def answer(turn: Turn, message: inbound.Message) -> None:
 
 
 def _menu(turn: Turn, menu: model.Menu, message: inbound.Message) -> None:
-    entries = [turn.writer.entry(o.id, o.title, o.description) for o in menu.options]
+    entries = turn.options(menu)
     chosen = menus.pick(entries, message, page=turn.page, more=turn.writer.text(menu.more))
     if chosen == menus.NEXT_PAGE:
         turn.page = menus.next_page(len(entries), turn.page)
@@ -57,9 +56,9 @@ def _menu(turn: Turn, menu: model.Menu, message: inbound.Message) -> None:
         miss(turn, menu)
     else:
         if menu.save:
-            turn.vars[menu.save] = entries[chosen].title
+            save_choice(turn, menu.save, entries[chosen])
         turn.misses = turn.page = 0
-        turn.follow(menu.options[chosen].jump, waiting=True)
+        turn.follow(menu.options[entries[chosen].source].jump, waiting=True)
 
 
 def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
@@ -70,6 +69,8 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
             turn.page = menus.next_page(len(entries), turn.page)
             turn.prompt(ask)
             return
+        if chosen is not None:
+            save_choice(turn, ask.save, entries[chosen])
         answer = answers.MISS if chosen is None else answers.Answer(True, entries[chosen].title)
     else:
         answer = answers.parse(ask.expect, message, today=turn.today)
@@ -96,6 +97,16 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
     else:
         turn.replies.append(outbound.Text(answers.hint(ask.expect, turn.writer.lang)))
         turn.prompt(ask)
+
+
+def save_choice(turn: Turn, name: str, entry: menus.Entry) -> None:
+    """`save: x` keeps the title shown (x), the option's id (x_id) and, for options from data, the item (x_item)."""
+    turn.vars[name] = entry.title
+    turn.vars[f"{name}_id"] = entry.id
+    if entry.item is not None:
+        turn.vars[f"{name}_item"] = entry.item
+    else:
+        turn.vars.pop(f"{name}_item", None)
 
 
 def _route(turn: Turn, route: model.Route, message: inbound.Message) -> None:

@@ -34,6 +34,9 @@ class _Stop:
 
 STOP = _Stop()
 MENU_DEFAULTS = model.Menu(text={}, options=())  # the default list button and "next page" labels
+NOTHING_TO_CHOOSE = (
+    model.TextSpec({"vi": "Hiện chưa có lựa chọn nào.", "en": "There is nothing to choose from right now."}),
+)
 
 
 class Turn:
@@ -142,6 +145,8 @@ class Turn:
             return None
         if isinstance(action, model.Menu | model.Ask | model.Route):
             self.attempts = self.page = 0
+            if self._nothing_to_choose(action):
+                return None
             self.prompt(action)
             return STOP
         if isinstance(action, model.If):
@@ -185,8 +190,26 @@ class Turn:
         else:
             self.say(action.prompt)
 
+    def options(self, action: model.Menu | model.Ask) -> list[menus.Entry]:
+        """The options of a menu or choice question as shown now (those from data, one per item)."""
+        return self.writer.entries(action.options if isinstance(action, model.Menu) else action.expect.choices)[0]
+
+    def _nothing_to_choose(self, action: model.Menu | model.Ask | model.Route) -> bool:
+        """Options from data that came out empty: say so (the author's `empty:` or a built-in text) and go on."""
+        if isinstance(action, model.Route) or (isinstance(action, model.Ask) and action.expect.kind != "choice"):
+            return False
+        entries, notes = self.writer.entries(action.options if isinstance(action, model.Menu) else
+                                             action.expect.choices)
+        if entries:
+            self.replies.extend(self.writer.messages(tuple(notes)))
+            return False
+        self.say(tuple(notes) or NOTHING_TO_CHOOSE)
+        if isinstance(action, model.Ask):
+            self.vars.pop(action.save, None)
+        return True
+
     def menu_message(self, menu: model.Menu) -> outbound.Outgoing:
-        entries = [self.writer.entry(o.id, o.title, o.description) for o in menu.options]
+        entries = self.options(menu)
         return menus.message(
             self.writer.text(menu.text), entries, page=self.page, button=self.writer.text(menu.button),
             more=self.writer.text(menu.more), header=self.writer.optional(menu.header),
@@ -194,7 +217,7 @@ class Turn:
         )
 
     def choice_entries(self, ask: model.Ask) -> list[menus.Entry]:
-        return [self.writer.entry(c.id, c.title, c.description) for c in ask.expect.choices]
+        return self.options(ask)
 
     def _choice_prompt(self, ask: model.Ask, messages: list[outbound.Outgoing]) -> None:
         """The last text of the question carries the choices as buttons or a list."""

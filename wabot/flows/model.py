@@ -68,12 +68,23 @@ class TextSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class FromData:
+    """Options built from a list at run time: one per item, `title`/`id`/`description` rendered with `item`."""
+
+    source: str  # a Jinja expression giving the list
+    id: str | None = None  # a Jinja source; None: the item's `id`, else its title
+    empty: tuple[MessageSpec, ...] = ()  # said when the list is empty
+
+
+@dataclass(frozen=True, slots=True)
 class ChoiceSpec:
     """A reply button or a list row. `id` is what WhatsApp sends back when it is tapped."""
 
     id: str
     title: Localized
     description: Localized | None = None
+    synonyms: tuple[str, ...] = ()  # folded words that pick it when typed
+    data: FromData | None = None  # one choice per item of a list
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +180,8 @@ class Option:
     title: Localized
     jump: Jump
     description: Localized | None = None
+    synonyms: tuple[str, ...] = ()  # folded words that pick it when typed
+    data: FromData | None = None  # one option per item of a list
 
 
 @dataclass(frozen=True, slots=True)

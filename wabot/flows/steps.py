@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from wabot.flows.messages import Ctx, plain
+from wabot.flows.messages import Ctx, plain, synonyms
 from wabot.flows.model import (
     END,
     Action,
@@ -158,11 +158,13 @@ def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:
                           place, "give every option a different title")
             seen.setdefault(folded, i)
         desc = option.get("description")
+        data = b.msg.data(option, line, ctx)
         built.append(Option(
-            str(option.get("id") or f"{ctx.prefix}.{i + 1}"), title,
+            f"{ctx.prefix}.{i + 1}" if data else str(option.get("id") or f"{ctx.prefix}.{i + 1}"), title,
             b.jump_of(option, flow, line, file, place),
             None if desc is None else t.text(desc, file, line_of(option, "description", line), place,
                                              limit=72, what="an option description"),
+            synonyms(option), data,
         ))
     save = raw.get("save")
     if save is not None:
