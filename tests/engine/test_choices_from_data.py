@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.enginekit import Chat, bodies, choices, load
+from wabot.errors import FlowError
 from wabot.whatsapp import outbound
 
 CLINIC = """
@@ -88,3 +91,33 @@ def test_items_whose_title_comes_out_empty_or_repeated_are_left_out(tmp_path: Pa
     chat.send("hi")
     (question,) = chat.send("1")
     assert [t for _, t in choices(question)] == ["9", "10"]
+
+
+BOOKING = """
+    flows:
+      main:
+        steps:
+          - ask: "Bạn muốn khám ngày nào?"
+            save: day
+            expect: {date: {min: today, max: "+60d"}}
+          - ask: "Mấy giờ ạ? (8h–17h)"
+            save: at
+            expect: {time: {min: "08:00", max: "17:00"}}
+          - end: "Hẹn bạn {{ day }} lúc {{ at }}."
+"""
+
+
+def test_a_bounded_date_and_time_say_why_an_answer_is_refused(tmp_path: Path) -> None:
+    chat = Chat(load(tmp_path, BOOKING), now=1_797_724_800.0)  # 2026-12-20 07:00 in Hồ Chí Minh City, a Sunday
+    chat.send("hi")
+    assert bodies(chat.send("15/12/2026")) == ["Ngày đó đã qua rồi, bạn chọn từ hôm nay trở đi nhé.",
+                                          "Bạn muốn khám ngày nào?"]
+    assert bodies(chat.send("thứ 6 tuần sau")) == ["Mấy giờ ạ? (8h–17h)"]
+    assert bodies(chat.send("7 giờ tối")) == ["Bên mình nhận đến 17:00, bạn chọn giờ sớm hơn nhé.",
+                                             "Mấy giờ ạ? (8h–17h)"]
+    assert bodies(chat.send("2 giờ chiều")) == ["Hẹn bạn 2026-12-25 lúc 14:00."]
+
+
+def test_expect_time_is_a_kind_and_a_wrong_bound_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FlowError, match="'min: hôm kia' is not a date bound"):
+        load(tmp_path, BOOKING.replace("min: today", "min: hôm kia"))

@@ -89,7 +89,10 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
         return
     if _escalate(turn):
         return
-    if ask.retry:
+    if answer.why is not None:  # a well-formed answer out of bounds: say why, then ask again
+        turn.replies.append(outbound.Text(answer.why[0] if turn.writer.lang == "vi" else answer.why[1]))
+        turn.prompt(ask)
+    elif ask.retry:
         if ask.expect.kind == "choice":
             turn.prompt(ask, retry=True)
         else:

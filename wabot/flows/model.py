@@ -202,7 +202,7 @@ class Menu:
 class Expect:
     """What an `ask` accepts.
 
-    kind: text | number | integer | email | phone | date | yes_no | choice | regex |
+    kind: text | number | integer | email | phone | date | time | datetime | yes_no | choice | regex |
           image | video | audio | document | sticker | media | location | any.
     """
 
@@ -211,6 +211,8 @@ class Expect:
     pattern: str | None = None  # kind "regex"
     min: float | None = None  # number/integer bounds, text length bounds
     max: float | None = None
+    earliest: str | None = None  # date bounds ("today", "+60d", "2026-12-31"), time bounds ("08:00")
+    latest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from wabot.dates import bound, parse_time
 from wabot.flows.messages import Ctx, plain, synonyms
 from wabot.flows.model import (
     END,
@@ -212,10 +214,35 @@ def expect_of(b: Builder, raw: Any, at: Where, place: str, prefix: str) -> Expec
             for i, c in enumerate(value)))
     bounds = value or {}
     low, high = bounds.get("min"), bounds.get("max")
+    if kind in ("date", "time", "datetime"):
+        return _moment_bounds(b, kind, bounds, Where(at.file, line_of(raw, kind, at.line)), place)
     if low is not None and high is not None and low > high:
         b.problem(f"'min' ({low}) is bigger than 'max' ({high})", Where(at.file, line_of(raw, kind, at.line)),
                   place, "swap them")
     return Expect(kind, min=None if low is None else float(low), max=None if high is None else float(high))
+
+
+def _moment_bounds(b: Builder, kind: str, bounds: dict[str, Any], at: Where, place: str) -> Expect:
+    """`{date: {min: today, max: "+60d"}}` or `{time: {min: "08:00", max: "20:00"}}`, checked now."""
+    found: dict[str, str | None] = {"min": None, "max": None}
+    for key in found:
+        if bounds.get(key) is None:
+            continue
+        written = str(bounds[key]).strip()
+        try:
+            if kind == "time":
+                shown = parse_time(written)
+                if shown is None:
+                    raise ValueError(written)
+                found[key] = shown
+            else:
+                bound(written, today=date(2000, 1, 1))
+                found[key] = written
+        except ValueError:
+            example = '"08:00"' if kind == "time" else 'today, tomorrow, "+60d" (60 days ahead) or "2026-12-31"'
+            b.problem(f"'{key}: {written}' is not a {'time' if kind == 'time' else 'date'} bound", at, place,
+                      f"write {example}")
+    return Expect(kind, earliest=found["min"], latest=found["max"])
 
 
 def regex(b: Builder, raw: Any, at: Where, place: str) -> str:
