@@ -14,7 +14,7 @@ import operator
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -266,6 +266,10 @@ def number(value: Any, decimals: int | None = None) -> Any:
     return Formatted.of(text, num, lambda n: number(n, decimals))
 
 
+WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
+WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
 class Renderer:
     """Compiles each Jinja source once (cached) and renders it in a sandbox."""
 
@@ -284,6 +288,8 @@ class Renderer:
             date=self._formatter("%d/%m/%Y"),
             datetime=self._formatter("%d/%m/%Y %H:%M"),
             time=self._formatter("%H:%M"),
+            add_days=self._add_days,
+            weekday=self._weekday,
         )
         self._templates: OrderedDict[str, Template] = OrderedDict()
         self._expressions: OrderedDict[str, Callable[..., Any]] = OrderedDict()
@@ -326,6 +332,22 @@ class Renderer:
         else:
             cache.move_to_end(source)
         return found
+
+    def _add_days(self, value: Any, days: Any = 1) -> Any:
+        """`{{ now | add_days(1) | date }}`: a date or moment `days` later (earlier when negative)."""
+        moment = _as_moment(value, self.zone)
+        steps = _as_number(days)
+        if moment is None or steps is None or abs(steps) > 36600:
+            return value
+        return moment + timedelta(days=steps)
+
+    def _weekday(self, value: Any, lang: str = "vi") -> Any:
+        """`{{ day | weekday }}` -> "Thứ Sáu" ("Friday" with weekday('en'))."""
+        moment = _as_moment(value, self.zone)
+        if moment is None:
+            return value
+        names = WEEKDAYS_EN if lang == "en" else WEEKDAYS_VI
+        return names[moment.weekday()]
 
     def _formatter(self, pattern: str) -> Callable[..., Any]:
         zone = self.zone
