@@ -15,7 +15,7 @@ from wabot.errors import Problem
 from wabot.flows.model import ANY, Localized
 from wabot.flows.source import LineDict, LineList
 
-FILTERS = ("money", "number", "date", "datetime", "time", "add_days", "weekday")  # wabot's own filters (see templates.py)
+FILTERS = ("money", "number", "date", "datetime", "time", "add_days", "weekday")  # wabot's own (templates.py)
 _env = SandboxedEnvironment()
 _env.filters.update({name: str for name in FILTERS})  # only their names matter for compiling
 
