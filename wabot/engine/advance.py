@@ -130,7 +130,7 @@ def _incoming(
         answering.answer(turn, message)
     elif turn.status == HTTP and turn.position():
         turn.run(turn.position())  # the http result was lost (a crash): ask again
-    else:
+    elif not answering.older_menu(turn, message):  # a tap on a menu of a finished conversation still counts
         turn.start()
     return _outcome(turn, last_seen=now)
 

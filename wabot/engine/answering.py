@@ -11,6 +11,7 @@ from wabot.engine import answers, menus
 from wabot.engine.turn import MENU_DEFAULTS, Turn
 from wabot.flows import model
 from wabot.flows.model import Step
+from wabot.state import WAITING
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
 
@@ -35,6 +36,8 @@ def answer(turn: Turn, message: inbound.Message) -> None:
         turn.start()
         return
     action = step.action
+    if not accepts(turn, step, message) and older_menu(turn, message):
+        return
     if isinstance(action, model.Menu):
         _menu(turn, action, message)
     elif isinstance(action, model.Ask):
@@ -44,6 +47,31 @@ def answer(turn: Turn, message: inbound.Message) -> None:
     else:  # not a waiting step (the flows changed): carry on from it
         found = turn.position()
         turn.run(found)
+
+
+def older_menu(turn: Turn, message: inbound.Message) -> bool:
+    """A tap on an option of an earlier menu (customers scroll up): honour it there, if that menu still exists."""
+    if not isinstance(message.content, inbound.Reply):
+        return False
+    tapped = message.content.id
+    flows = sorted(turn.bot.flows.values(), key=lambda f: f.name != turn.flow)  # this flow's menus first
+    for flow in flows:
+        for step in flow.steps:
+            action = step.action
+            if isinstance(action, model.Menu):
+                options: tuple[model.Option | model.ChoiceSpec, ...] = action.options
+            elif isinstance(action, model.Ask) and action.expect.kind == "choice":
+                options = action.expect.choices
+            else:
+                continue
+            if (flow.name, step.key) != (turn.flow, turn.step) and any(
+                o.data is None and o.id == tapped for o in options
+            ):
+                turn.flow, turn.step, turn.status = flow.name, step.key, WAITING
+                turn.attempts = turn.misses = turn.page = 0
+                answer(turn, message)
+                return True
+    return False
 
 
 def _menu(turn: Turn, menu: model.Menu, message: inbound.Message) -> None:

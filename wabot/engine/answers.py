@@ -48,8 +48,8 @@ def parse(expect: Expect, message: inbound.Message, *, today: date) -> Answer:
         if isinstance(content, inbound.Location):
             return Answer(True, location_value(content))
         return Answer(True, text)
-    if not text:
-        return MISS
+    if not text or isinstance(content, inbound.Media):
+        return MISS  # a photo's caption is not a typed answer (issue 11)
     value: Any
     if kind in ("number", "integer"):
         value = parse_number(text)
@@ -68,7 +68,8 @@ def parse(expect: Expect, message: inbound.Message, *, today: date) -> Answer:
     elif kind == "yes_no":
         value = parse_yes_no(text)
     elif kind == "regex":
-        value = text if expect.pattern and re.search(expect.pattern, text, re.IGNORECASE) else None
+        found = re.search(expect.pattern, text, re.IGNORECASE) if expect.pattern else None
+        value = found[0] if found else None  # the match, as a route's `save` keeps: "HP12345", not the sentence
     else:
         raise ValueError(f"unknown answer kind {kind!r}")
     return MISS if value is None else Answer(True, value)
