@@ -12,7 +12,7 @@ from typing import Any
 
 from wabot.engine import answers, menus
 from wabot.engine.events import Effect, HandoffOpened, HttpCall, HttpResult
-from wabot.engine.render import Writer
+from wabot.engine.render import Writer, plain
 from wabot.flows import model
 from wabot.flows.model import Flow, Jump, Step
 from wabot.state import HANDOFF, HTTP, IDLE, WAITING, Frame, State
@@ -329,6 +329,10 @@ class Turn:
             log.warning("an http result arrived while no http step was waiting; ignored")
             return
         http = step.action
+        if http.save:
+            # every answer, good or bad: "not found" and "full" told apart from "server down", the API's words shown
+            self.vars[f"{http.save}_status"] = result.status  # 0: no answer at all
+            self.vars[f"{http.save}_body"] = plain(result.data)
         if result.ok:
             if http.save:
                 self.vars[http.save] = result.data

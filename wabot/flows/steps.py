@@ -124,7 +124,7 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
                 _templates(b, http[k], file, line_of(http, k, hl), place)
         name = http.get("save")
         if name is not None:
-            b.out.saved.update((str(name), f"{name}_error"))
+            b.out.saved.update((str(name), f"{name}_error", f"{name}_status", f"{name}_body"))
         return Http(
             str(http.get("method", "GET")).upper(), str(http["url"]),
             {str(k): str(v) for k, v in (http.get("headers") or {}).items()}, plain(http.get("body")),
