@@ -30,7 +30,8 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("wabot.db",)),
     (2, ("wabot.whatsapp",)),
     (2, ("wabot.config",)),
-    (0, ("wabot.text", "wabot.templates", "wabot.errors", "wabot.state", "wabot.logs", "wabot.dates")),
+    (0, ("wabot.text", "wabot.urls", "wabot.templates", "wabot.errors", "wabot.state", "wabot.logs", "wabot.envfile",
+         "wabot.dates")),
 ]
 
 
@@ -63,7 +64,7 @@ def imported(module: str) -> list[tuple[int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             hints.update(id(n) for n in ast.walk(node))
-    found = []
+    found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if id(node) in hints:
             continue

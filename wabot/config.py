@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from wabot.errors import ConfigError
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Every setting wabot reads, with its description for editors: the one home of the settings' names.
+SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
+
+Synchronous = Literal["normal", "full"]
 
 # Names never handed to flow templates as `env.X`, whatever the config says.
 SECRET_VARS = ("WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN")
@@ -43,6 +54,7 @@ class Server:
     webhook_path: str
     max_body_bytes: int
     max_batch: int  # updates accepted in one POST (Meta sends up to 1,000)
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
 
 
 STOP_WORDS = ("STOP", "hủy đăng ký")  # the shipped defaults of bot.stop_words and bot.start_words
@@ -60,6 +72,9 @@ class BotSettings:
     start_words: tuple[str, ...] = ()  # opt back in
     handoff_timeout: float = 4 * 3600.0  # seconds a handoff waits for a person's answer before it ends
     desk: bool = False  # the handoff desk (admin API) is on: someone can answer and give conversations back
+    # the environment variables flows may read as `{{ env.X }}` (an allow-list); None only for the author
+    # tools in a folder without config.yaml, where the author's own environment (secrets removed) is seen
+    env: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +83,8 @@ class Outbox:
     max_attempts: int
     concurrency: int
     shutdown_grace: float  # seconds to flush on SIGTERM
+    retry_for: float = 24 * 3600.0  # seconds a retryable failure (Graph down, 5xx, 429) keeps being retried
+    max_backoff: float = 60.0  # longest wait between two tries of one reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +103,16 @@ class Settings:
     retention_days: float = 0  # 0: keep conversation history forever
     admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
     admin_port: int = 8081  # 0: a free port chosen by the system (tests)
+    synchronous: Synchronous = "normal"  # SQLite's durability: normal survives kill -9, full a power cut too
+    database_url: str = ""  # postgresql://...: PostgreSQL (several instances may share it); empty: SQLite
+    lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
+    http_private_hosts: tuple[str, ...] = ()  # private hosts http steps may reach (e.g. a shop API on 127.0.0.1)
+    http_max_answer_bytes: int = 1024 * 1024  # an http step's answer larger than this fails the step
+
+    @property
+    def database_target(self) -> str:
+        """What `open_database` opens: the PostgreSQL URL, else the SQLite file."""
+        return self.database_url or str(self.database)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +135,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"The configuration file {file} must be a mapping of sections.", key="", file=file)
+    _check_keys(raw, file)
     r = _Reader(raw, env, file, path.parent)
     settings = Settings(
         file=path,
@@ -127,6 +155,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             webhook_path=r.match("server.webhook_path", "/webhook/whatsapp", r"/\S*", "a path starting with /"),
             max_body_bytes=int(r.number("server.max_body_bytes", 4 * 1024 * 1024, low=1024, integer=True)),
             max_batch=int(r.number("server.max_batch", 5000, low=1, integer=True)),
+            trusted_proxies=r.networks("server.trusted_proxies"),
         ),
         bot=BotSettings(
             flows=r.path("bot.flows", "flows"),
@@ -138,6 +167,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             start_words=r.words("bot.start_words", START_WORDS),
             handoff_timeout=60 * r.number("bot.handoff_timeout_minutes", 240, low=1),
             desk=bool(r.text("admin.token", "")),
+            env=r.names("bot.env"),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(
@@ -145,6 +175,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             max_attempts=int(r.number("outbox.max_attempts", 12, low=1, integer=True)),
             concurrency=int(r.number("outbox.concurrency", 64, low=1, integer=True)),
             shutdown_grace=r.number("outbox.shutdown_grace_seconds", 10, low=0),
+            retry_for=3600 * r.number("outbox.retry_hours", 24, low=0),
+            max_backoff=r.number("outbox.max_backoff_seconds", 60, low=0.1),
         ),
         log_level=r.choice("logging.level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=r.choice("logging.format", "text", ("text", "json")),
@@ -152,9 +184,19 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
+        http_private_hosts=tuple(h.lower() for h in r.words("http.private_hosts", ())),
+        http_max_answer_bytes=int(r.number("http.max_answer_bytes", 1024 * 1024, low=1, integer=True)),
         admin_host=r.text("admin.host", "127.0.0.1"),
         admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
+        synchronous="full" if r.choice("database.synchronous", "normal", ("normal", "full")) == "full" else "normal",
+        database_url=r.text("database.url", ""),
+        lease_seconds=r.number("database.lease_seconds", 10, low=0.5),
     )
+    url = settings.database_url
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        if "://" in url:
+            raise r.fail("database.url", "must start with postgresql:// (PostgreSQL) or be an SQLite file path")
+        settings = dataclasses.replace(settings, database=r.path("database.url", ""), database_url="")
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
         raise r.fail(
@@ -165,9 +207,46 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     return settings
 
 
-def template_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment as flow templates see it (`{{ env.SHOP_API }}`): secrets removed."""
-    return {k: v for k, v in environ.items() if k not in SECRET_VARS}
+@cache
+def schema() -> dict[str, Any]:
+    """config.schema.json: the settings, their types and descriptions (editors complete config.yaml from it)."""
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+def known_keys() -> dict[str, tuple[str, ...]]:
+    """Section -> the settings it may hold, as the schema declares them."""
+    return {name: tuple(section.get("properties", {})) for name, section in schema()["properties"].items()}
+
+
+def _check_keys(raw: dict[str, Any], file: str) -> None:
+    """Stop at the first section or setting the schema does not know, with the closest known name."""
+    known = known_keys()
+    for name, section in raw.items():
+        if name not in known:
+            raise ConfigError(f"Section {name} in {file} is not a wabot setting{_closest(str(name), known)}.",
+                              key=str(name), file=file)
+        if not isinstance(section, dict):
+            continue  # the reader says what a section must be
+        for key in section:
+            if key not in known[name]:
+                raise ConfigError(
+                    f"Setting {name}.{key} in {file} is not a wabot setting{_closest(str(key), known[name])}.",
+                    key=f"{name}.{key}", file=file,
+                )
+
+
+def _closest(name: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if found:
+        return f"; did you mean '{found[0]}'?"
+    return f" (the known ones are: {', '.join(known)})"
+
+
+def template_env(environ: Mapping[str, str], allowed: tuple[str, ...] | None) -> dict[str, str]:
+    """The environment as flow templates see it (`{{ env.SHOP_API }}`): only the allowed names, never secrets."""
+    names = environ.keys() if allowed is None else allowed
+    return {k: environ[k] for k in names if k in environ and k not in SECRET_VARS}
 
 
 class _Reader:
@@ -183,6 +262,9 @@ class _Reader:
         return ConfigError(f"Setting {key} in {self.file} {what}.", key=key, file=self.file)
 
     def get(self, key: str, default: Any) -> Any:
+        section, _, name = key.partition(".")
+        if name not in known_keys().get(section, ()):  # a programming error: every setting has a schema entry
+            raise AssertionError(f"setting {key} is read but not declared in {SCHEMA_PATH}")
         node: Any = self.raw
         for part in key.split("."):
             if node is None:
@@ -236,6 +318,26 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
         return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in value):
+            raise self.fail(key, "must be a list of environment variable names, like [SHOP_API, SHOP_TOKEN]")
+        if secret := [n for n in value if n in SECRET_VARS]:
+            raise self.fail(key, f"names {', '.join(secret)}, which flows may never read")
+        return tuple(value)
+
+    def networks(self, key: str) -> tuple[str, ...]:
+        """Addresses or networks (10.0.0.0/8, ::1), each checked."""
+        found = self.words(key, ())
+        for text in found:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise self.fail(
+                    key, f"must list addresses or networks like 10.0.0.1 or 10.0.0.0/8, not {text!r}"
+                ) from None
+        return found
 
     def number(
         self, key: str, default: float, *, low: float | None = None, high: float | None = None, integer: bool = False

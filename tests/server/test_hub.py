@@ -17,7 +17,7 @@ LAN = "84901234567"
 
 
 def drain(queue: asyncio.Queue[Happening]) -> list[tuple[str, str]]:
-    seen = []
+    seen: list[tuple[str, str]] = []
     while not queue.empty():
         h = queue.get_nowait()
         seen.append((h.kind, h.customer))
@@ -59,7 +59,7 @@ async def test_a_subscriber_that_falls_behind_is_told_once_and_holds_nobody_back
 
 
 def drain_all(queue: asyncio.Queue[Happening]) -> list[Happening]:
-    out = []
+    out: list[Happening] = []
     while not queue.empty():
         out.append(queue.get_nowait())
     return out

@@ -26,7 +26,7 @@ from wabot.server.keys import SENDER, STORE
 from wabot.server.metrics import Metrics
 from wabot.server.outbox import Sender
 from wabot.server.webhook import sign
-from wabot.state import HANDOFF, WAITING, State
+from wabot.state import HANDOFF, WAITING, State, Status
 
 SECRET = "s3cret"
 PHONE_ID = "123456"
@@ -245,7 +245,8 @@ async def test_the_database_gauges_are_read_at_scrape_time(tmp_path: Path) -> No
     try:
         metrics = Metrics()
         metrics.watch(store=store, sender=Sender(store, None, rate=10, max_attempts=1, concurrency=1))
-        for n, status in enumerate((HANDOFF, HANDOFF, WAITING)):
+        statuses: tuple[Status, ...] = (HANDOFF, HANDOFF, WAITING)
+        for n, status in enumerate(statuses):
             await store.finish_turn(seq=None, customer=f"8490000000{n}", state=State(status=status), bodies=[],
                                     now=1000.0)
         await store.queue("84900000009", [{"type": "text"}], now=1000.0)

@@ -15,6 +15,7 @@ from wabot.flows.check import check_document
 from wabot.flows.lint import check_bot
 from wabot.flows.model import Bot, Handoff
 from wabot.flows.source import Document, parse
+from wabot.flows.texts import Use
 from wabot.text import fold
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def load_bot(
     session_timeout: float,
     timezone: str,
     env: Mapping[str, str],
+    env_allowed: tuple[str, ...] | None = None,
     handoff_timeout: float = 4 * 3600.0,
     stop_words: Sequence[str] = (),
 ) -> tuple[Bot, list[Problem]]:
@@ -94,6 +96,8 @@ def load_bot(
         stop_words=tuple(w for w in (fold(str(word)) for word in stop_words) if w),
     )
     later = [*built.texts.problems, *check_bot(bot, built, first_file=str(files[0]) if files else "flows")]
+    if env_allowed is not None:
+        later.extend(_env_not_allowed(built.texts.env_uses, env_allowed))
     if not complete:
         # report what is certain: no warnings, nothing a file that could not be read might answer (a missing
         # target may live there), nothing on a line that already has a problem; the rest once they are fixed
@@ -105,6 +109,16 @@ def load_bot(
     problems.sort(key=lambda p: (p.file, p.line))
     log.debug("loaded %d flows from %d files, %d problems", len(bot.flows), len(files), len(problems))
     return bot, problems
+
+
+def _env_not_allowed(uses: list[Use], allowed: tuple[str, ...]) -> list[Problem]:
+    """A flow reading `{{ env.X }}` when X is not in the config's bot.env (flows see only those)."""
+    return [
+        Problem(f"reads env.{use.name}, but {use.name} is not in bot.env in the config, so flows cannot see it",
+                use.file, use.line, use.where, f"add it to config.yaml: bot: env: [{', '.join([*allowed, use.name])}]",
+                "warning")
+        for use in uses if use.name not in allowed
+    ]
 
 
 def _raw_text(files: list[Path]) -> str:
@@ -160,7 +174,7 @@ def load_configured(
     bot, problems = load_bot(
         [path or settings.flows], start=settings.start_flow, default_language=settings.default_language,
         session_timeout=settings.session_timeout, timezone=settings.timezone,
-        env=template_env(os.environ if environ is None else environ),
+        env=template_env(os.environ if environ is None else environ, settings.env), env_allowed=settings.env,
         handoff_timeout=settings.handoff_timeout, stop_words=settings.stop_words,
     )
     if not settings.desk and not any(p.severity == "error" for p in problems):

@@ -23,8 +23,8 @@ from wabot.flows.model import (
 )
 from wabot.flows.texts import Texts, Use, line_of
 from wabot.text import fold
+from wabot.whatsapp.inbound import MEDIA_KINDS
 
-MEDIA = ("image", "video", "audio", "document", "sticker")
 LANGUAGE = re.compile(r"^[a-z]{2}([_-][A-Za-z0-9]{2,8})?$")
 WHOLE = re.compile(r"\{\{(.*)\}\}", re.DOTALL)  # `from: "{{ slots }}"` means `from: slots`
 
@@ -82,7 +82,7 @@ class MessageBuilder:
         if "reply" in raw:
             t.reply_uses.append(Use(str(raw["reply"]), file, line_of(raw, "reply", at), where))
             return ReplyRef(str(raw["reply"]))
-        for kind in MEDIA:
+        for kind in MEDIA_KINDS:
             if kind in raw:
                 source = t.template(str(raw[kind]), file, line_of(raw, kind, at), where)
                 filename = raw.get("filename")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from wabot.dates import bound, parse_time
 from wabot.flows.messages import Ctx, plain, synonyms
@@ -15,6 +15,7 @@ from wabot.flows.model import (
     Ask,
     End,
     Expect,
+    ExpectKind,
     Goto,
     Handoff,
     Http,
@@ -34,10 +35,11 @@ from wabot.text import fold
 if TYPE_CHECKING:
     from wabot.flows.build import Builder
 
-ACTIONS = ("say", "menu", "ask", "if", "set", "route", "http", "goto", "call", "end", "handoff")
+StepKind = Literal["say", "menu", "ask", "if", "set", "route", "http", "goto", "call", "end", "handoff"]
+ACTIONS: tuple[StepKind, ...] = get_args(StepKind)
 
 
-def step_kind(raw: Any) -> str:
+def step_kind(raw: Any) -> StepKind | Literal[""]:
     """The action key of a step mapping ('' if it has none)."""
     return next((k for k in ACTIONS if k in raw), "") if isinstance(raw, dict) else ""
 
@@ -131,6 +133,7 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
             float(http.get("timeout", 10.0)), None if name is None else str(name),
             b.target(http["on_error"], flow, Where(file, line_of(http, "on_error", hl)), place)
             if "on_error" in http else None,
+            bool(http.get("follow_redirects", False)),
         )
     if kind == "goto":
         return Goto(jump("goto") or END)
@@ -201,7 +204,7 @@ def _templates(b: Builder, value: Any, file: str, line: int, place: str) -> None
 def expect_of(b: Builder, raw: Any, at: Where, place: str, prefix: str) -> Expect:
     """`expect:` -> Expect (a kind name, or {number|integer|text: {min, max}}, {regex}, {choice})."""
     if not isinstance(raw, dict):
-        return Expect(str(raw))
+        return Expect(cast(ExpectKind, str(raw)))  # the schema allows only these names (tests/flows/test_load.py)
     kind, value = next(iter(raw.items()))
     if kind == "regex":
         return Expect("regex", pattern=regex(b, value, Where(at.file, line_of(raw, kind, at.line)), place))
@@ -242,7 +245,7 @@ def _moment_bounds(b: Builder, kind: str, bounds: dict[str, Any], at: Where, pla
             example = '"08:00"' if kind == "time" else 'today, tomorrow, "+60d" (60 days ahead) or "2026-12-31"'
             b.problem(f"'{key}: {written}' is not a {'time' if kind == 'time' else 'date'} bound", at, place,
                       f"write {example}")
-    return Expect(kind, earliest=found["min"], latest=found["max"])
+    return Expect(cast(ExpectKind, kind), earliest=found["min"], latest=found["max"])
 
 
 def regex(b: Builder, raw: Any, at: Where, place: str) -> str:

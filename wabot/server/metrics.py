@@ -8,7 +8,6 @@ describe the database (conversations, handoffs, the outbox's oldest message) are
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from wabot.db.store import OutRow, Store
+from wabot.db.base import DB_ERRORS, Database
+from wabot.db.store import OutRow
 from wabot.state import HANDOFF, HTTP, WAITING
 from wabot.whatsapp import inbound
 
@@ -68,6 +68,8 @@ class Metrics:
             registry=r,
         )
         self._handoffs = Gauge("wabot_handoffs_open", "Conversations waiting for a person.", registry=r)
+        self._retrying = Gauge("wabot_outbox_retrying", "Replies that failed for a passing reason and will be tried "
+                               "again (a Graph outage shows here).", registry=r)
         self._paused = Gauge("wabot_sending_paused", "1 while sending is paused because the token was refused.",
                              registry=r)
         # Label children are looked up once: `labels()` takes a lock and builds a tuple on every call.
@@ -76,7 +78,7 @@ class Metrics:
         self._by_reason = {reason: self._rejected.labels(reason) for reason in REJECTIONS}
         self._arrived: dict[int, float] = {}  # inbox seq -> perf_counter() at the webhook
         self._waiting: dict[int, float] = {}  # outbox row id -> perf_counter() of its inbound message
-        self._store: Store | None = None
+        self._store: Database | None = None
         self._sender: Sender | None = None
 
     # --- the webhook ----------------------------------------------------------------------------
@@ -149,11 +151,12 @@ class Metrics:
 
     # --- scrape time ----------------------------------------------------------------------------
 
-    def watch(self, *, store: Store, sender: Sender) -> None:
+    def watch(self, *, store: Database, sender: Sender) -> None:
         """Read the outbox and the conversations from these when scraped."""
         self._store = store
         self._sender = sender
         self._depth.set_function(lambda: sender.depth)
+        self._retrying.set_function(lambda: sender.retrying)
         self._paused.set_function(lambda: 1 if sender.paused else 0)
 
     async def refresh(self, *, now: float | None = None) -> None:
@@ -165,7 +168,7 @@ class Metrics:
             oldest = await store.oldest_queued()
             handoffs = await store.count_status(HANDOFF)
             active = await store.count_status(WAITING) + await store.count_status(HTTP)
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             log.warning("metrics: the database cannot be read: %s", exc)
             return
         now = time.time() if now is None else now

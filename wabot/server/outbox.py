@@ -10,22 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from wabot.db.store import OutRow, Store
+from wabot.db.base import DB_ERRORS, Database
+from wabot.db.store import OutRow
 from wabot.errors import GraphError
 from wabot.logs import mask
 from wabot.server.metrics import Metrics
-from wabot.whatsapp.graph import GraphClient
+from wabot.whatsapp.graph import WINDOW_CLOSED, GraphClient
 from wabot.whatsapp.outbound import MarkRead
 
 log = logging.getLogger(__name__)
-
-WINDOW_CLOSED = 131047  # Meta: more than 24 hours since the customer last wrote; only templates go through
 
 
 class Pacer:
@@ -54,7 +52,7 @@ class Sender:
 
     def __init__(
         self,
-        store: Store,
+        store: Database,
         graph: GraphClient | None,
         *,
         rate: float,
@@ -62,10 +60,15 @@ class Sender:
         concurrency: int,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        retry_for: float = 24 * 3600.0,
+        max_backoff: float = 60.0,
     ) -> None:
         self.store = store
         self.graph = graph
         self.max_attempts = max_attempts
+        self.retry_for = retry_for  # a Meta outage of hours must lose nothing (issue 16 item 3)
+        self.max_backoff = max_backoff
+        self.failing_since: dict[int, float] = {}  # outbox id -> first retryable failure (this run)
         self.concurrency = concurrency
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -84,12 +87,17 @@ class Sender:
         self.hooks: set[asyncio.Task[None]] = set()
         self.sent: list[tuple[str, float, int]] = []  # (wamid, when, outbox id) not yet committed
         self.flushes: set[asyncio.Task[None]] = set()
+        self.rate = rate
+        # several instances (server/cluster.py): told when sending pauses, and when a customer has nothing left
+        self.on_pause: Callable[[str], None] | None = None
+        self.on_idle: Callable[[str], None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Load what a previous run left queued, then start the workers."""
-        self.enqueue(await self.store.queued())
+    async def start(self, *, load: bool = True) -> None:
+        """Load what a previous run left queued (unless other instances share it), then start the workers."""
+        if load:
+            self.enqueue(await self.store.queued())
         self.workers = [asyncio.create_task(self._work(), name=f"sender-{i}") for i in range(self.concurrency)]
 
     async def stop(self, grace: float) -> None:
@@ -108,6 +116,11 @@ class Sender:
         self.workers = []
 
     @property
+    def retrying(self) -> int:
+        """Replies that failed for a passing reason and wait for their next try."""
+        return len(self.failing_since)
+
+    @property
     def depth(self) -> int:
         return sum(len(q) for q in self.queues.values())
 
@@ -120,6 +133,15 @@ class Sender:
                 self.ready.put_nowait(row.customer)
         if self.queues:
             self.idle.clear()
+
+    def adopt(self, rows: list[OutRow]) -> None:
+        """Queue rows another instance left behind, skipping those already queued here."""
+        known = {r.id for q in self.queues.values() for r in q}
+        self.enqueue([r for r in rows if r.id not in known])
+
+    def share(self, instances: int) -> None:
+        """`instances` send for the same number: each takes its part of outbox.rate_per_second."""
+        self.pacer.interval = instances / self.rate
 
     def resume(self, graph: GraphClient) -> None:
         """A new token is in place: send what waited for it."""
@@ -162,6 +184,7 @@ class Sender:
             await self._failed(customer, row, err)
             return
         queue.popleft()
+        self.failing_since.pop(row.id, None)
         self.metrics.sent(row.id)
         self._mark_sent(row.id, wamid)
         if self.graph is not None:
@@ -182,20 +205,24 @@ class Sender:
             if not self.paused:
                 self.paused = str(err)
                 log.error("%s Sending is paused; %d replies are kept and will be sent then.", err, self.depth)
+                if self.on_pause is not None:
+                    self.on_pause(self.paused)
             self.busy.discard(customer)
             self.parked.add(customer)
             return
         attempts = row.attempts + 1
-        if err.retryable and attempts < self.max_attempts:
+        since = self.failing_since.setdefault(row.id, now)
+        if err.retryable and (attempts < self.max_attempts or now - since < self.retry_for):
             self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload)
             await self.store.mark_retry(row.id, code=err.code, error=str(err), now=now)
-            delay = backoff(attempts)
+            delay = backoff(attempts, cap=self.max_backoff)
             self.metrics.retried()
             log.warning("send to %s failed (%s); retry %d in %.1fs", mask(customer), err, attempts, delay)
             self._later(customer, delay)
             return
         self.queues[customer].popleft()
-        reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
+        self.failing_since.pop(row.id, None)
+        reason = str(err) if not err.retryable else f"gave up after {attempts} attempts in {now - since:.0f} s: {err}"
         await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
         self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
@@ -216,7 +243,7 @@ class Sender:
         sent, self.sent = self.sent, []
         try:
             await self.store.mark_sent_many(sent)
-        except sqlite3.Error as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
+        except DB_ERRORS as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
             log.error("could not record %d sent replies in the database: %s", len(sent), exc)
 
     def mark_read(self, message_id: str) -> None:
@@ -252,6 +279,8 @@ class Sender:
         self.busy.discard(customer)
         if not self.queues:
             self.idle.set()
+        if self.on_idle is not None:
+            self.on_idle(customer)
 
     def _later(self, customer: str, delay: float) -> None:
         loop = asyncio.get_running_loop()
