@@ -29,6 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
 
 from wabot import urls
+from wabot.text import e164
 
 log = logging.getLogger(__name__)
 
@@ -353,6 +354,7 @@ class Renderer:
                 time=self._formatter("%H:%M"),
                 urlpath=urls.PathValue,
                 add_days=self._add_days,
+                e164=lambda phone: e164(str(phone)),
                 weekday=self._weekday,
             )
         self._templates: OrderedDict[str, Template] = OrderedDict()

@@ -8,6 +8,7 @@ import pytest
 
 from wabot.engine import answers, menus
 from wabot.flows.model import Expect
+from wabot.templates import Renderer
 from wabot.whatsapp import inbound
 
 TODAY = date(2026, 3, 1)
@@ -192,3 +193,19 @@ def test_date_bounds_refuse_with_a_reason() -> None:
 
 def _text(body: str) -> inbound.Message:
     return message(inbound.Text(body))
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("0912345678 ạ", "0912345678"), ("số em là 0912 345 678", "0912345678"), ("+84 (0) 912 345 678", "0912345678"),
+     ("sdt: 0387.654.321 nhé", "0387654321"), ("(028) 3822 1234", "02838221234")],
+)
+def test_phones_as_a_vietnamese_shop_means_them(typed: str, value: str) -> None:
+    answer = parse(Expect("phone"), typed)
+    assert answer == answers.Answer(True, value)
+    assert Renderer().render("{{ p | e164 }}", {"p": value}) == "+84" + value[1:]
+
+
+@pytest.mark.parametrize("typed", ["0112345678", "09123456789", "0612345678", "01234567890"])
+def test_retired_or_impossible_numbers_are_refused(typed: str) -> None:
+    assert not parse(Expect("phone"), typed).ok

@@ -199,17 +199,28 @@ def parse_email(text: str) -> str | None:
     return f"{local}@{domain.lower()}"
 
 
+_PHONE = re.compile(r"\+?\(?\d[\d\s.\-()]*\d")
+# Vietnam's numbering plan since 2018: 10-digit mobiles by network prefix, 11-digit landlines 02x (area code)
+_VN_MOBILE = re.compile(r"^0(?:3[2-9]|5[2689]|7[06-9]|8[1-9]|9\d)\d{7}$")
+_VN_LANDLINE = re.compile(r"^02\d{9}$")
+
+
 def parse_phone(text: str) -> str | None:
-    """Vietnamese numbers in local form ("0912345678"); other countries as "+<digits>"."""
-    compact = re.sub(r"[\s.\-()]", "", text.strip())
-    if not re.fullmatch(r"\+?\d+", compact):
+    """A phone number in a sentence ("số em là 0912 345 678 ạ"): Vietnamese ones in local form ("0912345678"),
+    checked against the numbering plan (no retired 11-digit mobiles); other countries as "+<digits>"."""
+    for found in _PHONE.finditer(text):
+        raw = re.sub(r"^(\+?84)\s*\(0\)", r"\1", found[0].strip())  # "+84 (0) 912 ..."
+        compact = re.sub(r"[\s.\-()]", "", raw)
+        digits = compact.removeprefix("+")
+        if len(digits) < 8:
+            continue
+        if compact.startswith("+84") or (compact.startswith("84") and len(compact) in (11, 12)):
+            compact = "0" + digits.removeprefix("84")
+        if compact.startswith("0"):
+            return compact if _VN_MOBILE.match(compact) or _VN_LANDLINE.match(compact) else None
+        if compact.startswith("+") and 8 <= len(digits) <= 15:
+            return compact
         return None
-    if compact.startswith("+84") or (compact.startswith("84") and len(compact) in (11, 12)):
-        compact = "0" + compact.removeprefix("+").removeprefix("84")
-    if compact.startswith("0"):
-        return compact if len(compact) in (10, 11) and compact[1] != "0" else None
-    if compact.startswith("+") and 8 <= len(compact) - 1 <= 15:
-        return compact
     return None
 
 
