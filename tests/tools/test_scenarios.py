@@ -193,3 +193,31 @@ tests:
     out = capsys.readouterr().out
     assert ("the server would not send a reply, so the customer would not see it: "
             "the link must start with https://") in out
+
+
+def test_a_top_level_now_is_the_clock_of_every_test_in_the_file(
+    flows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(flows / "clock.yaml", """\
+flows:
+  clock:
+    steps:
+      - say: "Hôm nay là {{ now | date }}, {{ now | weekday }}."
+triggers:
+  - words: ["giờ"]
+    goto: clock
+""")
+    _write(flows.parent / "clock_test.yaml", """\
+now: "2026-12-25 09:30"
+tests:
+  - name: the file's clock
+    steps:
+      - send: "giờ"
+        expect: {text: "Hôm nay là 25/12/2026, Thứ Sáu."}
+  - name: its own clock
+    now: "2026-12-20 09:30"
+    steps:
+      - send: "giờ"
+        expect: {text: "Hôm nay là 20/12/2026, Chủ nhật."}
+""")
+    assert main(["test", "clock_test.yaml"]) == 0, capsys.readouterr().out

@@ -337,6 +337,7 @@ class Trigger:
     jump: Jump
     where: Where
     resume: bool = False
+    written: tuple[str, ...] = ()  # the words as the author wrote them, accents and all (for `wabot graph`)
 
 
 @dataclass(frozen=True, slots=True)

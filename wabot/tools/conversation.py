@@ -152,7 +152,7 @@ def describe(reply: outbound.Outgoing) -> list[str]:
         return [f"[{reply.kind}: {what}{extra}]"]
     if isinstance(reply, outbound.Location):
         extra = "".join(f" — {x}" for x in (reply.name, reply.address) if x)
-        return [f"[location: {reply.latitude:g}, {reply.longitude:g}{extra}]"]
+        return [f"[location: {reply.latitude!r}, {reply.longitude!r}{extra}]"]  # as written: 106.6995, not 106.7
     if isinstance(reply, outbound.Contacts):
         return [f"[contact: {_contact_line(c)}]" for c in reply.contacts]
     if isinstance(reply, outbound.Template):
