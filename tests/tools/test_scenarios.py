@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import DEMO
+from tests import DEMO, FIXTURES
 from wabot.cli import main
 from wabot.tools.scenarios import read_cases
 
@@ -221,3 +221,11 @@ tests:
         expect: {text: "Hôm nay là 20/12/2026, Chủ nhật."}
 """)
     assert main(["test", "clock_test.yaml"]) == 0, capsys.readouterr().out
+
+
+def test_the_dental_clinic_of_issue_11_works_as_a_new_user_wrote_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["test", str(FIXTURES / "dental_tests"), "--flows", str(FIXTURES / "dental")]) == 0, \
+        capsys.readouterr().out
