@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.enginekit import Chat, bodies, choices, load
 from wabot.errors import FlowError
+from wabot.flows.load import load_bot
 from wabot.whatsapp import outbound
 
 CLINIC = """
@@ -121,3 +123,12 @@ def test_a_bounded_date_and_time_say_why_an_answer_is_refused(tmp_path: Path) ->
 def test_expect_time_is_a_kind_and_a_wrong_bound_is_named(tmp_path: Path) -> None:
     with pytest.raises(FlowError, match="'min: hôm kia' is not a date bound"):
         load(tmp_path, BOOKING.replace("min: today", "min: hôm kia"))
+
+
+def test_the_saved_id_and_item_are_known_variables(tmp_path: Path) -> None:
+    path = tmp_path / "flows.yaml"
+    used = "({{ service_id }}, {{ service_item.doctor }}, {{ slot_id }})"
+    path.write_text(textwrap.dedent(CLINIC).replace("({{ service_id }})", used), encoding="utf-8")
+    _, problems = load_bot([path], start="main", default_language="vi", session_timeout=1800,
+                           timezone="Asia/Ho_Chi_Minh", env={})
+    assert [str(p) for p in problems] == []

@@ -81,6 +81,8 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
     if kind == "menu":
         return _menu(b, flow, raw["menu"], line("menu"), ctx)
     if kind == "ask":
+        if isinstance(raw.get("expect"), dict) and "choice" in raw["expect"] and raw.get("save") is not None:
+            b.out.saved.update(choice_variables(str(raw["save"])))
         return Ask(
             messages("ask"), save() or "",
             expect_of(b, raw["expect"], where("expect"), place, ctx.prefix) if "expect" in raw else Expect(),
@@ -145,6 +147,11 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
     return Handoff(messages("handoff"), str(raw.get("reason", "")), back, messages("expired"))
 
 
+def choice_variables(save: str) -> tuple[str, ...]:
+    """What a menu's or a choice question's `save: x` sets: the title, the option's id, a data option's item."""
+    return save, f"{save}_id", f"{save}_item"
+
+
 def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:
     t, file, place = b.out.texts, ctx.file, ctx.where
     options = raw["options"]
@@ -173,7 +180,7 @@ def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:
         ))
     save = raw.get("save")
     if save is not None:
-        b.out.saved.add(str(save))
+        b.out.saved.update(choice_variables(str(save)))
 
     def text(k: str, limit: int, what: str) -> Any:
         return t.text(raw[k], file, line_of(raw, k, at), place, limit=limit, what=what) if k in raw else None
