@@ -115,3 +115,9 @@ def test_piped_stdin_through_the_command(tmp_path: Path) -> None:
                                 "(a person would take over now (Khách cần hỗ trợ); the bot stays silent — "
                                 "/resume gives it back)\n")
     assert done.stderr == ""
+
+
+async def test_wait_lets_an_unanswered_handoff_end_as_on_the_server() -> None:
+    out = await _session("hi\n6\n/wait 3h\n/wait 2h\n")
+    assert out.endswith("(2h later)\nbot: Xin lỗi bạn, nhân viên đang bận chưa trả lời được. "
+                        "Bạn nhắn lại cho Trà Sen bất cứ lúc nào nhé!\n")
