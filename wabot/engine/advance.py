@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
 from wabot.engine import answering, handoffs
-from wabot.engine.events import Answered, Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume, Tick
+from wabot.engine.events import (
+    Answered,
+    Effect,
+    Event,
+    HandoffOpened,
+    HttpCall,
+    HttpResult,
+    Incoming,
+    Resume,
+    StartFlow,
+    Tick,
+)
 from wabot.engine.turn import KEPT_ON_END, Turn
-from wabot.flows.model import Bot, ReplyRef, TextSpec, Trigger
+from wabot.flows.model import Bot, Jump, ReplyRef, TextSpec, Trigger
 from wabot.state import HANDOFF, HTTP, IDLE, WAITING, State
 from wabot.templates import Renderer
 from wabot.text import fold
@@ -22,7 +34,7 @@ from wabot.whatsapp.fitting import fit_all
 
 __all__ = [
     "Answered", "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume",
-    "Tick", "advance", "reengage",
+    "StartFlow", "Tick", "advance", "reengage",
 ]
 
 log = logging.getLogger(__name__)
@@ -35,6 +47,7 @@ class Outcome:
     state: State
     replies: tuple[outbound.Outgoing, ...] = ()
     effects: tuple[Effect, ...] = ()
+    finished: tuple[tuple[str, dict[str, Any]], ...] = ()  # (flow, its variables) for each flow that ended
 
 
 def advance(
@@ -61,6 +74,8 @@ def advance(
         return _outcome(turn, last_seen=state.last_seen)
     if isinstance(event, Incoming):
         return _incoming(bot, renderer, state, event.message, customer=customer, now=now)
+    if isinstance(event, StartFlow):
+        return _start_flow(bot, renderer, state, event, customer=customer, now=now)
     turn = Turn(bot, renderer, state, customer=customer, now=now)
     if isinstance(event, HttpResult):
         turn.http_result(event)
@@ -113,6 +128,7 @@ def _incoming(
             turn.finish()
     elif turn.status != IDLE and silence:
         turn.finish()
+        turn.finished.clear()  # abandoned, not finished: no flow_finished event for it
         turn.say(bot.welcome_back)
     if handoffs.is_stop(bot, message):
         # the server has recorded the opt-out; it is confirmed by the author's trigger or, without one, here
@@ -135,6 +151,19 @@ def _incoming(
     return _outcome(turn, last_seen=now)
 
 
+def _start_flow(
+    bot: Bot, renderer: Renderer, state: State, event: StartFlow, *, customer: inbound.Customer, now: float
+) -> Outcome:
+    """The business starts a flow: whatever ran before is left behind, as if the customer typed a trigger word."""
+    if state.status == HANDOFF or event.flow not in bot.flows:
+        log.info("flow %s not started: %s", event.flow, "a person has the conversation" if state.status == HANDOFF
+                 else "there is no such flow")
+        return Outcome(state)
+    turn = Turn(bot, renderer, state.with_(vars={**state.vars, **event.vars}), customer=customer, now=now)
+    turn.leap(Jump("goto", event.flow), calls=False)
+    return _outcome(turn, last_seen=now)  # the session clock starts now, as if the customer had written
+
+
 def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
     typed = fold(message.text)
     if not typed:
@@ -144,7 +173,9 @@ def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
 
 def _outcome(turn: Turn, *, last_seen: float) -> Outcome:
     # fitted here, so the server, `wabot chat` and `wabot test` all see the very messages that are sent
-    return Outcome(turn.state(last_seen=last_seen), fit_all(turn.replies), tuple(turn.effects))
+    return Outcome(
+        turn.state(last_seen=last_seen), fit_all(turn.replies), tuple(turn.effects), tuple(turn.finished)
+    )
 
 
 REENGAGE = "reengage"  # the reply sent when the 24-hour customer-service window has closed

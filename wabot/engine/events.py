@@ -40,7 +40,15 @@ class Tick:
     """Time passed without a message (the server's periodic sweep): a handoff may have expired."""
 
 
-Event = Incoming | HttpResult | Resume | Answered | Tick
+@dataclass(frozen=True, slots=True)
+class StartFlow:
+    """The business starts `flow` for the customer (the business API), with `vars` saved first."""
+
+    flow: str
+    vars: dict[str, Any]
+
+
+Event = Incoming | HttpResult | Resume | StartFlow | Answered | Tick
 
 
 @dataclass(frozen=True, slots=True)
