@@ -36,7 +36,7 @@ def answer(turn: Turn, message: inbound.Message) -> None:
         turn.start()
         return
     action = step.action
-    if not accepts(turn, step, message) and older_menu(turn, message):
+    if isinstance(message.content, inbound.Reply) and not accepts(turn, step, message) and older_menu(turn, message):
         return
     if isinstance(action, model.Menu):
         _menu(turn, action, message)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -108,8 +107,10 @@ class Writer:
         notes: list[Any] = []
         for n, option in enumerate(options):
             if option.data is None:
-                entry = self.entry(option.id, option.title, option.description)
-                shown.append(replace(entry, names=entry.names + option.synonyms, source=n))
+                context = self.context()
+                names = tuple(dict.fromkeys(fold(self.renderer.render(t, context)) for t in option.title.values()))
+                shown.append(menus.Entry(option.id, self.text(option.title), self.optional(option.description),
+                                         names + option.synonyms, n))
                 continue
             items = self._items(option.data.source)
             if not items:

@@ -199,8 +199,10 @@ class Turn:
         """Options from data that came out empty: say so (the author's `empty:` or a built-in text) and go on."""
         if isinstance(action, model.Route) or (isinstance(action, model.Ask) and action.expect.kind != "choice"):
             return False
-        entries, notes = self.writer.entries(action.options if isinstance(action, model.Menu) else
-                                             action.expect.choices)
+        options = action.options if isinstance(action, model.Menu) else action.expect.choices
+        if all(o.data is None for o in options):
+            return False  # written options: there is always something to choose
+        entries, notes = self.writer.entries(options)
         if entries:
             self.replies.extend(self.writer.messages(tuple(notes)))
             return False

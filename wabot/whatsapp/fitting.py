@@ -63,6 +63,8 @@ def fit_all(messages: tuple[o.Outgoing, ...] | list[o.Outgoing]) -> tuple[o.Outg
 
 def fit(message: o.Outgoing) -> tuple[o.Outgoing, ...]:
     """`message` as one or more messages within WhatsApp's limits, in the order to send them."""
+    if _fits(message):
+        return (message,)  # nearly every message: nothing to change
     if isinstance(message, o.Text):
         return tuple(replace(message, body=part) for part in split(message.body, o.TEXT_BODY)) or (message,)
     if isinstance(message, o.Buttons):
@@ -94,6 +96,32 @@ def fit(message: o.Outgoing) -> tuple[o.Outgoing, ...]:
         # the picture first, then its whole caption as text
         return (replace(message, caption=None), *fit(o.Text(message.caption)))
     return (message,)
+
+
+def _fits(message: o.Outgoing) -> bool:
+    """A quick look: no text or title over its limit, no empty option (the usual case)."""
+    if isinstance(message, o.Text):
+        return len(message.body) <= o.TEXT_BODY  # NFC is never longer than what was given
+    if isinstance(message, o.Buttons):
+        return (len(message.body) <= o.INTERACTIVE_BODY and _short_enough(message.header, message.footer)
+                and all(b.title.strip() and len(b.title) <= o.BUTTON_TITLE for b in message.buttons)
+                and len({b.title for b in message.buttons}) == len(message.buttons))
+    if isinstance(message, o.ListMessage):
+        return (len(message.body) <= o.INTERACTIVE_BODY and _short_enough(message.header, message.footer)
+                and len(message.button) <= o.LIST_BUTTON
+                and all(len(s.title or "") <= o.SECTION_TITLE and all(
+                    r.title.strip() and r.id.strip() and len(r.title) <= o.ROW_TITLE
+                    and len(r.description or "") <= o.ROW_DESCRIPTION for r in s.rows) for s in message.sections))
+    if isinstance(message, o.CtaUrl):
+        return (len(message.body) <= o.INTERACTIVE_BODY and _short_enough(message.header, message.footer)
+                and len(message.display_text) <= o.CTA_TEXT)
+    if isinstance(message, o.Media):
+        return len(message.caption or "") <= o.CAPTION
+    return True
+
+
+def _short_enough(header: str | None, footer: str | None) -> bool:
+    return len(header or "") <= o.HEADER and len(footer or "") <= o.FOOTER
 
 
 def _body(text: str) -> tuple[tuple[o.Outgoing, ...], str]:
