@@ -18,6 +18,7 @@ import yaml
 
 from wabot.errors import ConfigError
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Every setting wabot reads, with its description for editors: the one home of the settings' names.
@@ -67,6 +68,9 @@ class BotSettings:
     timezone: str
     stop_words: tuple[str, ...] = ()  # opt out of messages the bot starts (templates)
     start_words: tuple[str, ...] = ()  # opt back in
+    # the environment variables flows may read as `{{ env.X }}` (an allow-list); None only for the author
+    # tools in a folder without config.yaml, where the author's own environment (secrets removed) is seen
+    env: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,8 @@ class Outbox:
     max_attempts: int
     concurrency: int
     shutdown_grace: float  # seconds to flush on SIGTERM
+    retry_for: float = 24 * 3600.0  # seconds a retryable failure (Graph down, 5xx, 429) keeps being retried
+    max_backoff: float = 60.0  # longest wait between two tries of one reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,8 @@ class Settings:
     synchronous: Synchronous = "normal"  # SQLite's durability: normal survives kill -9, full a power cut too
     database_url: str = ""  # postgresql://...: PostgreSQL (several instances may share it); empty: SQLite
     lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
+    http_private_hosts: tuple[str, ...] = ()  # private hosts http steps may reach (e.g. a shop API on 127.0.0.1)
+    http_max_answer_bytes: int = 1024 * 1024  # an http step's answer larger than this fails the step
 
     @property
     def database_target(self) -> str:
@@ -156,6 +164,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             timezone=r.text("bot.timezone", "Asia/Ho_Chi_Minh"),
             stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
             start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
+            env=r.names("bot.env"),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(
@@ -163,6 +172,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             max_attempts=int(r.number("outbox.max_attempts", 12, low=1, integer=True)),
             concurrency=int(r.number("outbox.concurrency", 64, low=1, integer=True)),
             shutdown_grace=r.number("outbox.shutdown_grace_seconds", 10, low=0),
+            retry_for=3600 * r.number("outbox.retry_hours", 24, low=0),
+            max_backoff=r.number("outbox.max_backoff_seconds", 60, low=0.1),
         ),
         log_level=r.choice("logging.level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=r.choice("logging.format", "text", ("text", "json")),
@@ -170,6 +181,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
+        http_private_hosts=tuple(h.lower() for h in r.words("http.private_hosts", ())),
+        http_max_answer_bytes=int(r.number("http.max_answer_bytes", 1024 * 1024, low=1, integer=True)),
         admin_host=r.text("admin.host", "127.0.0.1"),
         admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
         events_url=r.url("events.url", "http://-") if r.text("events.url", "") else "",
@@ -236,9 +249,10 @@ def _closest(name: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
     return f" (the known ones are: {', '.join(known)})"
 
 
-def template_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment as flow templates see it (`{{ env.SHOP_API }}`): secrets removed."""
-    return {k: v for k, v in environ.items() if k not in SECRET_VARS}
+def template_env(environ: Mapping[str, str], allowed: tuple[str, ...] | None) -> dict[str, str]:
+    """The environment as flow templates see it (`{{ env.SHOP_API }}`): only the allowed names, never secrets."""
+    names = environ.keys() if allowed is None else allowed
+    return {k: environ[k] for k in names if k in environ and k not in SECRET_VARS}
 
 
 class _Reader:
@@ -310,6 +324,14 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
         return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in value):
+            raise self.fail(key, "must be a list of environment variable names, like [SHOP_API, SHOP_TOKEN]")
+        if secret := [n for n in value if n in SECRET_VARS]:
+            raise self.fail(key, f"names {', '.join(secret)}, which flows may never read")
+        return tuple(value)
 
     def networks(self, key: str) -> tuple[str, ...]:
         """Addresses or networks (10.0.0.0/8, ::1), each checked."""

@@ -50,6 +50,7 @@ class HttpCall:
     headers: dict[str, str]
     body: Any
     timeout: float
+    follow_redirects: bool = False  # within the same host only
 
 
 @dataclass(frozen=True, slots=True)

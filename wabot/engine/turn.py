@@ -294,10 +294,11 @@ class Turn:
         render = self.writer.renderer.render
         return HttpCall(
             method=http.method.upper(),
-            url=render(http.url, context).strip(),
+            url=self.writer.renderer.render_url(http.url, context),
             headers={k: render(v, context) for k, v in http.headers.items()},
             body=self.writer.value(http.body),
             timeout=http.timeout,
+            follow_redirects=http.follow_redirects,
         )
 
     def http_result(self, result: HttpResult) -> None:

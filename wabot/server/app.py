@@ -22,6 +22,7 @@ from wabot.flows.model import Bot
 from wabot.server import adminsite, campaigns, metrics, reload, shopevents, webhook
 from wabot.server.cluster import Cluster
 from wabot.server.dispatch import Dispatcher
+from wabot.server.effects import HttpRules, http_session
 from wabot.server.hub import Hub
 from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
@@ -70,11 +71,15 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         sender = Sender(
             store, graph, rate=settings.outbox.rate_per_second,
             max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency, metrics=meter,
+            retry_for=settings.outbox.retry_for, max_backoff=settings.outbox.max_backoff,
         )
+        rules = HttpRules(frozenset(settings.http_private_hosts), settings.http_max_answer_bytes)
+        steps_session = http_session(rules)  # http steps get their own session: private addresses refused
         dispatcher = Dispatcher(
-            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
+            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=steps_session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
             notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
+            http_rules=rules,
             hub=hub,
         )
         app[STORE] = store
@@ -115,6 +120,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
             if cluster is not None:
                 await cluster.leave()
             await session.close()
+            await steps_session.close()
             await store.close()
             log.info("stopped cleanly")
 
@@ -223,5 +229,6 @@ async def readyz(request: web.Request) -> web.Response:
         "problems": problems,
         "dry_run": request.app[SETTINGS].whatsapp.dry_run,
         "outbox_depth": sender.depth,
+        "outbox_retrying": sender.retrying,
     }
     return web.json_response(body, status=200 if not problems else 503)

@@ -24,7 +24,7 @@ from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import Bot
 from wabot.logs import mask
-from wabot.server.effects import Effected, perform, real_http
+from wabot.server.effects import NO_PRIVATE_HOSTS, Effected, HttpRules, perform, real_http
 from wabot.server.hub import Hub
 from wabot.server.metrics import Metrics
 from wabot.server.outbox import Sender
@@ -72,6 +72,7 @@ class Dispatcher:
         notify: str = "",
         read_receipts: bool = False,
         metrics: Metrics | None = None,
+        http_rules: HttpRules = NO_PRIVATE_HOSTS,
         hub: Hub | None = None,
     ) -> None:
         self.store = store
@@ -79,6 +80,7 @@ class Dispatcher:
         self.bot = bot  # replaced as a whole on hot reload
         self.renderer = renderer
         self.http = http
+        self.http_rules = http_rules
         self.clock = clock
         self.notify = notify  # the operator's number, told about each new handoff
         self.read_receipts = read_receipts
@@ -236,7 +238,7 @@ class Dispatcher:
             return self._advance(bot, state, event, customer)
 
         async def http(call: advance.HttpCall) -> advance.HttpResult:
-            return await real_http(self.http, call)
+            return await real_http(self.http, call, self.http_rules)
 
         outcome = await perform(step(state, work.event), step=step, http=http)
         replies, handoff = outcome.replies, outcome.handoff

@@ -60,10 +60,15 @@ class Sender:
         concurrency: int,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        retry_for: float = 24 * 3600.0,
+        max_backoff: float = 60.0,
     ) -> None:
         self.store = store
         self.graph = graph
         self.max_attempts = max_attempts
+        self.retry_for = retry_for  # a Meta outage of hours must lose nothing (issue 16 item 3)
+        self.max_backoff = max_backoff
+        self.failing_since: dict[int, float] = {}  # outbox id -> first retryable failure (this run)
         self.concurrency = concurrency
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -110,6 +115,11 @@ class Sender:
         await asyncio.gather(*self.workers, *self.hooks, return_exceptions=True)
         await asyncio.gather(*self.flushes)  # what was sent is recorded before the database closes
         self.workers = []
+
+    @property
+    def retrying(self) -> int:
+        """Replies that failed for a passing reason and wait for their next try."""
+        return len(self.failing_since)
 
     @property
     def depth(self) -> int:
@@ -177,6 +187,7 @@ class Sender:
             await self._failed(customer, row, err)
             return
         queue.popleft()
+        self.failing_since.pop(row.id, None)
         self.metrics.sent(row.id)
         self._mark_sent(row.id, wamid)
         if self.graph is not None:
@@ -203,16 +214,18 @@ class Sender:
             self.parked.add(customer)
             return
         attempts = row.attempts + 1
-        if err.retryable and attempts < self.max_attempts:
+        since = self.failing_since.setdefault(row.id, now)
+        if err.retryable and (attempts < self.max_attempts or now - since < self.retry_for):
             self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload, row.once)
             await self.store.mark_retry(row.id, code=err.code, error=str(err), now=now)
-            delay = backoff(attempts)
+            delay = backoff(attempts, cap=self.max_backoff)
             self.metrics.retried()
             log.warning("send to %s failed (%s); retry %d in %.1fs", mask(customer), err, attempts, delay)
             self._later(customer, delay)
             return
         self.queues[customer].popleft()
-        reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
+        self.failing_since.pop(row.id, None)
+        reason = str(err) if not err.retryable else f"gave up after {attempts} attempts in {now - since:.0f} s: {err}"
         await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
         if self.events and isinstance(self.store, Store):  # events are SQLite-only (config.py refuses them else)
             await self.store.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,

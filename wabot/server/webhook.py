@@ -15,7 +15,7 @@ from wabot.errors import PayloadError
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.metrics import METRICS
 from wabot.whatsapp.graph import WINDOW_CLOSED
-from wabot.whatsapp.parse import parse_webhook
+from wabot.whatsapp.parse import count_updates, parse_webhook
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,9 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """X-Hub-Signature-256 is "sha256=" + hex HMAC-SHA256 of the raw body, keyed with the app secret."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[7:].strip().lower())
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    # aiohttp hands non-ASCII header bytes over as surrogate escapes; compare bytes, never fail on them
+    return hmac.compare_digest(expected, header[7:].strip().lower().encode("utf-8", "surrogateescape"))
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -65,20 +66,22 @@ async def receive(request: web.Request) -> web.Response:
         metrics.rejected("signature")
         return web.Response(status=401, text="invalid signature")
     try:
-        batch = parse_webhook(json.loads(body))
+        payload = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         log.warning("webhook refused: the body is not valid JSON (%s)", _short(exc))
         metrics.rejected("bad_json")
         return web.Response(status=400, text="body is not valid JSON")
-    except PayloadError as exc:
-        log.warning("webhook refused: %s%s", exc, f" at {exc.where}" if exc.where else "")
-        metrics.rejected("bad_shape")
-        return web.Response(status=400, text=str(exc))
-    count = len(batch.messages) + len(batch.statuses)
+    count = count_updates(payload)  # before parsing: a huge batch is refused without the work
     if count > settings.server.max_batch:
         log.warning("webhook refused: %d updates in one POST, more than server.max_batch", count)
         metrics.rejected("too_many")
         return web.Response(status=413, text="too many updates in one request")
+    try:
+        batch = parse_webhook(payload)
+    except PayloadError as exc:
+        log.warning("webhook refused: %s%s", exc, f" at {exc.where}" if exc.where else "")
+        metrics.rejected("bad_shape")
+        return web.Response(status=400, text=str(exc))
     for err in batch.errors:
         log.warning("WhatsApp reported error %d: %s %s", err.code, err.title, err.details)
     for status in batch.statuses:
