@@ -142,6 +142,7 @@ def run(config: Path) -> int:
     from wabot import api
     from wabot.server.app import create_app
 
+    _raise_file_limit()
     s = settings.server
     log.info("wabot serving %d flows on http://%s:%d%s", len(bot.flows), s.host, s.port, s.webhook_path)
     # what start-up loaded (code, flows, schema) lives for good: keep it out of every garbage collection, so the
@@ -163,6 +164,19 @@ def run(config: Path) -> int:
             print(f"wabot: cannot listen on {s.host}:{s.port}: {err.strerror or err}.", file=sys.stderr)
         return 2
     return 0
+
+
+def _raise_file_limit(wanted: int = 65536) -> None:
+    """Each connection is a file: lift the soft limit (1024 under systemd) to the hard one the system allows."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("open files limit raised from %d to %d (LimitNOFILE= in the systemd unit sets it)", soft, target)
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -386,6 +400,18 @@ def campaign_command(args: argparse.Namespace) -> int:
     return campaign.switch(settings, args.id, args.action)
 
 
+def _db_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("copy",), help="copy: move an SQLite file's data into PostgreSQL")
+    p.add_argument("source", type=Path, help="the SQLite file (database.path), with wabot stopped")
+    p.add_argument("target", help="postgresql://user@host/database, an empty database")
+
+
+def db_command(args: argparse.Namespace) -> int:
+    from wabot.tools import dbcopy
+
+    return dbcopy.copy(args.source, args.target)
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -403,6 +429,8 @@ COMMANDS: list[_Command] = [
              _apikey_arguments),
     _Command("campaign", "send a template to a CSV of customers: send | show | pause | resume | cancel",
              campaign_command, _campaign_arguments),
+    _Command("db", "database tools: copy SQLITE_PATH postgresql://... moves a shop to PostgreSQL", db_command,
+             _db_arguments),
 ]
 
 

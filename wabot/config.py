@@ -57,6 +57,8 @@ class Server:
     max_body_bytes: int
     max_batch: int  # updates accepted in one POST (Meta sends up to 1,000)
     trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
+    body_timeout: float = 10.0  # seconds a POST may take to send its body (a slow sender is cut off)
+    max_connections: int = 512  # POSTs read at once; more answer 503 at once (Meta delivers them again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class BotSettings:
     # the environment variables flows may read as `{{ env.X }}` (an allow-list); None only for the author
     # tools in a folder without config.yaml, where the author's own environment (secrets removed) is seen
     env: tuple[str, ...] | None = None
+    max_state_bytes: int = 256 * 1024  # a conversation's saved variables; past it the largest are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             webhook_path=r.match("server.webhook_path", "/webhook/whatsapp", r"/\S*", "a path starting with /"),
             max_body_bytes=int(r.number("server.max_body_bytes", 4 * 1024 * 1024, low=1024, integer=True)),
             max_batch=int(r.number("server.max_batch", 5000, low=1, integer=True)),
+            body_timeout=r.number("server.body_timeout_seconds", 10, low=0.1),
+            max_connections=int(r.number("server.max_connections", 512, low=1, integer=True)),
             trusted_proxies=r.networks("server.trusted_proxies"),
         ),
         bot=BotSettings(
@@ -165,6 +170,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
             start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
             env=r.names("bot.env"),
+            max_state_bytes=int(r.number("bot.max_state_bytes", 256 * 1024, low=1024, integer=True)),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(

@@ -20,12 +20,14 @@ from wabot.db.store import OutRow, Store
 from wabot.state import State, Status
 from wabot.whatsapp import inbound
 
-__all__ = ["DB_ERRORS", "Database", "OutRow", "open_database"]
+__all__ = ["DATA_ERRORS", "DB_ERRORS", "Database", "OutRow", "open_database"]
 
 # What a database may raise when it, not the message, is at fault: the caller keeps the work for later.
 DB_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
 )
+# Among those, what the data of one turn causes ("string or blob too big"): trying it again fails again.
+DATA_ERRORS: tuple[type[BaseException], ...] = (sqlite3.DataError, asyncpg.exceptions.DataError)
 
 
 class Database(Protocol):

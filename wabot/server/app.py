@@ -6,8 +6,9 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +32,8 @@ from wabot.whatsapp.graph import GraphClient
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 OUTBOX_STUCK_SECONDS = 300.0  # retries back off for up to a minute each; longer than that is stuck
 
 
@@ -40,7 +43,8 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     The public app answers Meta and health checks; the admin listener (`adminsite`) serves the rest,
     with what the layers above add to it (`admin`: the console's and the business API's routes).
     """
-    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    app = web.Application(client_max_size=settings.server.max_body_bytes,
+                          middlewares=[_bounded(settings.server.max_connections)])
     app[SETTINGS] = settings
     app[adminsite.ADMIN_APP] = adminsite.admin_app(settings, admin)
     app[metrics.METRICS] = meter = metrics.Metrics()
@@ -79,7 +83,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=steps_session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
             notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
-            http_rules=rules,
+            http_rules=rules, max_state_bytes=settings.bot.max_state_bytes,
             hub=hub,
         )
         app[STORE] = store
@@ -148,6 +152,27 @@ def _one_server(settings: Settings) -> Callable[[web.Application], AsyncIterator
                 held.release()
 
     return locked
+
+
+def _bounded(limit: int) -> Any:
+    """A middleware answering 503 to POSTs beyond `limit` being read at once (slow senders cannot pile up)."""
+    reading = 0
+
+    @web.middleware
+    async def bounded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal reading
+        if request.method != "POST":
+            return await handler(request)
+        if reading >= limit:
+            log.warning("webhook refused: %d requests already being read (server.max_connections)", limit)
+            return await webhook.answer_and_close(request, 503, "busy; try again")
+        reading += 1
+        try:
+            return await handler(request)
+        finally:
+            reading -= 1
+
+    return bounded
 
 
 def _graph(session: aiohttp.ClientSession, settings: Settings) -> GraphClient:

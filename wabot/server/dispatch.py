@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from wabot.db.base import DB_ERRORS, Database, OutRow
+from wabot.db.base import DATA_ERRORS, DB_ERRORS, Database, OutRow
 from wabot.db.postgres import Stale
 from wabot.engine import advance
 from wabot.errors import LimitError
@@ -26,6 +26,7 @@ from wabot.flows.model import Bot
 from wabot.logs import mask
 from wabot.server.effects import NO_PRIVATE_HOSTS, Effected, HttpRules, perform, real_http
 from wabot.server.hub import Hub
+from wabot.server.limits import DEFAULT_MAX_STATE_BYTES, fit_state
 from wabot.server.metrics import Metrics
 from wabot.server.outbox import Sender
 from wabot.state import HANDOFF, IDLE, State
@@ -73,6 +74,7 @@ class Dispatcher:
         read_receipts: bool = False,
         metrics: Metrics | None = None,
         http_rules: HttpRules = NO_PRIVATE_HOSTS,
+        max_state_bytes: int = DEFAULT_MAX_STATE_BYTES,
         hub: Hub | None = None,
     ) -> None:
         self.store = store
@@ -81,6 +83,7 @@ class Dispatcher:
         self.renderer = renderer
         self.http = http
         self.http_rules = http_rules
+        self.max_state_bytes = max_state_bytes
         self.clock = clock
         self.notify = notify  # the operator's number, told about each new handoff
         self.read_receipts = read_receipts
@@ -210,6 +213,11 @@ class Dispatcher:
                     await self._turn(work)
                 except asyncio.CancelledError:
                     raise
+                except DATA_ERRORS as exc:  # this message, not the database: replaying it would fail for ever
+                    log.error("could not store the turn of %s from %s (%s); the message is skipped",
+                              work, mask(key), exc)
+                    if work.seq is not None:
+                        await self.store.skip(work.seq, customer=key)
                 except DB_ERRORS as exc:  # the database, not the message: it stays in the inbox for a restart
                     log.error("could not process %s from %s: the database failed (%s); it is processed again "
                               "after a restart", work, mask(key), exc)
@@ -249,8 +257,9 @@ class Dispatcher:
         if opening is not None and replies:  # the window is closed: the template opens the conversation instead
             replies = (opening,)
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
+        final = fit_state(outcome.state, self.max_state_bytes, customer=key)
         rows = await self.store.finish_turn(
-            seq=work.seq, customer=key, state=outcome.state, bodies=bodies, now=self.clock(),
+            seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(),
             contact=customer if isinstance(work.event, advance.Incoming) else None, handoff=handoff,
             events=self._events(state, outcome, handoff) if self.events else (),
         )

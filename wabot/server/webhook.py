@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -49,13 +50,19 @@ async def verify(request: web.Request) -> web.Response:
     return web.Response(text=q.get("hub.challenge", ""), content_type="text/plain")
 
 
-async def receive(request: web.Request) -> web.Response:
+async def receive(request: web.Request) -> web.StreamResponse:
     """Meta's event POST. Answers 200 only once the events are committed; processing follows after."""
     started = time.perf_counter()
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
     try:
-        body = await request.read()
+        async with asyncio.timeout(settings.server.body_timeout):
+            body = await request.read()
+    except TimeoutError:  # a slow sender holds a connection (and a file) for as long as it likes otherwise
+        log.warning("webhook refused: the body did not arrive within server.body_timeout_seconds (%g s)",
+                    settings.server.body_timeout)
+        metrics.rejected("slow_body")
+        return await answer_and_close(request, 408, "the body took too long")
     except web.HTTPRequestEntityTooLarge:
         log.warning("webhook refused: body larger than server.max_body_bytes (%d)", settings.server.max_body_bytes)
         metrics.rejected("too_large")
@@ -101,6 +108,16 @@ async def receive(request: web.Request) -> web.Response:
         dispatcher.hub.publish("status", s.recipient_id, {"wamid": s.id, "status": s.status})
     dispatcher.submit(fresh)
     return web.Response(text="ok")
+
+
+async def answer_and_close(request: web.Request, status: int, text: str) -> web.StreamResponse:
+    """Answer, then drop the connection at once (aiohttp would otherwise wait for the rest of the body)."""
+    response = web.Response(status=status, text=text, headers={"Connection": "close"})
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 def _short(exc: BaseException) -> str:
