@@ -152,6 +152,7 @@ async def _send(request: web.Request, contact: inbound.Customer, body: dict[str,
     rows = await request.app[DB].call(db.staff_reply, who, contact.key, body, time.time(), action)
     request.app[SENDER].enqueue([OutRow(*r) for r in rows])
     request.app[DISPATCHER].hub.publish("replies_queued", contact.key, {"ids": [r[0] for r in rows]})
+    request.app[DISPATCHER].answered(contact)  # a person answered: the handoff's waiting time starts again
     log.info("console: %s sent a %s to %s", who, action, mask(contact.key))
 
 
