@@ -314,7 +314,8 @@ def handoff_command(args: argparse.Namespace) -> int:
 
 
 def _history_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("customer", help="the customer's number (wa_id)")
+    p.add_argument("customer", help="the customer's number in any form: 84912345678, +84 912 345 678, 0912345678, "
+                                    "or masked as the log prints it (8491****678)")
     p.add_argument("--limit", type=int, default=50, help="the last N messages (default 50)")
 
 

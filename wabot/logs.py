@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from datetime import datetime
 
 _masking = True  # set once by `setup` from logging.mask_numbers
 
@@ -35,6 +36,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """Readable lines whose times carry their zone (2026-11-25 13:18:12.345+07:00), as `wabot history` shows."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(sep=" ", timespec="milliseconds")
+
+
 def setup(level: str = "INFO", fmt: str = "text", *, mask_numbers: bool = True) -> None:
     global _masking
     _masking = mask_numbers
@@ -42,7 +50,7 @@ def setup(level: str = "INFO", fmt: str = "text", *, mask_numbers: bool = True) 
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

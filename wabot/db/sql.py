@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -296,6 +298,16 @@ def history(conn: sqlite3.Connection, customer: str | None, limit: int) -> list[
     return [tuple(r[:6]) for r in conn.execute(sql, args).fetchall()]
 
 
+def customers_like(conn: sqlite3.Connection, pattern: str, limit: int) -> list[str]:
+    """Customers (wa_id) with a conversation or history matching the GLOB `pattern`, at most `limit`."""
+    rows = conn.execute(
+        "SELECT customer FROM conversations WHERE customer GLOB ?1 UNION SELECT customer FROM inbox"
+        " WHERE customer GLOB ?1 UNION SELECT customer FROM outbox WHERE customer GLOB ?1 ORDER BY 1 LIMIT ?2",
+        (pattern, limit),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 PURGES = (  # finished history, oldest first, through the indexes of migration 2
     "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < ? LIMIT ?)",
     "DELETE FROM outbox WHERE id IN"
@@ -308,6 +320,28 @@ def purge_batch(conn: sqlite3.Connection, which: int, before: float, limit: int)
     """Delete up to `limit` rows older than `before` with PURGES[which], in one short transaction."""
     with transaction(conn):
         return int(conn.execute(PURGES[which], (before, limit)).rowcount)
+
+
+def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: threading.Event) -> int:
+    """The whole purge on a connection of its own, for a worker thread: rows deleted (until `stop` is set).
+
+    The disk work the deletes cause (WAL growth, checkpoints, fsync) happens in this thread, not on the loop;
+    the server's own writes wait at most for one batch, and `pause` leaves the lock free between batches.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=5000")  # this thread may wait for the server; the server need not wait long
+    total = 0
+    try:
+        for which in range(len(PURGES)):
+            while not stop.is_set():
+                removed = purge_batch(conn, which, before, limit)
+                total += removed
+                if removed < limit:
+                    break
+                time.sleep(pause)
+    finally:
+        conn.close()
+    return total
 
 
 # --- outbox -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sqlite3
 import time
@@ -161,8 +162,8 @@ async def _retention(store: Store, days: float, every: float = 3600) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """The process is up."""
-    return web.json_response({"status": "ok"})
+    """The process is up; `service` and `pid` let `wabot doctor` tell this wabot from whatever else listens."""
+    return web.json_response({"status": "ok", "service": "wabot", "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:

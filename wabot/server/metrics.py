@@ -46,8 +46,9 @@ class Metrics:
         self._statuses = Counter(
             "wabot_statuses_received", "Delivery statuses received from WhatsApp, by status.", ["status"], registry=r
         )
-        self._sent = Counter("wabot_replies_sent", "Replies accepted by the Graph API (or logged in dry-run).",
-                             registry=r)
+        self._sent = Counter("wabot_replies_sent", "Replies accepted by the Graph API.", registry=r)
+        self._dry_run = Counter("wabot_replies_dry_run", "Replies written to the log instead of sent (dry-run mode).",
+                                registry=r)
         self._failed = Counter("wabot_replies_failed", "Replies given up on for good.", registry=r)
         self._graph_errors = Counter("wabot_graph_errors", "Graph API errors on sends, by error code.", ["code"],
                                      registry=r)
@@ -134,6 +135,11 @@ class Metrics:
         arrived = self._waiting.pop(row_id, None)
         if arrived is not None:
             self._end_to_end.observe(time.perf_counter() - arrived)
+
+    def dry_run(self, row_id: int) -> None:
+        """Reply `row_id` was only logged: dry-run mode."""
+        self._dry_run.inc()
+        self._waiting.pop(row_id, None)
 
     def failed(self, row_id: int) -> None:
         """Reply `row_id` will never be sent."""

@@ -162,6 +162,11 @@ class Sender:
             await self._failed(customer, row, err)
             return
         queue.popleft()
+        if wamid is None:  # dry-run: written to the log, and recorded as such, never as sent
+            self.metrics.dry_run(row.id)
+            await self.store.mark_dry_run(row.id, now=self.clock())
+            self._next(customer)
+            return
         self.metrics.sent(row.id)
         self._mark_sent(row.id, wamid)
         if self.graph is not None:
@@ -169,10 +174,11 @@ class Sender:
                      (time.perf_counter() - started) * 1000)
         self._next(customer)
 
-    async def _post(self, row: OutRow) -> str:
+    async def _post(self, row: OutRow) -> str | None:
+        """The message id Meta gave the reply; None in dry-run, where the reply is only logged."""
         if self.graph is None:
             log.info("DRY RUN: reply to %s not sent: %s", mask(row.customer), summary(row.body))
-            return f"dry-run.{row.id}"
+            return None
         return await self.graph.send_body(row.payload or row.body)
 
     async def _failed(self, customer: str, row: OutRow, err: GraphError) -> None:
