@@ -337,6 +337,31 @@ def export_command(args: argparse.Namespace) -> int:
     return 2 if settings is None else desk.export(settings, args.out)
 
 
+def _backup_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, help="the file to write; it must not exist yet")
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database while the server runs: 0 written, 1 not."""
+    import sqlite3
+
+    from wabot.db.backup import backup
+
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    try:
+        size = backup(settings.database, args.path)
+    except (FileNotFoundError, FileExistsError, PermissionError) as err:
+        print(f"wabot: no backup: {err}.", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as err:
+        print(f"wabot: the backup of {settings.database} failed: {err}.", file=sys.stderr)
+        return 1
+    print(f"{settings.database} copied to {args.path} ({size / 2**20:.1f} MB), consistent as of now.")
+    return 0
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -350,6 +375,8 @@ COMMANDS: list[_Command] = [
     _Command("history", "print one customer's conversation with delivery statuses", history_command,
              _history_arguments),
     _Command("export", "write every conversation as JSON Lines", export_command, _export_arguments),
+    _Command("backup", "copy the database to a new file while the server runs (SQLite's online backup)",
+             backup_command, _backup_arguments),
 ]
 
 
