@@ -7,9 +7,11 @@ has a real server to talk to.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -105,10 +107,16 @@ async def _serve(port: int, conn: Connection) -> None:
 
 def serve(port: int, conn: Connection, use_uvloop: bool = False) -> None:
     """Process entry point: serve on 127.0.0.1:`port` until the parent writes anything to `conn`."""
-    factory = None
-    if use_uvloop:
-        import uvloop
-
-        factory = uvloop.new_event_loop
+    factory = uvloop_factory() if use_uvloop else None
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(_serve(port, conn))
+
+
+def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory when the `speed` extra is installed, else None (asyncio's own loop)."""
+    try:  # imported by name: uvloop is optional, and mypy checks the same code with or without it
+        module = importlib.import_module("uvloop")
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = module.new_event_loop
+    return factory

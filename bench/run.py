@@ -25,12 +25,7 @@ from .profile import Sampler
 from .report import Result, summarise
 from .server import REPO, SECRET, Server, free_port
 
-try:
-    import uvloop
-
-    HAVE_UVLOOP = True
-except ImportError:  # the speed extra is not installed
-    HAVE_UVLOOP = False
+HAVE_UVLOOP = fakegraph.uvloop_factory() is not None  # False when the speed extra is not installed
 
 DRAIN_QUIET = 3.0  # after the last send, stop waiting once no reply came for this long
 DRAIN_MAX = 30.0
@@ -106,13 +101,12 @@ def prefill(db: Path, count: int) -> None:
     asyncio.run(migrate())
     now = time.time()
     state = State(flow="main", step="menu", status=WAITING, vars={"product": "Trà sen"}, last_seen=now).to_json()
-    with sqlite3.connect(db) as con:
+    with contextlib.closing(sqlite3.connect(db)) as con, con:  # the second `with` commits, the first closes
         con.executemany(
             "INSERT INTO conversations (customer, state, status, contact, updated_at) VALUES (?, ?, ?, ?, ?)",
             ((c, state, WAITING, f'{{"wa_id": "{c}", "user_id": null, "name": "Khách"}}', now)
              for c in customer_ids(count)),
         )
-    con.close()
 
 
 def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
@@ -148,7 +142,7 @@ def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    return uvloop.new_event_loop if HAVE_UVLOOP else None
+    return fakegraph.uvloop_factory()
 
 
 async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server) -> Result:

@@ -11,11 +11,10 @@ import asyncio
 import itertools
 import json
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped,unused-ignore]
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -71,7 +70,13 @@ class FakeGraph:
     server: TestServer | None = None
     ids: itertools.count[int] = field(default_factory=itertools.count)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    chaos: Callable[[], Answer] | None = None  # the answer when none is scripted (fault injection)
+    # fault injection at chosen points of the traffic: the answer to the Nth POST to /messages (counted from 1),
+    # and the POST from which the token in use is refused (the token expires: `new_token` takes its place)
+    faults: dict[int, Answer] = field(default_factory=dict)
+    expire_at: int | None = None
+    new_token: str = "a-new-token"
+    expired: asyncio.Event = field(default_factory=asyncio.Event)
+    posts: int = 0
 
     def script(self, status: int = 200, body: Any = None, *, times: int = 1, text: str | None = None,
                delay: float = 0.0, disconnect: bool = False) -> None:
@@ -90,11 +95,11 @@ class FakeGraph:
 
     def texts(self, to: str | None = None) -> list[str]:
         """The visible text of each accepted message (body text, or the message type)."""
-        out = []
+        out: list[str] = []
         for body in self.sent:
             if to is not None and body.get("to") != "+" + to:
                 continue
-            kind, part = body["type"], body.get(body["type"])
+            kind, part = body["type"], body[body["type"]]
             if kind == "text":
                 out.append(part["body"])
             elif kind == "interactive":
@@ -131,12 +136,16 @@ class FakeGraph:
             body = raw.decode("utf-8", "replace")
         seen = Seen(request.method, request.path, dict(request.headers), body)
         self.requests.append(seen)
+        self.posts += 1
+        if self.posts == self.expire_at:
+            self.token = self.new_token
+            self.expired.set()
         try:
-            return await self._answer(request, seen)
+            return await self._answer(request, seen, self.faults.pop(self.posts, None))
         finally:
             self.changed.set()
 
-    async def _answer(self, request: web.Request, seen: Seen) -> web.StreamResponse:
+    async def _answer(self, request: web.Request, seen: Seen, fault: Answer | None) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             seen.status = 401
             return web.json_response(EXPIRED, status=401)
@@ -147,7 +156,7 @@ class FakeGraph:
             self.violations.append(f"{json.dumps(seen.body, ensure_ascii=False)[:300]}: {problem[:300]}")
             seen.status = 400
             return web.json_response(meta_error(100, "(#100) Invalid parameter", details=problem[:200]), status=400)
-        scripted = await self._scripted(request, chaos=self.chaos)
+        scripted = await self._scripted(request, fault)
         if scripted is not None:
             seen.status = scripted.status
             return scripted
@@ -167,11 +176,9 @@ class FakeGraph:
         errors = list((MARK_READ if is_read else MESSAGE).iter_errors(body))
         return errors[0].message if errors else None
 
-    async def _scripted(
-        self, request: web.Request, *, chaos: Callable[[], Answer] | None = None
-    ) -> web.StreamResponse | None:
-        """The next scripted answer (else `chaos()`'s), or None for Meta's normal success."""
-        answer = self.answers.popleft() if self.answers else chaos() if chaos else Answer()
+    async def _scripted(self, request: web.Request, fault: Answer | None = None) -> web.StreamResponse | None:
+        """`fault`, else the next scripted answer, or None for Meta's normal success."""
+        answer = fault or (self.answers.popleft() if self.answers else Answer())
         if answer.delay:
             await asyncio.sleep(answer.delay)
         if answer.disconnect:

@@ -116,7 +116,7 @@ def test_unknown_setting_is_named_with_the_closest_known_one(tmp_path: Path, tex
 
 
 def test_schema_is_valid_and_the_shipped_config_matches_it() -> None:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped,unused-ignore]
     import yaml
 
     from wabot.config import SCHEMA_PATH, schema

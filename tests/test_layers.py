@@ -63,7 +63,7 @@ def imported(module: str) -> list[tuple[int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             hints.update(id(n) for n in ast.walk(node))
-    found = []
+    found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if id(node) in hints:
             continue

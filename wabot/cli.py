@@ -156,7 +156,10 @@ def run(config: Path) -> int:
         print(f"wabot: {err}", file=sys.stderr)
         return 2
     except OSError as err:
-        print(f"wabot: cannot listen on {s.host}:{s.port}: {err.strerror or err}.", file=sys.stderr)
+        if err.filename == "admin.port":  # the admin listener's own sentence
+            print(f"wabot: {err.strerror}.", file=sys.stderr)
+        else:
+            print(f"wabot: cannot listen on {s.host}:{s.port}: {err.strerror or err}.", file=sys.stderr)
         return 2
     return 0
 

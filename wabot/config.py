@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import json
@@ -88,7 +89,16 @@ class Settings:
     admin_token: str = ""  # empty: no admin API
     handoff_notify: str = ""  # a WhatsApp number told when a customer waits for a person
     retention_days: float = 0  # 0: keep conversation history forever
+    admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
+    admin_port: int = 8081  # 0: a free port chosen by the system (tests)
     synchronous: Synchronous = "normal"  # SQLite's durability: normal survives kill -9, full a power cut too
+    database_url: str = ""  # postgresql://...: PostgreSQL (several instances may share it); empty: SQLite
+    lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
+
+    @property
+    def database_target(self) -> str:
+        """What `open_database` opens: the PostgreSQL URL, else the SQLite file."""
+        return self.database_url or str(self.database)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -155,8 +165,17 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
+        admin_host=r.text("admin.host", "127.0.0.1"),
+        admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
         synchronous="full" if r.choice("database.synchronous", "normal", ("normal", "full")) == "full" else "normal",
+        database_url=r.text("database.url", ""),
+        lease_seconds=r.number("database.lease_seconds", 10, low=0.5),
     )
+    url = settings.database_url
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        if "://" in url:
+            raise r.fail("database.url", "must start with postgresql:// (PostgreSQL) or be an SQLite file path")
+        settings = dataclasses.replace(settings, database=r.path("database.url", ""), database_url="")
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
         raise r.fail(
@@ -276,7 +295,7 @@ class _Reader:
         value = self.get(key, list(default))
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
-        return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+        return tuple(x for x in (self.interpolate(key, str(w)).strip() for w in value) if x)  # ${X:-} may be empty
 
     def networks(self, key: str) -> tuple[str, ...]:
         """Addresses or networks (10.0.0.0/8, ::1), each checked."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
 
 
 class WabotError(Exception):
@@ -75,10 +78,14 @@ class Problem:
     line: int
     where: str = ""  # "flow/step", e.g. "main/menu" or "track/#2"
     fix: str = ""
-    severity: str = "error"  # "error" or "warning"
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         where = f" {self.where}:" if self.where else ""
         fix = f" — {self.fix}" if self.fix else ""
         tag = "" if self.severity == "error" else f" ({self.severity})"
         return f"{self.file}:{self.line}:{where}{tag} {self.message}{fix}"
+
+
+class DatabaseError(WabotError):
+    """The database cannot be used as it is (unreachable, or its schema is newer than this wabot)."""

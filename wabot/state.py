@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final, Literal
 
-# status values
-IDLE = "idle"  # no conversation running: the next message starts the start flow
-WAITING = "waiting"  # waiting for the customer's answer at `step`
-HTTP = "http"  # waiting for the result of the http step at `step`
-HANDOFF = "handoff"  # a person has the conversation; the bot stays silent
+Status = Literal["idle", "waiting", "http", "handoff"]
+IDLE: Final = "idle"  # no conversation running: the next message starts the start flow
+WAITING: Final = "waiting"  # waiting for the customer's answer at `step`
+HTTP: Final = "http"  # waiting for the result of the http step at `step`
+HANDOFF: Final = "handoff"  # a person has the conversation; the bot stays silent
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class Frame:
 class State:
     flow: str = ""
     step: str = ""  # step key (id or "#N")
-    status: str = IDLE
+    status: Status = IDLE
     vars: Mapping[str, Any] = field(default_factory=dict)
     stack: tuple[Frame, ...] = ()
     attempts: int = 0  # failed answers at the current ask

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -18,6 +20,7 @@ from wabot.flows.model import (
     Bot,
     ButtonsSpec,
     CtaSpec,
+    ExpectKind,
     Goto,
     Handoff,
     Http,
@@ -33,6 +36,7 @@ from wabot.flows.model import (
     Set,
     TextSpec,
 )
+from wabot.flows.steps import ACTIONS
 
 SETTINGS = {"start": "main", "default_language": "vi", "session_timeout": 1800.0,
             "timezone": "Asia/Ho_Chi_Minh", "env": {"SHOP_API": "http://127.0.0.1:1"}}
@@ -168,10 +172,10 @@ def test_two_hundred_files_load_quickly(tmp_path: Path) -> None:
             text = text.replace(f"  {name}:", f"  {name}_{i}:").replace(f"goto: {name}", f"goto: {name}_{i}")
         write(tmp_path, f"f{i:03}.yaml", text.replace("order_{i}.quantity", f"order_{i}.quantity"))
     write(tmp_path, "main.yaml", (ROOT / "flows" / "main.yaml").read_text(encoding="utf-8"))
-    started = time.perf_counter()
+    started = time.process_time()  # this process's CPU time: the other jobs of a loaded CI machine do not count
     bot, _ = load(tmp_path)
     assert len(bot.flows) >= 400
-    assert time.perf_counter() - started < 2.0  # the target is 1 s; leave room for slow CI machines
+    assert time.process_time() - started < 2.0  # the target is 1 s; leave room for slow CI machines
 
 
 def test_a_broken_file_does_not_hide_the_mistakes_in_the_others(tmp_path: Path) -> None:
@@ -200,3 +204,12 @@ def test_a_schema_mistake_does_not_hide_a_wrong_target_in_the_same_file(tmp_path
         (5, "this 'ask' step has no key 'sav'"),
         (7, "there is no step or flow called 'fre'"),
     ]
+
+
+def test_the_schema_and_the_types_name_the_same_expect_and_step_kinds() -> None:
+    """flows.schema.json is what authors may write; ExpectKind and StepKind are what the code handles."""
+    defs = json.loads((ROOT / "wabot" / "flows" / "flows.schema.json").read_text("utf-8"))["$defs"]
+    written = {*defs["expect"]["else"]["enum"], *defs["expect"]["then"]["properties"]}
+    handled = {value for part in get_args(ExpectKind) for value in get_args(part)}
+    assert written == handled
+    assert set(ACTIONS) <= set(defs["step"]["properties"]), "a step kind the schema does not allow"

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import DEMO
+from tests.apptools import admin
 from wabot.config import load_settings
 from wabot.db.store import Store
 from wabot.flows.load import load_bot
@@ -25,7 +26,7 @@ from wabot.server.keys import SENDER, STORE
 from wabot.server.metrics import Metrics
 from wabot.server.outbox import Sender
 from wabot.server.webhook import sign
-from wabot.state import HANDOFF, WAITING, State
+from wabot.state import HANDOFF, WAITING, State, Status
 
 SECRET = "s3cret"
 PHONE_ID = "123456"
@@ -78,6 +79,7 @@ async def make(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[AppMaker]:
             f"whatsapp: {{token: t, phone_number_id: '{PHONE_ID}', app_secret: {SECRET}, verify_token: v,"
             f" api_url: '{str(server.make_url('')).rstrip('/')}'}}\n"
             f"database: {{path: '{folder / 'wabot.db'}'}}\n"
+            "admin: {port: 0}\n"
             f"bot: {{flows: '{DEMO}'}}\n"
             "outbox: {max_attempts: 3}\n"
             "server: {max_body_bytes: 4096}\n", encoding="utf-8")
@@ -116,11 +118,13 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 async def scrape(client: TestClient[web.Request, web.Application]) -> Samples:
     """Every sample on the page: (name, sorted labels) -> value."""
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    assert resp.headers["Content-Type"].startswith("text/plain")
+    assert (await client.get("/metrics")).status == 404  # not on the public port
+    async with admin(client) as session, session.get("/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        page = await resp.text()
     samples: Samples = {}
-    for family in text_string_to_metric_families(await resp.text()):
+    for family in text_string_to_metric_families(page):
         for s in family.samples:
             samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return samples
@@ -241,7 +245,8 @@ async def test_the_database_gauges_are_read_at_scrape_time(tmp_path: Path) -> No
     try:
         metrics = Metrics()
         metrics.watch(store=store, sender=Sender(store, None, rate=10, max_attempts=1, concurrency=1))
-        for n, status in enumerate((HANDOFF, HANDOFF, WAITING)):
+        statuses: tuple[Status, ...] = (HANDOFF, HANDOFF, WAITING)
+        for n, status in enumerate(statuses):
             await store.finish_turn(seq=None, customer=f"8490000000{n}", state=State(status=status), bodies=[],
                                     now=1000.0)
         await store.queue("84900000009", [{"type": "text"}], now=1000.0)

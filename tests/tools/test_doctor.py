@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 from collections.abc import AsyncIterator
@@ -70,6 +71,7 @@ def _config(tmp_path: Path, *, api_url: str = "http://127.0.0.1:9", token: str =
         f" api_url: '{api_url}', timeout: 2}}\n"
         f"server: {{host: 127.0.0.1, port: {port or _free_port()}}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+        "admin: {port: 0}\n"
         f"bot: {{flows: '{flows}'}}\n", encoding="utf-8")
     return config
 
@@ -169,6 +171,26 @@ async def test_a_running_server_with_another_verify_token_fails(tmp_path: Path, 
     line = _line(lines, "webhook")
     assert code == 1
     assert line.startswith("FAIL ") and "refused the verify token" in line and "restart wabot" in line
+
+
+async def test_a_server_that_never_answers_is_named_with_its_timeout(
+    tmp_path: Path, meta: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare TimeoutError has no text: the line still says why (it once ended in an empty reason)."""
+    port = _free_port()
+    held: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda _, writer: held.append(writer), "127.0.0.1", port)  # never answers
+    monkeypatch.setattr(doctor, "LOCAL_TIMEOUT", 0.2)
+    async with silent:
+        code, lines = await _doctor(_config(tmp_path, api_url=meta, port=port))
+        for writer in held:
+            writer.close()
+            await writer.wait_closed()
+    line = _line(lines, "webhook")
+    assert code == 1
+    assert line.startswith("FAIL ") and line.endswith("did not answer the verification request: TimeoutError"
+                                                       "  → check the log of the running wabot, or stop whatever "
+                                                       "else listens on that port"), line
 
 
 async def test_broken_flows_and_an_unusable_database_fail(tmp_path: Path, meta: str) -> None:

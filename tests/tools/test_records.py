@@ -18,6 +18,7 @@ from wabot.config import load_settings
 from wabot.db.history import number_pattern
 from wabot.flows.load import load_bot_or_raise
 from wabot.server.app import create_app
+from wabot.server.metrics import METRICS
 from wabot.tools import desk
 
 LAN = "84912345678"
@@ -39,7 +40,7 @@ async def test_dry_run_replies_are_recorded_as_dry_run_everywhere(aiohttp_client
     client = await aiohttp_client(create_app(settings, bot))
     assert await post(client, envelope(text(LAN, "hi")), secret=None) == 200
     await settle(client)
-    metrics = await (await client.get("/metrics")).text()
+    metrics = client.app[METRICS].exposition().decode()
     assert "wabot_replies_sent_total 0.0" in metrics
     assert "wabot_replies_dry_run_total" in metrics and "wabot_replies_dry_run_total 0.0" not in metrics
     out = io.StringIO()

@@ -100,7 +100,8 @@ def test_permission_errors_say_which_permissions() -> None:
 
 
 def test_a_body_that_is_not_metas_shape_never_crashes() -> None:
-    for body in (None, "", [], {"error": "x"}, {"error": {"code": "190"}}, 42):
+    bodies: list[object] = [None, "", [], {"error": "x"}, {"error": {"code": "190"}}, 42]
+    for body in bodies:
         err = error_from_response(500, body)
         assert isinstance(err, GraphError) and err.retryable
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from wabot.db import backup, codec
+from wabot.errors import DatabaseError
 from wabot.state import HANDOFF, State
 from wabot.whatsapp import inbound
 
@@ -97,6 +98,9 @@ def connect(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA busy_timeout=5000")  # start-up may wait for another writer; serving may not
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        conn.close()
+        raise DatabaseError(newer(path, version, len(MIGRATIONS)))
     if 0 < version < len(MIGRATIONS) and path != ":memory:":
         backup.before_migration(conn, path, version)
     for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -104,6 +108,15 @@ def connect(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:
         log.info("database migrated to version %d", n)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
+
+
+def newer(where: str, found: int, known: int) -> str:
+    """The sentence for a database written by a newer wabot (both stores say it the same way)."""
+    return (
+        f"The database {where} has schema version {found}, but this wabot knows only up to version {known}: "
+        "it was written by a newer wabot. Upgrade wabot (pip install -U wabot) or point database.path/"
+        "database.url at another database; nothing was changed."
+    )
 
 
 class transaction:
@@ -258,6 +271,14 @@ def handoffs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         {"customer": c, "name": json.loads(ct or "{}").get("name"), "reason": r or "", "since": at}
         for c, ct, r, at in rows
     ]
+
+
+def last_inbound(conn: sqlite3.Connection, customer: str) -> float | None:
+    """When the customer's latest message reached us (the 24-hour window runs from it)."""
+    row = conn.execute(
+        "SELECT received_at FROM inbox WHERE customer = ? ORDER BY seq DESC LIMIT 1", (customer,)
+    ).fetchone()
+    return None if row is None else float(row[0])
 
 
 def count_status(conn: sqlite3.Connection, status: str) -> int:

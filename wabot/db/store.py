@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wabot.db import sql
-from wabot.state import State
+from wabot.state import State, Status
 from wabot.whatsapp import inbound
 
 T = TypeVar("T")
@@ -124,7 +124,11 @@ class Store:
         """Customers waiting for a person, longest wait first."""
         return await self._run(sql.handoffs)
 
-    async def count_status(self, status: str) -> int:
+    async def last_inbound(self, customer: str) -> float | None:
+        """When the customer last wrote (None: never, or longer ago than the history kept)."""
+        return await self._run(sql.last_inbound, customer)
+
+    async def count_status(self, status: Status) -> int:
         return await self._run(sql.count_status, status)
 
     async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None:

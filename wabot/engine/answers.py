@@ -16,8 +16,6 @@ from wabot.flows.model import Expect
 from wabot.text import fold
 from wabot.whatsapp import inbound
 
-MEDIA_KINDS = frozenset({"image", "video", "audio", "document", "sticker"})
-
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -34,7 +32,7 @@ def parse(expect: Expect, message: inbound.Message, *, today: date) -> Answer:
     """The value to save for `message` under `expect` (any kind but choice), or MISS."""
     content, text = message.content, message.text.strip()
     kind = expect.kind
-    if kind in MEDIA_KINDS or kind == "media":
+    if kind in inbound.MEDIA_KINDS or kind == "media":
         if isinstance(content, inbound.Media) and kind in (content.kind, "media"):
             return Answer(True, media_value(content))
         return MISS
@@ -241,7 +239,7 @@ _HINTS: dict[str, tuple[str, str]] = {
 
 def hint(expect: Expect, lang: str) -> str:
     """A plain sentence telling the customer what kind of answer is expected."""
-    kind = "media" if expect.kind in MEDIA_KINDS else expect.kind
+    kind = "media" if expect.kind in inbound.MEDIA_KINDS else expect.kind
     vi, en = _HINTS.get(kind, _HINTS["text"])
     if kind in ("number", "integer", "text") and (expect.min is not None or expect.max is not None):
         vi, en = _bounds(kind, expect)

@@ -21,8 +21,8 @@ from wabot.flows.model import (
     TextSpec,
 )
 from wabot.flows.texts import Texts, Use, line_of
+from wabot.whatsapp.inbound import MEDIA_KINDS
 
-MEDIA = ("image", "video", "audio", "document", "sticker")
 LANGUAGE = re.compile(r"^[a-z]{2}([_-][A-Za-z0-9]{2,8})?$")
 
 
@@ -74,7 +74,7 @@ class MessageBuilder:
         if "reply" in raw:
             t.reply_uses.append(Use(str(raw["reply"]), file, line_of(raw, "reply", at), where))
             return ReplyRef(str(raw["reply"]))
-        for kind in MEDIA:
+        for kind in MEDIA_KINDS:
             if kind in raw:
                 source = t.template(str(raw[kind]), file, line_of(raw, kind, at), where)
                 filename = raw.get("filename")

@@ -1,7 +1,7 @@
 """The flow model: what a set of flow files means, after loading and validation.
 
 Pure data. `flows/load.py` builds it from YAML (and reports every problem with its line);
-`engine.py` walks it. Texts are Jinja sources, rendered by `templates.py` at run time.
+`engine/` walks it. Texts are Jinja sources, rendered by `templates.py` at run time.
 
 Localised text: every text an author writes may be a plain string (the same in every
 language) or a mapping of language code to string (`{vi: "Xin chào", en: "Hello"}`).
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from wabot.whatsapp.inbound import MediaKind
 
 ANY = "*"  # the language key of a text written as a plain string
 
@@ -33,6 +35,9 @@ class Where:
 # --- jumps ------------------------------------------------------------------------------------
 
 
+JumpKind = Literal["goto", "call", "end", "return"]
+
+
 @dataclass(frozen=True, slots=True)
 class Jump:
     """Where to go next.
@@ -44,7 +49,7 @@ class Jump:
     Targets are resolved at load time: `flow` is always a real flow name for goto/call.
     """
 
-    kind: str
+    kind: JumpKind
     flow: str = ""
     step: str | None = None
 
@@ -112,7 +117,7 @@ class CtaSpec:
 class MediaSpec:
     """`source` is a Jinja source giving an https URL (sent as link) or a media id."""
 
-    kind: str  # image | video | audio | document | sticker
+    kind: MediaKind
     source: str
     caption: Localized | None = None
     filename: str | None = None
@@ -185,6 +190,10 @@ class Menu:
     triggers: bool = True
 
 
+ExpectKind = Literal["text", "number", "integer", "email", "phone", "date", "yes_no", "choice", "regex", "media",
+                     "location", "any"] | MediaKind
+
+
 @dataclass(frozen=True, slots=True)
 class Expect:
     """What an `ask` accepts.
@@ -193,7 +202,7 @@ class Expect:
           image | video | audio | document | sticker | media | location | any.
     """
 
-    kind: str = "text"
+    kind: ExpectKind = "text"
     choices: tuple[ChoiceSpec, ...] = ()  # kind "choice"
     pattern: str | None = None  # kind "regex"
     min: float | None = None  # number/integer bounds, text length bounds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from wabot.flows.messages import Ctx, plain
 from wabot.flows.model import (
@@ -13,6 +13,7 @@ from wabot.flows.model import (
     Ask,
     End,
     Expect,
+    ExpectKind,
     Goto,
     Handoff,
     Http,
@@ -32,10 +33,11 @@ from wabot.text import fold
 if TYPE_CHECKING:
     from wabot.flows.build import Builder
 
-ACTIONS = ("say", "menu", "ask", "if", "set", "route", "http", "goto", "call", "end", "handoff")
+StepKind = Literal["say", "menu", "ask", "if", "set", "route", "http", "goto", "call", "end", "handoff"]
+ACTIONS: tuple[StepKind, ...] = get_args(StepKind)
 
 
-def step_kind(raw: Any) -> str:
+def step_kind(raw: Any) -> StepKind | Literal[""]:
     """The action key of a step mapping ('' if it has none)."""
     return next((k for k in ACTIONS if k in raw), "") if isinstance(raw, dict) else ""
 
@@ -196,7 +198,7 @@ def _templates(b: Builder, value: Any, file: str, line: int, place: str) -> None
 def expect_of(b: Builder, raw: Any, at: Where, place: str, prefix: str) -> Expect:
     """`expect:` -> Expect (a kind name, or {number|integer|text: {min, max}}, {regex}, {choice})."""
     if not isinstance(raw, dict):
-        return Expect(str(raw))
+        return Expect(cast(ExpectKind, str(raw)))  # the schema allows only these names (tests/flows/test_load.py)
     kind, value = next(iter(raw.items()))
     if kind == "regex":
         return Expect("regex", pattern=regex(b, value, Where(at.file, line_of(raw, kind, at.line)), place))

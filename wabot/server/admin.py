@@ -20,6 +20,7 @@ from wabot.db.history import entry
 from wabot.errors import LimitError
 from wabot.logs import mask
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.remote import client_address
 from wabot.state import HANDOFF
 from wabot.whatsapp import outbound
 
@@ -45,7 +46,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     token = request.app[SETTINGS].admin_token
     given = request.headers.get("Authorization", "")
     if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
-        log.warning("admin API refused a request without the right token (from %s)", request.remote)
+        log.warning("admin API refused a request without the right token (from %s)", client_address(request))
         return _error(401, "This needs the admin token: send the header 'Authorization: Bearer <WABOT_ADMIN_TOKEN>'.")
     return await handler(request)
 

@@ -6,9 +6,8 @@ import asyncio
 import logging
 import os
 import signal
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -16,12 +15,15 @@ from aiohttp import web
 
 from wabot.config import Settings, load_settings
 from wabot.db import lock
-from wabot.db.store import Store
+from wabot.db.base import DB_ERRORS, Database, open_database
+from wabot.db.postgres import PgStore
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import admin, metrics, reload, webhook
+from wabot.server import adminsite, metrics, reload, webhook
+from wabot.server.cluster import Cluster
 from wabot.server.dispatch import Dispatcher
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.hub import Hub
+from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
 from wabot.templates import Renderer
 from wabot.whatsapp.graph import GraphClient
@@ -31,25 +33,26 @@ log = logging.getLogger(__name__)
 OUTBOX_STUCK_SECONDS = 300.0  # retries back off for up to a minute each; longer than that is stuck
 
 
-def create_app(settings: Settings, bot: Bot) -> web.Application:
-    """The whole server; resources open on startup and close, in reverse order, on shutdown."""
-    admin_on = bool(settings.admin_token)
-    app = web.Application(
-        client_max_size=settings.server.max_body_bytes, middlewares=[admin.require_token] if admin_on else []
-    )
+def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extension] = ()) -> web.Application:
+    """The whole server; resources open on startup and close, in reverse order, on shutdown.
+
+    The public app answers Meta and health checks; the admin listener (`adminsite`) serves the rest,
+    with what the layers above add to it (`admin`: the console's and the business API's routes).
+    """
+    app = web.Application(client_max_size=settings.server.max_body_bytes)
     app[SETTINGS] = settings
+    app[adminsite.ADMIN_APP] = adminsite.admin_app(settings, admin)
     app[metrics.METRICS] = meter = metrics.Metrics()
     path = settings.server.webhook_path
     app.router.add_get(path, webhook.verify)
     app.router.add_post(path, meter.timed(webhook.receive))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics.handler)
-    if admin_on:
-        admin.add_routes(app)
+
+    app[HUB] = hub = Hub()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await Store.open(settings.database, synchronous=settings.synchronous)
+        store = await open_database(settings.database_target, synchronous=settings.synchronous)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
         )
@@ -72,24 +75,42 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
             notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
+            hub=hub,
         )
         app[STORE] = store
         app[SENDER] = sender
         app[DISPATCHER] = dispatcher
         sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
-        await sender.start()
-        await dispatcher.recover()
+        cluster = None
+        if isinstance(store, PgStore):  # other instances may share it: customers are claimed, not just taken
+            cluster = Cluster(store, lease=settings.lease_seconds,
+                              on_new_token=lambda: _new_token(settings.file, session, sender))
+            dispatcher.cluster = cluster
+        await sender.start(load=cluster is None)
+        if cluster is None:
+            await dispatcher.recover()
+        else:
+            await cluster.start(dispatcher, sender)  # takes over what no live instance holds, this one's past included
         purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
-        hangup = _on_hangup(lambda: _new_token(settings.file, session, sender))
+
+        def hangup_signal() -> None:
+            if _new_token(settings.file, session, sender) and cluster is not None:
+                cluster.tell("token")  # the other instances read the new token too
+
+        hangup = _on_hangup(hangup_signal)
         try:
             yield
         finally:
             hangup()
             purge.cancel()
             grace = settings.outbox.shutdown_grace
+            if cluster is not None:
+                await cluster.quiet()
             await dispatcher.drain(grace)
             await sender.stop(grace)
+            if cluster is not None:
+                await cluster.leave()
             await session.close()
             await store.close()
             log.info("stopped cleanly")
@@ -97,6 +118,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
     app.cleanup_ctx.append(_one_server(settings))  # before the database opens: one server per SQLite file
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
+    app.cleanup_ctx.append(adminsite.serving)  # after resources: it shares them
     return app
 
 
@@ -104,6 +126,9 @@ def _one_server(settings: Settings) -> Callable[[web.Application], AsyncIterator
     """Hold the database's lock while serving; a second server on the same file stops with lock.InUseError."""
 
     async def locked(app: web.Application) -> AsyncIterator[None]:
+        if settings.database_url:  # PostgreSQL: several instances may share it, by design
+            yield
+            return
         held = lock.acquire(settings.database, port=settings.server.port)
         try:
             yield
@@ -136,21 +161,22 @@ def _on_hangup(callback: Callable[[], None]) -> Callable[[], None]:
     return stop
 
 
-def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> None:
+def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> bool:
     """SIGHUP: read the token from the config (and its environment variables) again and send what waited."""
     try:
         settings = load_settings(config)
     except ConfigError as err:
         log.error("SIGHUP: the settings were not reloaded: %s", err)
-        return
+        return False
     if settings.whatsapp.dry_run:
         log.error("SIGHUP: the reloaded settings have no token or phone number id; nothing changed")
-        return
+        return False
     log.info("SIGHUP: access token reloaded from %s", config)
     sender.resume(_graph(session, settings))
+    return True
 
 
-async def _retention(store: Store, days: float, every: float = 3600) -> None:
+async def _retention(store: Database, days: float, every: float = 3600) -> None:
     """Forget conversation history older than the retention period, once an hour."""
     if days <= 0:
         return
@@ -172,10 +198,10 @@ async def readyz(request: web.Request) -> web.Response:
     sender = request.app[SENDER]
     try:
         oldest = await request.app[STORE].oldest_queued()
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         oldest = None
         problems.append(
-            f"The database {request.app[SETTINGS].database} cannot be read ({exc}). "
+            f"The database {request.app[STORE].path} cannot be read ({exc}). "
             "Check that the file exists, is writable and the disk is not full, then restart wabot."
         )
     if not request.app[DISPATCHER].bot.flows:

@@ -6,15 +6,16 @@ import hashlib
 import hmac
 import json
 import logging
-import sqlite3
 import time
 
 from aiohttp import web
 
+from wabot.db.base import DB_ERRORS
 from wabot.errors import PayloadError
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.metrics import METRICS
-from wabot.server.outbox import WINDOW_CLOSED
+from wabot.server.remote import client_address
+from wabot.whatsapp.graph import WINDOW_CLOSED
 from wabot.whatsapp.parse import parse_webhook
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ async def receive(request: web.Request) -> web.Response:
         return web.Response(status=413, text="body too large")
     secret = settings.whatsapp.app_secret
     if secret and not signature_ok(secret, body, request.headers.get("X-Hub-Signature-256")):
-        log.warning("webhook refused: missing or wrong X-Hub-Signature-256 (from %s)", request.remote)
+        log.warning("webhook refused: missing or wrong X-Hub-Signature-256 (from %s)", client_address(request))
         metrics.rejected("signature")
         return web.Response(status=401, text="invalid signature")
     try:
@@ -89,11 +90,14 @@ async def receive(request: web.Request) -> web.Response:
                 request.app[SENDER].window_closed(status.recipient_id)
     try:
         fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
-    except sqlite3.Error as exc:  # not ours to keep: Meta delivers it again later
+    except DB_ERRORS as exc:  # not ours to keep: Meta delivers it again later
         log.error("webhook not saved, the database refused it (%s); Meta will deliver it again. Check the disk.", exc)
         return web.Response(status=503, text="cannot store the events now")
     metrics.recorded(fresh, batch.statuses, at=started)
-    request.app[DISPATCHER].submit(fresh)
+    dispatcher = request.app[DISPATCHER]
+    for s in batch.statuses:
+        dispatcher.hub.publish("status", s.recipient_id, {"wamid": s.id, "status": s.status})
+    dispatcher.submit(fresh)
     return web.Response(text="ok")
 
 

@@ -13,16 +13,17 @@ from typing import Any, TextIO
 import aiohttp
 
 from wabot.config import Settings
+from wabot.db.base import open_database
 from wabot.db.history import entry, lines, number_pattern
-from wabot.db.store import Store
+from wabot.db.pgsql import shown
 
 
 async def admin_call(
     settings: Settings, method: str, path: str, *, body: Any = None, base_url: str | None = None
 ) -> tuple[int, Any]:
     """One admin API request to the running server; (status, JSON answer)."""
-    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    base = base_url or f"http://{host}:{settings.server.port}"
+    host = settings.admin_host if settings.admin_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    base = base_url or f"http://{host}:{settings.admin_port}"
     headers = {"Authorization": f"Bearer {settings.admin_token}"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session, session.request(
         method, f"{base}/admin{path}", json=body, headers=headers
@@ -54,7 +55,8 @@ def handoff(settings: Settings, action: str, customer: str | None, text: str | N
     try:
         status, data = asyncio.run(admin_call(settings, method, path, body=body, base_url=base_url))
     except (aiohttp.ClientError, TimeoutError, OSError):
-        print(f"wabot: the server is not answering on port {settings.server.port}; is `python -m wabot` running?",
+        print(f"wabot: the admin listener is not answering on {settings.admin_host}:{settings.admin_port} (admin.host, "
+              "admin.port); is `python -m wabot` running?",
               file=sys.stderr)
         return 2
     if status >= 400:
@@ -95,7 +97,7 @@ def history(settings: Settings, customer: str, *, limit: int = 50, out: TextIO =
         return 2
 
     async def read() -> tuple[list[str], list[tuple[Any, ...]]]:
-        store = await Store.open(settings.database)
+        store = await open_database(settings.database_target)
         try:
             found = await store.customers_like(pattern, limit=10)
             rows = await store.history(found[0], limit=limit) if len(found) == 1 else []
@@ -110,7 +112,7 @@ def history(settings: Settings, customer: str, *, limit: int = 50, out: TextIO =
               file=sys.stderr)
         return 1
     if not rows:
-        print(f"No messages with {customer} in {settings.database}.", file=out)
+        print(f"No messages with {customer} in {shown(settings.database_target)}.", file=out)
         return 1
     for line in lines([entry(r, timezone=settings.bot.timezone) for r in rows]):
         print(line, file=out)
@@ -121,7 +123,7 @@ def export(settings: Settings, path: Path | None, *, out: TextIO = sys.stdout) -
     """`wabot export`: every message as one JSON object per line (JSON Lines), to a file or stdout."""
 
     async def read() -> list[tuple[Any, ...]]:
-        store = await Store.open(settings.database)
+        store = await open_database(settings.database_target)
         try:
             return await store.history()
         finally:

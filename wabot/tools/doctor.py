@@ -4,36 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Final, Literal, TextIO
 
 import aiohttp
 from aiohttp import web
 
 from wabot.config import Settings, load_settings
 from wabot.db import lock
-from wabot.db.store import Store
-from wabot.errors import ConfigError, GraphError
+from wabot.db.base import DB_ERRORS, open_database
+from wabot.db.pgsql import shown
+from wabot.errors import ConfigError, DatabaseError, GraphError
 from wabot.flows.load import load_configured
 from wabot.server import webhook
 from wabot.server.keys import SETTINGS
-from wabot.whatsapp.graph import GraphClient
+from wabot.whatsapp.graph import INVALID_PARAMETER, PERMISSION_CODES, TOKEN_CODES, UNKNOWN_OBJECT, GraphClient
 
-OK, WARN, FAIL = "ok", "warn", "FAIL"
+Status = Literal["ok", "warn", "FAIL"]
+OK: Final = "ok"
+WARN: Final = "warn"
+FAIL: Final = "FAIL"
 LOCAL_TIMEOUT = 5.0  # seconds for the local webhook to answer
-
-TOKEN_CODES = frozenset({0, 190})  # the access token is invalid, expired or revoked
-PERMISSION_CODES = frozenset({3, 10, 131005, *range(200, 300)})
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
     """The outcome of one check, in plain words; `fix` says what to do when it is not ok."""
 
-    status: str  # OK, WARN or FAIL
+    status: Status
     what: str
     fix: str = ""
 
@@ -77,17 +77,18 @@ async def flows(settings: Settings) -> Check:
 
 
 async def database(settings: Settings) -> Check:
-    path = settings.database
+    path = shown(settings.database_target)
+    errors: tuple[type[BaseException], ...] = (*DB_ERRORS, DatabaseError, ValueError)
     try:
-        store = await Store.open(path)
+        store = await open_database(settings.database_target)
         try:
             await store.count_status("handoff")
         finally:
             await store.close()
-    except (sqlite3.Error, OSError, ValueError) as exc:
+    except errors as exc:
         return Check(FAIL, f"database {path} cannot be used: {exc}",
                      "check that its folder exists and is writable and that the disk is not full "
-                     "(setting database.path)")
+                     "(setting database.path or database.url)")
     return Check(OK, f"database {path} opens and answers")
 
 
@@ -128,7 +129,7 @@ def graph_failure(err: GraphError, settings: Settings) -> Check:
         return Check(FAIL, f"Graph API: the token lacks a permission{code}: {err}",
                      "generate the token again with the whatsapp_business_messaging and "
                      "whatsapp_business_management permissions, for the WhatsApp account of this number")
-    if err.code == 100 and (err.subcode == 33 or "does not exist" in str(err)):
+    if err.code == INVALID_PARAMETER and (err.subcode == UNKNOWN_OBJECT or "does not exist" in str(err)):
         return Check(FAIL, f"Graph API: phone number id {wa.phone_number_id} was not found{code}",
                      "copy the Phone number ID (a long number, not the phone number itself nor the WhatsApp "
                      "Business Account ID) from Meta App Dashboard > WhatsApp > API Setup into "
@@ -192,7 +193,8 @@ async def _challenge(settings: Settings, base: str, *, running: bool) -> Check:
             text = await resp.text()
             status = resp.status
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return Check(FAIL, f"webhook: {where} did not answer the verification request: {exc or type(exc).__name__}",
+        reason = str(exc) or type(exc).__name__  # a bare TimeoutError says nothing by itself
+        return Check(FAIL, f"webhook: {where} did not answer the verification request: {reason}",
                      "check the log of the running wabot, or stop whatever else listens on that port")
     if status == 200 and text == challenge:
         return Check(OK, f"webhook: {where} answers Meta's verification challenge")
@@ -214,12 +216,16 @@ async def _not_this_wabot(settings: Settings, base: str) -> Check | None:
             f"{base}/healthz", timeout=aiohttp.ClientTimeout(total=LOCAL_TIMEOUT)
         ) as resp:
             body = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+    except ValueError:  # it answered, but not with JSON
         body = None
+    except (aiohttp.ClientError, TimeoutError):  # no answer at all: the challenge below says so
+        return None
     if not isinstance(body, dict) or body.get("service") != "wabot":
         return Check(FAIL, f"webhook: something listens on port {port}, but it is not wabot "
                            f"(its /healthz does not answer as wabot does)",
                      "stop the other program, or give wabot another server.port (WABOT_PORT)")
+    if settings.database_url:  # PostgreSQL: several instances may share it, and there is no lock file
+        return None
     holder = lock.holder_of(settings.database)
     if holder is None or holder.get("pid") != body.get("pid"):
         serving = f"process {holder.get('pid')}" if holder else "no running wabot"

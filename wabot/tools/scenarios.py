@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from wabot.errors import Problem
 from wabot.flows.source import LineDict, LineList, parse
 from wabot.whatsapp import inbound
+from wabot.whatsapp.inbound import MEDIA_KINDS
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-MEDIA = ("image", "video", "audio", "document", "sticker")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)?\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -194,12 +194,12 @@ class _Reader:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return inbound.Text(str(value))
         if isinstance(value, dict):
-            kind = next((k for k in (*MEDIA, "location", "text") if k in value), None)
+            kind = next((k for k in (*MEDIA_KINDS, "location", "text") if k in value), None)
             if kind == "text":
                 return inbound.Text(str(value["text"]))
             if kind == "location":
                 return self.location(value["location"], line)
-            if kind is not None:
+            if kind in MEDIA_KINDS:
                 caption = value.get("caption")
                 return inbound.Media(kind, str(value[kind]), caption=None if caption is None else str(caption),
                                      filename=value.get("filename"))

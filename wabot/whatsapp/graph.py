@@ -18,11 +18,15 @@ from wabot.whatsapp import outbound
 
 log = logging.getLogger(__name__)
 
+TOKEN_CODES = frozenset({0, 190})  # the access token itself is invalid, expired or revoked
 # 102 is Graph's "API session" error: without a subcode the token is expired or revoked [S14].
-AUTH_CODES = frozenset({0, 102, 190})
+AUTH_CODES = frozenset({*TOKEN_CODES, 102})
 # Meta's codes worth retrying with backoff: rate limits, throughput, temporary downtime.
 RETRY_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131056, 131057, 133004})
 PERMISSION_CODES = frozenset({3, 10, 131005, *range(200, 300)})
+INVALID_PARAMETER = 100  # with subcode UNKNOWN_OBJECT: an id (e.g. the phone number id) that does not exist
+UNKNOWN_OBJECT = 33
+WINDOW_CLOSED = 131047  # more than 24 hours since the customer last wrote; only templates go through
 
 ADVICE = {
     190: "The access token is expired or invalid: create a new one (Meta Business Settings > System users > "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,15 @@ class FlowReply:
     response: dict[str, Any]
 
 
+MediaKind = Literal["image", "video", "audio", "document", "sticker"]
+MEDIA_KINDS: tuple[MediaKind, ...] = get_args(MediaKind)  # the one home of WhatsApp's media message types
+
+
 @dataclass(frozen=True, slots=True)
 class Media:
     """image, audio, video, document or sticker (`kind`)."""
 
-    kind: str
+    kind: MediaKind
     id: str
     mime_type: str | None = None
     sha256: str | None = None

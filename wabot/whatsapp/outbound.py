@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wabot.errors import LimitError
+from wabot.whatsapp.inbound import MEDIA_KINDS, MediaKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ class CtaUrl:
 class Media:
     """image, video, audio, document or sticker, by `link` (https URL) or uploaded media `id`."""
 
-    kind: str
+    kind: MediaKind
     link: str | None = None
     id: str | None = None
     caption: str | None = None
@@ -146,7 +147,6 @@ ROW_ID = 200
 MAX_ROWS = MAX_SECTIONS = 10
 CTA_TEXT = 20
 CAPTION = 1024
-MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 
 
 def check_limits(message: Outgoing) -> None:

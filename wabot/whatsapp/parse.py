@@ -12,6 +12,7 @@ from typing import Any
 
 from wabot.errors import PayloadError
 from wabot.whatsapp.inbound import (
+    MEDIA_KINDS,
     Batch,
     Content,
     Context,
@@ -35,7 +36,6 @@ from wabot.whatsapp.inbound import (
 
 log = logging.getLogger(__name__)
 
-MEDIA = ("image", "audio", "video", "document", "sticker")
 LABEL = 64  # names Meta controls end up in logs and Batch.ignored: keep them short
 
 Person = tuple[str | None, str | None, str | None, str | None]  # wa_id, user_id, name, username
@@ -189,7 +189,7 @@ def _content(kind: str, m: dict[str, Any]) -> Content:
         return Unsupported(label, errors)
     if kind == "button" and isinstance(part, dict):
         return Reply("quick_reply", _text(part.get("payload")), _text(part.get("text")))
-    if kind in MEDIA and isinstance(part, dict):
+    if kind in MEDIA_KINDS and isinstance(part, dict):
         return Media(
             kind=kind,
             id=_need(part, "id"),
