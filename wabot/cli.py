@@ -353,6 +353,10 @@ def backup_command(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings is None:
         return 2
+    if settings.database_url:
+        print("wabot: the database is PostgreSQL (database.url); back it up with pg_dump, for example: "
+              'pg_dump --format=custom --file=wabot.dump "$WABOT_DATABASE_URL".', file=sys.stderr)
+        return 1
     try:
         size = backup(settings.database, args.path)
     except (FileNotFoundError, FileExistsError, PermissionError) as err:

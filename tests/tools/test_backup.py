@@ -43,3 +43,12 @@ async def test_backup_of_a_running_server_is_readable_by_history(aiohttp_client:
     assert again.returncode == 1 and "never overwrites" in again.stderr and "Traceback" not in again.stderr
     missing = wabot(tmp_path, "backup", str(tmp_path / "x.db"), db=tmp_path / "none.db")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_backup_of_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {{url: 'postgresql://wabot@127.0.0.1:1/wabot'}}\nbot: {{flows: '{DEMO}'}}\n",
+                      encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "wabot", "--config", str(config), "backup", str(tmp_path / "x")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "pg_dump" in done.stderr and "Traceback" not in done.stderr
