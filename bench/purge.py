@@ -81,7 +81,7 @@ async def load(server: Server, *, rate: float, after: float) -> tuple[list[tuple
             task = asyncio.create_task(post(session, url, body, times))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-            if ended is None and k % 10 == 0 and "history rows older than" in server.tail(50):
+            if ended is None and k % 10 == 0 and "history rows older than" in server.tail(200):
                 ended = time.perf_counter()
             if ended is not None and time.perf_counter() - ended > after:
                 break
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             graph.stop()
         during = sorted(t for at, t in times if at <= ended)
         later = sorted(t for at, t in times if at > ended)
-        line = [ln for ln in server.tail(400).splitlines() if "history rows older than" in ln]
+        line = [ln for ln in server.log.read_text("utf-8", "replace").splitlines() if "history rows older than" in ln]
         print(f"purge: {line[-1].split(': ', 1)[-1] if line else '?'}; ended {ended - began:.1f} s after the "
               "first webhook")
         for name, part in (("during the purge", during), ("after it", later)):

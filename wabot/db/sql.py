@@ -343,19 +343,24 @@ def purge_batch(conn: sqlite3.Connection, which: int, before: float, limit: int)
         return int(conn.execute(PURGES[which], (before, limit)).rowcount)
 
 
-def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: threading.Event) -> int:
+def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: threading.Event,
+                gate: threading.Lock) -> int:
     """The whole purge on a connection of its own, for a worker thread: rows deleted (until `stop` is set).
 
-    The disk work the deletes cause (WAL growth, checkpoints, fsync) happens in this thread, not on the loop;
-    the server's own writes wait at most for one batch, and `pause` leaves the lock free between batches.
+    Each batch holds `gate`, the lock the server's own transactions take without blocking the loop, so the two
+    never wait on SQLite's lock (whose waiting is unfair: the thread won the race again and again, for seconds).
+    The disk work the deletes cause (checkpoints, fsync) happens here, outside the gate, not on the loop.
     """
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout=5000")  # this thread may wait for the server; the server need not wait long
+    conn.execute("PRAGMA busy_timeout=5000")  # this thread may wait for another program; the server does not
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints below, after the gate is released
     total = 0
     try:
         for which in range(len(PURGES)):
             while not stop.is_set():
-                removed = purge_batch(conn, which, before, limit)
+                with gate:
+                    removed = purge_batch(conn, which, before, limit)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # copies the WAL to the file; blocks no writer
                 total += removed
                 if removed < limit:
                     break

@@ -51,6 +51,7 @@ class Store:
         self.conn = conn
         self.path = path
         self.closed = False
+        self.gate = threading.Lock()  # held by each transaction, the server's and the purge thread's
 
     @classmethod
     async def open(cls, path: Path | str, *, synchronous: str = "normal") -> Store:
@@ -64,13 +65,18 @@ class Store:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.closed:
             raise sqlite3.ProgrammingError(f"the database {self.path} is closed")
-        for attempt in range(1, LOCKED_RETRIES + 1):
-            try:
-                return fn(self.conn, *args)
-            except sqlite3.OperationalError as exc:  # each call is one transaction: nothing was written
-                if attempt == LOCKED_RETRIES or ("locked" not in str(exc) and "busy" not in str(exc)):
-                    raise
-            await asyncio.sleep(min(0.25, 0.01 * attempt))
+        while not self.gate.acquire(blocking=False):  # noqa: ASYNC110 - a thread holds it: poll, the loop free
+            await asyncio.sleep(0.001)
+        try:
+            for attempt in range(1, LOCKED_RETRIES + 1):
+                try:
+                    return fn(self.conn, *args)
+                except sqlite3.OperationalError as exc:  # each call is one transaction: nothing was written
+                    if attempt == LOCKED_RETRIES or ("locked" not in str(exc) and "busy" not in str(exc)):
+                        raise
+                await asyncio.sleep(min(0.25, 0.01 * attempt))
+        finally:
+            self.gate.release()
         raise AssertionError("unreachable")
 
     # --- inbox --------------------------------------------------------------------------------
@@ -168,7 +174,8 @@ class Store:
             return total
         stop = threading.Event()
         try:
-            return await asyncio.to_thread(sql.purge_apart, self.path, before, batch, pause=PURGE_PAUSE, stop=stop)
+            return await asyncio.to_thread(sql.purge_apart, self.path, before, batch, pause=PURGE_PAUSE, stop=stop,
+                                           gate=self.gate)
         except asyncio.CancelledError:  # shutting down: the thread ends after its current batch
             stop.set()
             raise
