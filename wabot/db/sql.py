@@ -410,6 +410,9 @@ def purge_batch(conn: sqlite3.Connection, which: int, before: float, limit: int)
         return int(conn.execute(PURGES[which], (before, limit)).rowcount)
 
 
+PURGE_CHECKPOINT_EVERY = 0.5  # seconds between the purge thread's checkpoints
+
+
 def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: threading.Event,
                 gate: threading.Lock) -> int:
     """The whole purge on a connection of its own, for a worker thread: rows deleted (until `stop` is set).
@@ -422,12 +425,15 @@ def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: thr
     conn.execute("PRAGMA busy_timeout=5000")  # this thread may wait for another program; the server does not
     conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints below, after the gate is released
     total = 0
+    checkpointed = time.monotonic()
     try:
         for which in range(len(PURGES)):
             while not stop.is_set():
                 with gate:
                     removed = purge_batch(conn, which, before, limit)
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # copies the WAL to the file; blocks no writer
+                if time.monotonic() - checkpointed > PURGE_CHECKPOINT_EVERY:  # each one syncs the disk: not too often
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # copies the WAL to the file; blocks no writer
+                    checkpointed = time.monotonic()
                 total += removed
                 if removed < limit:
                     break
