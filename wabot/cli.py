@@ -401,6 +401,18 @@ def campaign_command(args: argparse.Namespace) -> int:
     return campaign.switch(settings, args.id, args.action)
 
 
+def _db_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("copy",), help="copy: move an SQLite file's data into PostgreSQL")
+    p.add_argument("source", type=Path, help="the SQLite file (database.path), with wabot stopped")
+    p.add_argument("target", help="postgresql://user@host/database, an empty database")
+
+
+def db_command(args: argparse.Namespace) -> int:
+    from wabot.tools import dbcopy
+
+    return dbcopy.copy(args.source, args.target)
+
+
 def _backup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="the file to write; it must not exist yet")
 
@@ -449,6 +461,8 @@ COMMANDS: list[_Command] = [
              campaign_command, _campaign_arguments),
     _Command("backup", "copy the database to a new file while the server runs (SQLite's online backup)",
              backup_command, _backup_arguments),
+    _Command("db", "database tools: copy SQLITE_PATH postgresql://... moves a shop to PostgreSQL", db_command,
+             _db_arguments),
 ]
 
 
