@@ -198,6 +198,10 @@ class Sender:
         if self.graph is not None:
             log.info("sent reply %d to %s: %s, %.0f ms", row.id, mask(customer), summary(row.body),
                      (time.perf_counter() - started) * 1000)
+        if queue and self.flushes:
+            # the customer's next reply goes once this one is recorded as sent, so a crash resends at most one reply
+            # per customer, right after itself (on PostgreSQL the record takes a round trip, not a loop pass)
+            await asyncio.wait(set(self.flushes))  # (wait, unlike gather, never cancels them)
         self._next(customer)
 
     async def _post(self, row: OutRow) -> str | None:
