@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +22,14 @@ def mask(customer: str) -> str:
     if len(customer) <= 6:
         return "*" * len(customer)
     return customer[:4] + "*" * (len(customer) - 7) + customer[-3:]
+
+
+_NUMBER = re.compile(r"(?<!\d)\d{8,15}(?!\d)")  # a phone number written inside a text (E.164 has at most 15)
+
+
+def mask_text(text: str) -> str:
+    """`text` with every phone-number-like run of digits masked, as `mask` does (a reply naming a customer)."""
+    return _NUMBER.sub(lambda m: mask(m.group(0)), text) if _masking else text
 
 
 class JsonFormatter(logging.Formatter):
