@@ -75,10 +75,25 @@ class Repeats(logging.Filter):
         return True
 
 
+def one_line_bad_requests(record: logging.LogRecord) -> bool:
+    """aiohttp logs a malformed request (anyone can send one) at ERROR with a traceback: make it one WARNING line."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if record.name == "aiohttp.server" and exc is not None and type(exc).__name__ in _BAD_HTTP:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args = "malformed HTTP request refused: %s", (str(exc).splitlines()[0][:200],)
+        record.exc_info = record.exc_text = None
+    return True
+
+
+_BAD_HTTP = frozenset({"BadHttpMessage", "BadStatusLine", "LineTooLong", "InvalidHeader", "BadHttpMethod",
+                       "TransferEncodingError", "ContentLengthError", "InvalidURLError"})
+
+
 def setup(level: str = "INFO", fmt: str = "text", *, mask_numbers: bool = True) -> None:
     global _masking
     _masking = mask_numbers
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(one_line_bad_requests)
     handler.addFilter(Repeats())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
