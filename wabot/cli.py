@@ -139,6 +139,7 @@ def run(config: Path) -> int:
         return 2
     from aiohttp import web
 
+    from wabot import api
     from wabot.server.app import create_app
 
     _raise_file_limit()
@@ -150,7 +151,7 @@ def run(config: Path) -> int:
     gc.freeze()
     try:
         web.run_app(
-            create_app(settings, bot), host=s.host, port=s.port, print=None,
+            create_app(settings, bot, admin=[api.setup]), host=s.host, port=s.port, print=None,
             shutdown_timeout=settings.outbox.shutdown_grace, access_log=None, loop=_event_loop(),
         )
     except InUseError as err:
@@ -353,6 +354,64 @@ def export_command(args: argparse.Namespace) -> int:
     return 2 if settings is None else desk.export(settings, args.out)
 
 
+def _apikey_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("create", "list", "revoke"),
+                   help="create a key (printed once, alone on the last line), list the keys, or revoke one")
+    p.add_argument("name", nargs="?", help="the key's name, for create and revoke (like erp or shop-website)")
+
+
+def apikey_command(args: argparse.Namespace) -> int:
+    from wabot.tools.apikeys import apikey
+
+    settings = _settings(args)
+    return 2 if settings is None else apikey(settings, args.action, args.name)
+
+
+def _campaign_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("send", "show", "pause", "resume", "cancel"),
+                   help="send a template to a CSV of customers, show a campaign's report, pause, resume or cancel it")
+    p.add_argument("id", nargs="?", type=int, help="the campaign's number, for show/pause/resume/cancel")
+    p.add_argument("--template", help="send: the approved template's name")
+    p.add_argument("--language", help="send: the template's language code (default: bot.default_language)")
+    p.add_argument("--to", type=Path, help="send: a CSV file; column 'to' holds the numbers, the other columns are "
+                   "the template's body parameters in order")
+    p.add_argument("--name", default="", help="send: a name for the report (default: the file's name)")
+    p.add_argument("--no-wait", action="store_true", help="send: do not follow the campaign with a progress bar")
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text", help="show: the report's format")
+
+
+def campaign_command(args: argparse.Namespace) -> int:
+    from wabot.tools import campaign
+
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    if args.action == "send":
+        if not args.template or not args.to:
+            print("wabot: 'campaign send' needs --template NAME and --to customers.csv.", file=sys.stderr)
+            return 2
+        return campaign.send(settings, template=args.template, language=args.language or settings.bot.default_language,
+                             path=args.to, name=args.name, wait=not args.no_wait)
+    if args.id is None:
+        print(f"wabot: 'campaign {args.action}' needs the campaign's number.", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        return campaign.show(settings, args.id, form=args.format)
+    return campaign.switch(settings, args.id, args.action)
+
+
+def _db_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("copy",), help="copy: move an SQLite file's data into PostgreSQL")
+    p.add_argument("source", type=Path, help="the SQLite file (database.path), with wabot stopped")
+    p.add_argument("target", help="postgresql://user@host/database, an empty database")
+
+
+def db_command(args: argparse.Namespace) -> int:
+    from wabot.tools import dbcopy
+
+    return dbcopy.copy(args.source, args.target)
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -366,6 +425,12 @@ COMMANDS: list[_Command] = [
     _Command("history", "print one customer's conversation with delivery statuses", history_command,
              _history_arguments),
     _Command("export", "write every conversation as JSON Lines", export_command, _export_arguments),
+    _Command("apikey", "the business API's keys: create NAME | list | revoke NAME", apikey_command,
+             _apikey_arguments),
+    _Command("campaign", "send a template to a CSV of customers: send | show | pause | resume | cancel",
+             campaign_command, _campaign_arguments),
+    _Command("db", "database tools: copy SQLITE_PATH postgresql://... moves a shop to PostgreSQL", db_command,
+             _db_arguments),
 ]
 
 

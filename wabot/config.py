@@ -27,7 +27,9 @@ SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
 Synchronous = Literal["normal", "full"]
 
 # Names never handed to flow templates as `env.X`, whatever the config says.
-SECRET_VARS = ("WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN")
+SECRET_VARS = (
+    "WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN", "WABOT_EVENTS_SECRET",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,9 @@ class Settings:
     retention_days: float = 0  # 0: keep conversation history forever
     admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
     admin_port: int = 8081  # 0: a free port chosen by the system (tests)
+    events_url: str = ""  # the shop's receiver of signed events (docs/api.md); empty: no events kept
+    events_secret: str = ""  # signs each event (X-Wabot-Signature-256), as Meta signs its webhooks
+    events_max_attempts: int = 10  # deliveries tried before an event is dead-lettered
     synchronous: Synchronous = "normal"  # SQLite's durability: normal survives kill -9, full a power cut too
     database_url: str = ""  # postgresql://...: PostgreSQL (several instances may share it); empty: SQLite
     lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
@@ -186,6 +191,9 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         http_max_answer_bytes=int(r.number("http.max_answer_bytes", 1024 * 1024, low=1, integer=True)),
         admin_host=r.text("admin.host", "127.0.0.1"),
         admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
+        events_url=r.url("events.url", "http://-") if r.text("events.url", "") else "",
+        events_secret=r.text("events.secret", ""),
+        events_max_attempts=int(r.number("events.max_attempts", 10, low=1, integer=True)),
         synchronous="full" if r.choice("database.synchronous", "normal", ("normal", "full")) == "full" else "normal",
         database_url=r.text("database.url", ""),
         lease_seconds=r.number("database.lease_seconds", 10, low=0.5),
@@ -208,6 +216,12 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             "is empty, but a token is set: without the app secret wabot cannot tell Meta's webhooks from forged "
             "ones. Set WHATSAPP_APP_SECRET (Meta App Dashboard > App settings > Basic > App secret)",
         )
+    if settings.events_url and settings.database_url:
+        raise r.fail("events.url", "works with an SQLite database only for now (database.path), not with a "
+                     "PostgreSQL database.url; remove one of them")
+    if settings.events_url and not settings.events_secret:
+        raise r.fail("events.secret", "is empty, but events.url is set: the shop's systems could not tell wabot's "
+                     "events from forged ones. Set WABOT_EVENTS_SECRET to a long random string")
     return settings
 
 

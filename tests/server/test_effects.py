@@ -57,7 +57,8 @@ async def shop() -> AsyncIterator[Shop]:
     made = Shop()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", made.handle)
-    async with TestServer(app, host="127.0.0.1") as server:
+    server = TestServer(app, host="127.0.0.1")
+    async with server:
         made.server = server
         yield made
 

@@ -17,9 +17,10 @@ from wabot.config import Settings, load_settings
 from wabot.db import lock
 from wabot.db.base import DB_ERRORS, Database, open_database
 from wabot.db.postgres import PgStore
+from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import adminsite, metrics, reload, webhook
+from wabot.server import adminsite, campaigns, metrics, reload, shopevents, webhook
 from wabot.server.cluster import Cluster
 from wabot.server.dispatch import Dispatcher
 from wabot.server.effects import HttpRules, http_session
@@ -91,6 +92,9 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         app[DISPATCHER] = dispatcher
         sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
+        if isinstance(store, Store) and (lost := await store.interrupted(now=time.time())):
+            log.warning("%d campaign messages were being sent when wabot stopped; they are not sent again "
+                        "(a campaign never sends twice) and count as unknown in the report", lost)
         cluster = None
         if isinstance(store, PgStore):  # other instances may share it: customers are claimed, not just taken
             cluster = Cluster(store, lease=settings.lease_seconds,
@@ -129,6 +133,8 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
     app.cleanup_ctx.append(adminsite.serving)  # after resources: it shares them
+    app.cleanup_ctx.append(shopevents.delivering)  # after resources: events to the shop's systems (events.url)
+    app.cleanup_ctx.append(campaigns.running)  # after resources: campaigns fed into the outbox
     return app
 
 

@@ -83,6 +83,7 @@ class Effected:
     state: State
     calls: tuple[advance.HttpCall, ...] = ()
     handoff: str | None = None
+    finished: tuple[tuple[str, dict[str, Any]], ...] = ()  # flows that ended in this turn, with their variables
 
 
 async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> Effected:
@@ -90,6 +91,7 @@ async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> 
     replies = list(outcome.replies)
     calls: list[advance.HttpCall] = []
     handoff: str | None = None
+    finished = list(outcome.finished)
     for _ in range(MAX_EFFECT_ROUNDS):
         for effect in outcome.effects:
             if isinstance(effect, advance.HandoffOpened):
@@ -100,7 +102,8 @@ async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> 
         calls.append(pending[0])
         outcome = step(outcome.state, await http(pending[0]))
         replies.extend(outcome.replies)
-    return Effected(tuple(replies), outcome.state, tuple(calls), handoff)
+        finished.extend(outcome.finished)
+    return Effected(tuple(replies), outcome.state, tuple(calls), handoff, tuple(finished))
 
 
 async def real_http(

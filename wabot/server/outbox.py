@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wabot.db.base import DB_ERRORS, Database
-from wabot.db.store import OutRow
+from wabot.db.store import OutRow, Store
 from wabot.errors import GraphError
 from wabot.logs import mask, mask_text
 from wabot.server.metrics import Metrics
@@ -87,6 +87,7 @@ class Sender:
         self.hooks: set[asyncio.Task[None]] = set()
         self.sent: list[tuple[str, float, int]] = []  # (wamid, when, outbox id) not yet committed
         self.flushes: set[asyncio.Task[None]] = set()
+        self.events = False  # tell the shop's systems about replies that failed for good (events.url is set)
         self.rate = rate
         # several instances (server/cluster.py): told when sending pauses, and when a customer has nothing left
         self.on_pause: Callable[[str], None] | None = None
@@ -177,6 +178,8 @@ class Sender:
             return
         row = queue[0]
         await self.pacer.wait()
+        if row.once and isinstance(self.store, Store):  # campaign rows exist only on SQLite (for now)
+            await self.store.sending(row.id)
         started = time.perf_counter()
         try:
             wamid = await self._post(row)
@@ -213,7 +216,7 @@ class Sender:
         attempts = row.attempts + 1
         since = self.failing_since.setdefault(row.id, now)
         if err.retryable and (attempts < self.max_attempts or now - since < self.retry_for):
-            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload)
+            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload, row.once)
             await self.store.mark_retry(row.id, code=err.code, error=str(err), now=now)
             delay = backoff(attempts, cap=self.max_backoff)
             self.metrics.retried()
@@ -224,6 +227,9 @@ class Sender:
         self.failing_since.pop(row.id, None)
         reason = str(err) if not err.retryable else f"gave up after {attempts} attempts in {now - since:.0f} s: {err}"
         await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
+        if self.events and isinstance(self.store, Store):  # events are SQLite-only (config.py refuses them else)
+            await self.store.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
+                                                                     "error": reason})], now=now)
         self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
         if err.code == WINDOW_CLOSED:

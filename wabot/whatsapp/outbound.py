@@ -335,3 +335,9 @@ def mark_read_body(mark: MarkRead) -> dict[str, Any]:
     if mark.typing:
         body["typing_indicator"] = {"type": "text"}
     return body
+
+
+def template_with(name: str, language: str, parameters: list[str]) -> Template:
+    """A template whose body placeholders {{1}}, {{2}}, ... take `parameters` in order (campaigns, the API)."""
+    body = [{"type": "text", "text": p} for p in parameters]
+    return Template(name, language, ({"type": "body", "parameters": body},) if body else ())
