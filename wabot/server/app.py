@@ -166,6 +166,7 @@ def _bounded(limit: int) -> Any:
             return await handler(request)
         if reading >= limit:
             log.warning("webhook refused: %d requests already being read (server.max_connections)", limit)
+            request.app[metrics.METRICS].rejected("busy")
             return await webhook.answer_and_close(request, 503, "busy; try again")
         reading += 1
         try:

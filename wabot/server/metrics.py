@@ -32,7 +32,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Meta asks for a median webhook answer under 250 ms and fewer than 1 % over 1 s.
 WEBHOOK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-REJECTIONS = ("signature", "too_large", "too_many", "bad_json", "bad_shape", "slow_body", "store_failed")
+REJECTIONS = ("signature", "too_large", "too_many", "bad_json", "bad_shape", "slow_body", "store_failed", "busy")
 # Label values taken from Meta's data come from these closed sets, anything else counts as "other": a signed
 # payload must not be able to create a time series per value it makes up (issue 16 item 13).
 KNOWN_CODES = frozenset({*AUTH_CODES, *RETRY_CODES, *PERMISSION_CODES, INVALID_PARAMETER, WINDOW_CLOSED, *ADVICE})
