@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wabot import envfile, logs
-from wabot.config import BotSettings, Settings, load_settings
+from wabot.config import START_WORDS, STOP_WORDS, BotSettings, Settings, load_settings
 from wabot.db.lock import InUseError
 from wabot.errors import ConfigError
 from wabot.flows.load import load_configured
@@ -85,7 +85,8 @@ def _bot_settings(args: argparse.Namespace) -> BotSettings | None:
     """
     if args.config is None and not Path(DEFAULT_CONFIG).exists():
         return BotSettings(flows=Path("flows"), start_flow="main", default_language="vi",
-                           session_timeout=30 * 60.0, timezone="Asia/Ho_Chi_Minh")
+                           session_timeout=30 * 60.0, timezone="Asia/Ho_Chi_Minh",
+                           stop_words=STOP_WORDS, start_words=START_WORDS)
     settings = _settings(args)
     return settings.bot if settings else None
 

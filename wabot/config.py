@@ -61,6 +61,10 @@ class Server:
     max_connections: int = 512  # POSTs read at once; more answer 503 at once (Meta delivers them again)
 
 
+STOP_WORDS = ("STOP", "hủy đăng ký")  # the shipped defaults of bot.stop_words and bot.start_words
+START_WORDS = ("START", "đăng ký lại")
+
+
 @dataclass(frozen=True, slots=True)
 class BotSettings:
     flows: Path
@@ -70,6 +74,8 @@ class BotSettings:
     timezone: str
     stop_words: tuple[str, ...] = ()  # opt out of messages the bot starts (templates)
     start_words: tuple[str, ...] = ()  # opt back in
+    handoff_timeout: float = 4 * 3600.0  # seconds a handoff waits for a person's answer before it ends
+    desk: bool = False  # the handoff desk (admin API) is on: someone can answer and give conversations back
     # the environment variables flows may read as `{{ env.X }}` (an allow-list); None only for the author
     # tools in a folder without config.yaml, where the author's own environment (secrets removed) is seen
     env: tuple[str, ...] | None = None
@@ -167,8 +173,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             default_language=r.text("bot.default_language", "vi"),
             session_timeout=60 * r.number("bot.session_timeout_minutes", 30, low=0),
             timezone=r.text("bot.timezone", "Asia/Ho_Chi_Minh"),
-            stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
-            start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
+            stop_words=r.words("bot.stop_words", STOP_WORDS),
+            start_words=r.words("bot.start_words", START_WORDS),
+            handoff_timeout=60 * r.number("bot.handoff_timeout_minutes", 240, low=1),
+            desk=bool(r.text("admin.token", "")),
             env=r.names("bot.env"),
             max_state_bytes=int(r.number("bot.max_state_bytes", 256 * 1024, low=1024, integer=True)),
         ),

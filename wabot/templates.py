@@ -14,7 +14,7 @@ import operator
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
 
 from wabot import urls
+from wabot.text import e164
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +328,10 @@ def number(value: Any, decimals: int | None = None) -> Any:
     return Formatted.of(text, num, lambda n: number(n, decimals))
 
 
+WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
+WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
 class Renderer:
     """Compiles each Jinja source once (cached) and renders it in a sandbox."""
 
@@ -348,6 +353,9 @@ class Renderer:
                 datetime=self._formatter("%d/%m/%Y %H:%M"),
                 time=self._formatter("%H:%M"),
                 urlpath=urls.PathValue,
+                add_days=self._add_days,
+                e164=lambda phone: e164(str(phone)),
+                weekday=self._weekday,
             )
         self._templates: OrderedDict[str, Template] = OrderedDict()
         self._urls: OrderedDict[str, Template] = OrderedDict()
@@ -407,6 +415,22 @@ class Renderer:
         else:
             cache.move_to_end(source)
         return found
+
+    def _add_days(self, value: Any, days: Any = 1) -> Any:
+        """`{{ now | add_days(1) | date }}`: a date or moment `days` later (earlier when negative)."""
+        moment = _as_moment(value, self.zone)
+        steps = _as_number(days)
+        if moment is None or steps is None or abs(steps) > 36600:
+            return value
+        return moment + timedelta(days=steps)
+
+    def _weekday(self, value: Any, lang: str = "vi") -> Any:
+        """`{{ day | weekday }}` -> "Thứ Sáu" ("Friday" with weekday('en'))."""
+        moment = _as_moment(value, self.zone)
+        if moment is None:
+            return value
+        names = WEEKDAYS_EN if lang == "en" else WEEKDAYS_VI
+        return names[moment.weekday()]
 
     def _formatter(self, pattern: str) -> Callable[..., Any]:
         zone = self.zone

@@ -64,14 +64,14 @@ def _free_port() -> int:
 
 
 def _config(tmp_path: Path, *, api_url: str = "http://127.0.0.1:9", token: str = "good", phone: str = PHONE_ID,
-            verify: str = "v3rify", port: int | None = None, flows: Path = DEMO) -> Path:
+            verify: str = "v3rify", port: int | None = None, flows: Path = DEMO, desk: bool = True) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
         f"whatsapp: {{token: '{token}', phone_number_id: '{phone}', app_secret: s, verify_token: '{verify}',"
         f" api_url: '{api_url}', timeout: 2}}\n"
         f"server: {{host: 127.0.0.1, port: {port or _free_port()}}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
-        "admin: {port: 0}\n"
+        f"admin: {{port: 0{', token: desk-secret' if desk else ''}}}\n"
         f"bot: {{flows: '{flows}'}}\n", encoding="utf-8")
     return config
 
@@ -220,3 +220,9 @@ def _bot() -> Any:
                              timezone="Asia/Ho_Chi_Minh", env={})
     assert not [p for p in problems if p.severity == "error"]
     return bot
+
+
+async def test_flows_that_hand_off_with_no_desk_are_warned_about(tmp_path: Path) -> None:
+    _, lines = await _doctor(_config(tmp_path, desk=False))
+    line = _line(lines, "flows")
+    assert line.startswith("warn ") and "the handoff desk is off" in line and "WABOT_ADMIN_TOKEN" in line

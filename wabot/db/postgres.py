@@ -182,6 +182,15 @@ class PgStore:
             for c, ct, r, at in rows
         ]
 
+    async def stale_handoffs(self, *, before: float) -> list[str]:
+        """Customers in a handoff that no person has answered since `before` (the state keeps when one last did)."""
+        rows = await self.pool.fetch(
+            "SELECT customer FROM conversations WHERE status = 'handoff'"
+            " AND COALESCE((state::jsonb->>'handoff_at')::double precision, 0) < $1 ORDER BY handoff_at",
+            before,
+        )
+        return [str(r[0]) for r in rows]
+
     async def last_inbound(self, customer: str) -> float | None:
         at = await self.pool.fetchval(
             "SELECT received_at FROM inbox WHERE customer = $1 ORDER BY seq DESC LIMIT 1", customer

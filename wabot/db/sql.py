@@ -452,3 +452,13 @@ def _contact(c: inbound.Customer) -> str:
 
 def _err(e: inbound.ErrorInfo) -> dict[str, Any]:
     return {"code": e.code, "title": e.title, "message": e.message, "details": e.details}
+
+
+def stale_handoffs(conn: sqlite3.Connection, before: float) -> list[str]:
+    """Customers in a handoff nobody has answered since `before` (the state keeps when a person last did)."""
+    rows = conn.execute(
+        "SELECT customer FROM conversations WHERE status = 'handoff'"
+        " AND COALESCE(json_extract(state, '$.handoff_at'), 0) < ? ORDER BY handoff_at",
+        (before,),
+    ).fetchall()
+    return [str(c) for (c,) in rows]

@@ -203,6 +203,10 @@ class Store:
     async def outbox_row(self, row_id: int) -> dict[str, Any] | None:
         return await self._run(sql.outbox_row, row_id)
 
+    async def stale_handoffs(self, *, before: float) -> list[str]:
+        """Customers in a handoff that no person has answered since `before`."""
+        return await self._run(sql.stale_handoffs, before)
+
     # --- the business API (wabot/api) -------------------------------------------------------------
 
     async def add_api_key(self, name: str, digest: str, *, now: float) -> bool:

@@ -16,7 +16,8 @@ from wabot.flows.model import ANY, Localized
 from wabot.flows.source import LineDict, LineList
 from wabot.templates import Renderer, fresh_budget
 
-FILTERS = ("money", "number", "date", "datetime", "time", "urlpath")  # wabot's own filters (see templates.py)
+FILTERS = ("money", "number", "date", "datetime", "time", "urlpath", "add_days",
+           "weekday", "e164")  # wabot's own filters (see templates.py)
 # The rendering sandbox itself: compiling never folds author expressions outside its limits (issue 16)
 _env = Renderer(timezone="UTC").env
 

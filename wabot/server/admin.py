@@ -152,6 +152,7 @@ async def reply(request: web.Request) -> web.Response:
     body = outbound.to_body(outbound.Recipient(contact.wa_id, contact.user_id), message)
     rows = await store.queue(customer, [body], now=request.app[DISPATCHER].clock())
     request.app[SENDER].enqueue(rows)
+    request.app[DISPATCHER].answered(contact)  # a person answered: the handoff does not expire from now
     log.info("agent reply queued for %s", mask(customer))
     return web.json_response({"queued": [r.id for r in rows]}, status=202)
 

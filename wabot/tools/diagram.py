@@ -190,8 +190,15 @@ class _Builder:
         a = step.action
         lang = self.bot.default_language
         if isinstance(a, Menu):
+            # options that go to the same place share one arrow: a 13-row menu of slots is one arrow, not 13
+            same: dict[Jump, list[str]] = {}
             for option in a.options:
-                self._edge(me, option.jump, _pick(option.title, lang))
+                title = _pick(option.title, lang)
+                shown = f"{title} (from {option.data.source})" if option.data else title
+                same.setdefault(option.jump, []).append(shown)
+            for jump, titles in same.items():
+                more = f" (+{len(titles) - 3})" if len(titles) > 3 else ""
+                self._edge(me, jump, ", ".join(titles[:3]) + more)
         elif isinstance(a, Ask):
             self._next(me, flow, i, "answer")
             self._edge(me, a.on_fail, f"fails {a.attempts} times" if a.attempts else "fails")
@@ -224,7 +231,7 @@ class _Builder:
 
     def _triggers(self) -> None:
         for trigger in self.bot.triggers:
-            words = " / ".join(dict.fromkeys(trigger.words))
+            words = " / ".join(dict.fromkeys(trigger.written or trigger.words))
             source = self._special(f"trigger:{trigger.where}", "terminal", _short(words))
             target = self._target(trigger.jump)
             if target is not None:

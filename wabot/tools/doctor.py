@@ -17,6 +17,7 @@ from wabot.db.base import DB_ERRORS, open_database
 from wabot.db.pgsql import shown
 from wabot.errors import ConfigError, DatabaseError, GraphError
 from wabot.flows.load import load_configured
+from wabot.flows.model import Handoff
 from wabot.server import webhook
 from wabot.server.keys import SETTINGS
 from wabot.whatsapp.graph import INVALID_PARAMETER, PERMISSION_CODES, TOKEN_CODES, UNKNOWN_OBJECT, GraphClient
@@ -72,6 +73,12 @@ async def flows(settings: Settings) -> Check:
         return Check(FAIL, f"flows: {len(errors)} error(s) in {settings.bot.flows}",
                      "run `wabot validate` to see each one with its file and line, and fix them")
     note = f", {len(warnings)} warning(s) (see `wabot validate`)" if warnings else ""
+    if not settings.bot.desk and any(isinstance(s.action, Handoff) for f in bot.flows.values() for s in f.steps):
+        return Check(WARN, f"flows: {len(bot.flows)} loaded from {settings.bot.flows}{note}; they hand customers "
+                     f"to a person, but the handoff desk is off, so nobody can answer them",
+                     "set WABOT_ADMIN_TOKEN (admin.token) and answer with `wabot handoff`; meanwhile a handoff "
+                     f"ends by itself after {settings.bot.handoff_timeout / 60:g} minutes "
+                     "(bot.handoff_timeout_minutes)")
     return Check(OK, f"flows: {len(bot.flows)} loaded from {settings.bot.flows}{note}")
 
 
