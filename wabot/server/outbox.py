@@ -18,7 +18,7 @@ from typing import Any
 from wabot.db.base import DB_ERRORS, Database
 from wabot.db.store import OutRow, Store
 from wabot.errors import GraphError
-from wabot.logs import mask
+from wabot.logs import mask, mask_text
 from wabot.server.metrics import Metrics
 from wabot.whatsapp.graph import WINDOW_CLOSED, GraphClient
 from wabot.whatsapp.outbound import MarkRead
@@ -316,8 +316,8 @@ def summary(body: dict[str, Any]) -> str:
     kind = body.get("type", "?")
     part = body.get(kind)
     if kind == "text" and isinstance(part, dict):
-        return repr(part.get("body", ""))
+        return mask_text(repr(part.get("body", "")))
     if kind == "interactive" and isinstance(part, dict):
         text = (part.get("body") or {}).get("text", "")
-        return f"{part.get('type', 'interactive')} {text!r}"
+        return mask_text(f"{part.get('type', 'interactive')} {text!r}")
     return str(kind)

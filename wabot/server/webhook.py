@@ -102,6 +102,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
         fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
     except DB_ERRORS as exc:  # not ours to keep: Meta delivers it again later
         log.error("webhook not saved, the database refused it (%s); Meta will deliver it again. Check the disk.", exc)
+        metrics.rejected("store_failed")
+        metrics.store_failed(str(exc))
         return web.Response(status=503, text="cannot store the events now")
     metrics.recorded(fresh, batch.statuses, at=started)
     dispatcher = request.app[DISPATCHER]
