@@ -216,6 +216,12 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             raise r.fail("database.url", "must start with postgresql:// (PostgreSQL) or be an SQLite file path")
         settings = dataclasses.replace(settings, database=r.path("database.url", ""), database_url="")
     wa = settings.whatsapp
+    if wa.token and not wa.phone_number_id:  # half configured: neither live nor a deliberate dry-run (issue 16)
+        raise r.fail(
+            "whatsapp.phone_number_id",
+            "is empty, but a token is set: set it too to go live (with WHATSAPP_APP_SECRET), or unset the token "
+            "for a dry-run that logs replies instead of sending them",
+        )
     if not wa.dry_run and not wa.app_secret:
         raise r.fail(
             "whatsapp.app_secret",
@@ -341,7 +347,7 @@ class _Reader:
         value = self.get(key, list(default))
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
-        return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+        return tuple(x for x in (self.interpolate(key, str(w)).strip() for w in value) if x)  # ${X:-} may be empty
 
     def names(self, key: str) -> tuple[str, ...]:
         value = self.get(key, [])

@@ -18,7 +18,7 @@ from typing import Any
 from wabot.db.base import DB_ERRORS, Database
 from wabot.db.store import OutRow, Store
 from wabot.errors import GraphError
-from wabot.logs import mask
+from wabot.logs import mask, mask_text
 from wabot.server.metrics import Metrics
 from wabot.whatsapp.graph import WINDOW_CLOSED, GraphClient
 from wabot.whatsapp.outbound import MarkRead
@@ -188,6 +188,11 @@ class Sender:
             return
         queue.popleft()
         self.failing_since.pop(row.id, None)
+        if wamid is None:  # dry-run: written to the log, and recorded as such, never as sent
+            self.metrics.dry_run(row.id)
+            await self.store.mark_dry_run(row.id, now=self.clock())
+            self._next(customer)
+            return
         self.metrics.sent(row.id)
         self._mark_sent(row.id, wamid)
         if self.graph is not None:
@@ -199,10 +204,11 @@ class Sender:
             await asyncio.wait(set(self.flushes))  # (wait, unlike gather, never cancels them)
         self._next(customer)
 
-    async def _post(self, row: OutRow) -> str:
+    async def _post(self, row: OutRow) -> str | None:
+        """The message id Meta gave the reply; None in dry-run, where the reply is only logged."""
         if self.graph is None:
             log.info("DRY RUN: reply to %s not sent: %s", mask(row.customer), summary(row.body))
-            return f"dry-run.{row.id}"
+            return None
         return await self.graph.send_body(row.payload or row.body)
 
     async def _failed(self, customer: str, row: OutRow, err: GraphError) -> None:
@@ -310,8 +316,8 @@ def summary(body: dict[str, Any]) -> str:
     kind = body.get("type", "?")
     part = body.get(kind)
     if kind == "text" and isinstance(part, dict):
-        return repr(part.get("body", ""))
+        return mask_text(repr(part.get("body", "")))
     if kind == "interactive" and isinstance(part, dict):
         text = (part.get("body") or {}).get("text", "")
-        return f"{part.get('type', 'interactive')} {text!r}"
+        return mask_text(f"{part.get('type', 'interactive')} {text!r}")
     return str(kind)
