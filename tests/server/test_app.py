@@ -367,11 +367,14 @@ async def test_a_read_only_database_makes_readyz_say_so_and_is_counted(
 ) -> None:
     """Issue 16 item 10: /readyz stayed 200 while every webhook answered 503, and no metric counted them."""
     from tests.apptools import admin
+    from wabot.db.store import Store
     from wabot.server.keys import STORE
 
     client = await start(aiohttp_client, tmp_path, fake)
     assert (await client.get("/readyz")).status == 200
-    client.app[STORE].conn.execute("PRAGMA query_only = ON")  # reads work, writes fail: a read-only file
+    store = client.app[STORE]
+    assert isinstance(store, Store)  # the SQLite store (this test's fixture)
+    store.conn.execute("PRAGMA query_only = ON")  # reads work, writes fail: a read-only file
     assert await post(client, envelope(text(LAN, "hi"))) == 503
     resp = await client.get("/readyz")
     assert resp.status == 503 and "could not be stored" in " ".join((await resp.json())["problems"])
