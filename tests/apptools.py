@@ -91,9 +91,11 @@ async def post(client: Client, payload: Any, *, secret: str | None = SECRET, raw
 
 
 async def settle(client: Client, within: float = 5.0) -> None:
-    """Wait until every inbound message is processed and the outbox is empty."""
+    """Wait until every inbound message is processed, the outbox is empty and what was sent is recorded."""
     from wabot.server.keys import DISPATCHER, SENDER
 
+    sender = client.app[SENDER]
     async with asyncio.timeout(within):
-        while client.app[DISPATCHER].tasks or client.app[SENDER].depth:  # noqa: ASYNC110 - two objects' state
+        # the sends of one pass are committed together a moment later (Sender._flush_sent): wait for that too
+        while client.app[DISPATCHER].tasks or sender.depth or sender.sent or sender.flushes:  # noqa: ASYNC110
             await asyncio.sleep(0.01)

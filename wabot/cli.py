@@ -22,6 +22,7 @@ from wabot.config import BotSettings, Settings, load_settings
 from wabot.errors import ConfigError
 from wabot.flows.load import load_configured
 from wabot.flows.model import Bot
+from wabot.templates import DEFAULT_TIMEZONE
 
 log = logging.getLogger("wabot")
 
@@ -75,7 +76,7 @@ def _bot_settings(args: argparse.Namespace) -> BotSettings | None:
     """
     if args.config is None and not Path(DEFAULT_CONFIG).exists():
         return BotSettings(flows=Path("flows"), start_flow="main", default_language="vi",
-                           session_timeout=30 * 60.0, timezone="Asia/Ho_Chi_Minh")
+                           session_timeout=30 * 60.0, timezone=DEFAULT_TIMEZONE)
     settings = _settings(args)
     return settings.bot if settings else None
 

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from wabot.errors import ConfigError
+from wabot.templates import DEFAULT_TIMEZONE
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -125,7 +126,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             start_flow=r.text("bot.start_flow", "main"),
             default_language=r.text("bot.default_language", "vi"),
             session_timeout=60 * r.number("bot.session_timeout_minutes", 30, low=0),
-            timezone=r.text("bot.timezone", "Asia/Ho_Chi_Minh"),
+            timezone=r.text("bot.timezone", DEFAULT_TIMEZONE),
             stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
             start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
         ),

@@ -266,10 +266,15 @@ def number(value: Any, decimals: int | None = None) -> Any:
     return Formatted.of(text, num, lambda n: number(n, decimals))
 
 
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # `now` and the date filters, unless bot.timezone says otherwise
+DATE_FORMATS = {"date": "%d/%m/%Y", "datetime": "%d/%m/%Y %H:%M", "time": "%H:%M"}  # Vietnamese order
+FILTERS = ("money", "number", *DATE_FORMATS)  # wabot's own filters, beside Jinja's
+
+
 class Renderer:
     """Compiles each Jinja source once (cached) and renders it in a sandbox."""
 
-    def __init__(self, *, timezone: str = "Asia/Ho_Chi_Minh") -> None:
+    def __init__(self, *, timezone: str = DEFAULT_TIMEZONE) -> None:
         try:
             self.zone: tzinfo = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -278,13 +283,8 @@ class Renderer:
         self.env = _Sandbox()
         for name in ("center", "indent", "wordwrap", "replace", "truncate", "format"):
             self.env.filters[name] = _limit_width(self.env.filters[name], check_value=name == "format")
-        self.env.filters.update(
-            money=money,
-            number=number,
-            date=self._formatter("%d/%m/%Y"),
-            datetime=self._formatter("%d/%m/%Y %H:%M"),
-            time=self._formatter("%H:%M"),
-        )
+        self.env.filters.update(money=money, number=number)
+        self.env.filters.update({name: self._formatter(form) for name, form in DATE_FORMATS.items()})
         self._templates: OrderedDict[str, Template] = OrderedDict()
         self._expressions: OrderedDict[str, Callable[..., Any]] = OrderedDict()
 

@@ -14,9 +14,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests import DEMO
+from tests import DEMO, demo_bot
 from wabot.config import load_settings
-from wabot.flows.load import load_bot
 from wabot.server.app import create_app
 from wabot.server.keys import DISPATCHER, SENDER, STORE
 from wabot.server.webhook import sign
@@ -53,10 +52,7 @@ async def client(tmp_path: Path, meta: tuple[TestServer, list[int]], aiohttp_cli
         f" api_url: '{str(meta[0].make_url('')).rstrip('/')}'}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
         f"bot: {{flows: '{DEMO}'}}\n", encoding="utf-8")
-    bot, problems = load_bot([DEMO], start="main", default_language="vi", session_timeout=1800,
-                             timezone="Asia/Ho_Chi_Minh", env={})
-    assert not [p for p in problems if p.severity == "error"]
-    c: Client = await aiohttp_client(create_app(load_settings(config, environ={}), bot))
+    c: Client = await aiohttp_client(create_app(load_settings(config, environ={}), demo_bot()))
     return c
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from wabot.templates import DEFAULT_TIMEZONE
 from wabot.whatsapp.inbound import MediaKind
 
 ANY = "*"  # the language key of a text written as a plain string
@@ -346,5 +347,5 @@ class Bot:
     start: str = "main"
     default_language: str = "vi"
     session_timeout: float = 30 * 60.0  # seconds of silence after which the conversation restarts
-    timezone: str = "Asia/Ho_Chi_Minh"  # for `now` and the date filters
+    timezone: str = DEFAULT_TIMEZONE  # for `now` and the date filters
     env: Mapping[str, str] = field(default_factory=dict)  # `{{ env.X }}`: the environment, secrets removed

@@ -14,8 +14,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from wabot.errors import Problem
 from wabot.flows.model import ANY, Localized
 from wabot.flows.source import LineDict, LineList
+from wabot.templates import FILTERS
 
-FILTERS = ("money", "number", "date", "datetime", "time")  # wabot's own filters (see templates.py)
 _env = SandboxedEnvironment()
 _env.filters.update({name: str for name in FILTERS})  # only their names matter for compiling
 

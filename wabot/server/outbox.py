@@ -21,7 +21,7 @@ from wabot.errors import GraphError
 from wabot.logs import mask
 from wabot.server.metrics import Metrics
 from wabot.whatsapp.graph import WINDOW_CLOSED, GraphClient
-from wabot.whatsapp.outbound import MarkRead
+from wabot.whatsapp.outbound import MarkRead, shown
 
 log = logging.getLogger(__name__)
 
@@ -266,11 +266,4 @@ class Sender:
 
 def summary(body: dict[str, Any]) -> str:
     """A one-line description of a Graph message body for logs."""
-    kind = body.get("type", "?")
-    part = body.get(kind)
-    if kind == "text" and isinstance(part, dict):
-        return repr(part.get("body", ""))
-    if kind == "interactive" and isinstance(part, dict):
-        text = (part.get("body") or {}).get("text", "")
-        return f"{part.get('type', 'interactive')} {text!r}"
-    return str(kind)
+    return repr(shown(body))

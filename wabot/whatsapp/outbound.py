@@ -335,3 +335,16 @@ def mark_read_body(mark: MarkRead) -> dict[str, Any]:
     if mark.typing:
         body["typing_indicator"] = {"type": "text"}
     return body
+
+
+def shown(body: dict[str, Any]) -> str:
+    """What the customer sees of a Graph message body, on one line: its text, or its kind in brackets."""
+    kind = body.get("type", "?")
+    part = body.get(kind)
+    if kind == "text" and isinstance(part, dict):
+        return str(part.get("body", ""))
+    if kind == "interactive" and isinstance(part, dict):
+        return str((part.get("body") or {}).get("text", "")) or f"[{part.get('type', kind)}]"
+    if kind == "template" and isinstance(part, dict):
+        return f"[template {part.get('name', '')}]"
+    return f"[{kind}]"
