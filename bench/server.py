@@ -36,6 +36,7 @@ def write_config(folder: Path, *, flows: Path, send_rate: float) -> Path:
     """The shipped config.yaml with the bench's changes: local only, quiet logs, the outbox unthrottled."""
     raw = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
     raw["server"]["host"] = "127.0.0.1"
+    raw["admin"]["port"] = 0  # the admin listener on any free port: the bench does not use it
     raw["bot"]["flows"] = str(flows)
     # Meta's pacing (80/s, or 1,000/s at the top tier) would cap replies below what 1,000 inbound/s need
     raw["outbox"]["rate_per_second"] = send_rate

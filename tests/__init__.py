@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from wabot.config import BotSettings, load_settings
-from wabot.errors import Problem
+from wabot.errors import FlowError, Problem
 from wabot.flows.load import load_configured
 from wabot.flows.model import Bot
 
@@ -30,8 +30,14 @@ def load_flows(
     return load_configured(bot_settings(**changes), paths or None, environ=environ or {})
 
 
-def demo_bot() -> Bot:
-    """The demo shop's bot; its flows have no errors."""
-    bot, problems = load_flows()
-    assert not [p for p in problems if p.severity == "error"], problems
+def configured_bot(settings: BotSettings, *, environ: Mapping[str, str] | None = None) -> Bot:
+    """The bot the server loads from `settings`; FlowError listing the problems if its flows have errors."""
+    bot, problems = load_configured(settings, environ=environ or {})
+    if any(p.severity == "error" for p in problems):
+        raise FlowError(problems)
     return bot
+
+
+def demo_bot() -> Bot:
+    """The demo shop's bot."""
+    return configured_bot(bot_settings())

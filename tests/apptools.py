@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests import DEMO
+from tests import DEMO, configured_bot
 from tests.fakegraph import FakeGraph
 from wabot.config import load_settings
-from wabot.flows.load import load_bot_or_raise
+from wabot.server.adminsite import ADMIN_URL
 from wabot.server.app import create_app
 from wabot.server.webhook import sign
 
@@ -32,6 +34,8 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
            whatsapp: str = "") -> Path:
     """A config for tests; `whatsapp` adds keys to the whatsapp section ("read_receipts: true, ")."""
     path = tmp_path / "config.yaml"
+    # the admin listener on a free port, whatever else the test puts in its admin section
+    extra = extra.replace("admin: {", "admin: {port: 0, ") if "admin: {" in extra else extra + "admin: {port: 0}\n"
     file = f" token_file: '{token_file}'," if token_file else ""
     file += f" {whatsapp}" if whatsapp else ""
     path.write_text(
@@ -50,9 +54,7 @@ async def start(
     token_file: Path | None = None, whatsapp: str = "",
 ) -> Client:
     settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp))
-    b = settings.bot
-    bot = load_bot_or_raise([b.flows], start=b.start_flow, default_language=b.default_language,
-                            session_timeout=b.session_timeout, timezone=b.timezone, env=env or {})
+    bot = configured_bot(settings.bot, environ=env)
     client: Client = await aiohttp_client(create_app(settings, bot))
     return client
 
@@ -99,3 +101,10 @@ async def settle(client: Client, within: float = 5.0) -> None:
         # the sends of one pass are committed together a moment later (Sender._flush_sent): wait for that too
         while client.app[DISPATCHER].tasks or sender.depth or sender.sent or sender.flushes:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def admin(client: Client) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session on the app's admin listener (desk API, metrics), where it really listens."""
+    async with aiohttp.ClientSession(base_url=client.app[ADMIN_URL]) as session:
+        yield session

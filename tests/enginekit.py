@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests import load_flows
+from tests import bot_settings, configured_bot
 from wabot.engine import advance
-from wabot.errors import FlowError
 from wabot.flows import model
 from wabot.state import State
 from wabot.templates import Renderer
@@ -23,10 +22,7 @@ def load(tmp_path: Path, source: str, *, env: Mapping[str, str] | None = None, *
     """A Bot from one YAML flow file (through the real loader)."""
     path = tmp_path / "flows.yaml"
     path.write_text(textwrap.dedent(source), encoding="utf-8")
-    bot, problems = load_flows(path, environ=env, **settings)
-    if any(p.severity == "error" for p in problems):
-        raise FlowError(problems)
-    return bot
+    return configured_bot(bot_settings(path, **settings), environ=env)
 
 
 def text(source: str) -> model.Localized:

@@ -96,3 +96,67 @@ def test_token_from_a_file_and_a_missing_file_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(path, {})
     assert caught.value.key == "whatsapp.token_file" and "nope" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        ("server: {prot: 8080}\n", "server.prot", "did you mean 'port'?"),
+        ("outbox: {rate_per_secnd: 10}\n", "outbox.rate_per_secnd", "did you mean 'rate_per_second'?"),
+        ("loging: {level: INFO}\n", "loging", "did you mean 'logging'?"),
+        ("bot: {xyz: 1}\n", "bot.xyz", "the known ones are: flows, start_flow"),
+    ],
+)
+def test_unknown_setting_is_named_with_the_closest_known_one(tmp_path: Path, text: str, key: str, hint: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {})
+    assert info.value.key == key
+    assert key in str(info.value) and str(path) in str(info.value) and hint in str(info.value)
+
+
+def test_schema_is_valid_and_the_shipped_config_matches_it() -> None:
+    import jsonschema  # type: ignore[import-untyped,unused-ignore]
+    import yaml
+
+    from wabot.config import SCHEMA_PATH, schema
+
+    jsonschema.Draft202012Validator.check_schema(schema())
+    jsonschema.Draft202012Validator(schema()).validate(yaml.safe_load((ROOT / "config.yaml").read_text("utf-8")))
+    assert (ROOT / "config.yaml").read_text("utf-8").startswith(
+        f"# yaml-language-server: $schema=wabot/{SCHEMA_PATH.name}\n"
+    )
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema()).validate({"outbox": {"rate_per_secnd": 1}})
+
+
+def test_every_setting_in_the_schema_is_read(tmp_path: Path) -> None:
+    """The schema and the reader agree both ways: a key declared but never read would be silently ignored."""
+    from wabot import config
+    from wabot.config import known_keys
+
+    read: set[str] = set()
+    original = config._Reader.get
+
+    def spy(self: config._Reader, key: str, default: object) -> object:
+        read.add(key)
+        return original(self, key, default)
+
+    config._Reader.get = spy  # type: ignore[method-assign]
+    try:
+        load_settings(write(tmp_path, ""), {})
+    finally:
+        config._Reader.get = original  # type: ignore[method-assign]
+    declared = {f"{section}.{key}" for section, keys in known_keys().items() for key in keys}
+    assert declared == read
+
+
+def test_synchronous_and_trusted_proxies(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, ""), {})
+    assert (s.synchronous, s.server.trusted_proxies) == ("normal", ())
+    s = load_settings(write(tmp_path, "database: {synchronous: FULL}\nserver: {trusted_proxies: [10.0.0.1]}\n"), {})
+    assert (s.synchronous, s.server.trusted_proxies) == ("full", ("10.0.0.1",))
+    with pytest.raises(ConfigError, match=r"database\.synchronous .* one of normal, full"):
+        load_settings(write(tmp_path, "database: {synchronous: fast}\n"), {})
+    with pytest.raises(ConfigError, match=r"server\.trusted_proxies .* not 'proxy\.local'"):
+        load_settings(write(tmp_path, "server: {trusted_proxies: [proxy.local]}\n"), {})

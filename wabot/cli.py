@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wabot import logs
+from wabot import envfile, logs
 from wabot.config import BotSettings, Settings, load_settings
+from wabot.db.lock import InUseError
 from wabot.errors import ConfigError
 from wabot.flows.load import load_configured
 from wabot.flows.model import Bot
@@ -41,7 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = getattr(args, "handler", run_command)
-    return handler(args)
+    try:  # the .env beside the settings file, as docker compose reads it; variables already set win
+        envfile.load(Path(args.config or DEFAULT_CONFIG).parent / ".env")
+    except ConfigError as err:
+        print(f"wabot: {err}", file=sys.stderr)
+        return 2
+    try:
+        return handler(args)
+    except BrokenPipeError:  # `wabot chat | head`: the reader has had enough, which is no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python exits
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,8 +153,14 @@ def run(config: Path) -> int:
             create_app(settings, bot), host=s.host, port=s.port, print=None,
             shutdown_timeout=settings.outbox.shutdown_grace, access_log=None, loop=_event_loop(),
         )
+    except InUseError as err:
+        print(f"wabot: {err}", file=sys.stderr)
+        return 2
     except OSError as err:
-        print(f"wabot: cannot listen on {s.host}:{s.port}: {err.strerror or err}.", file=sys.stderr)
+        if err.filename == "admin.port":  # the admin listener's own sentence
+            print(f"wabot: {err.strerror}.", file=sys.stderr)
+        else:
+            print(f"wabot: cannot listen on {s.host}:{s.port}: {err.strerror or err}.", file=sys.stderr)
         return 2
     return 0
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -15,6 +19,11 @@ from wabot.errors import ConfigError
 from wabot.templates import DEFAULT_TIMEZONE
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Every setting wabot reads, with its description for editors: the one home of the settings' names.
+SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
+
+Synchronous = Literal["normal", "full"]
 
 # Names never handed to flow templates as `env.X`, whatever the config says.
 SECRET_VARS = ("WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN")
@@ -44,6 +53,7 @@ class Server:
     webhook_path: str
     max_body_bytes: int
     max_batch: int  # updates accepted in one POST (Meta sends up to 1,000)
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,9 @@ class Settings:
     admin_token: str = ""  # empty: no admin API
     handoff_notify: str = ""  # a WhatsApp number told when a customer waits for a person
     retention_days: float = 0  # 0: keep conversation history forever
+    admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
+    admin_port: int = 8081  # 0: a free port chosen by the system (tests)
+    synchronous: Synchronous = "normal"  # SQLite's durability: normal survives kill -9, full a power cut too
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +114,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"The configuration file {file} must be a mapping of sections.", key="", file=file)
+    _check_keys(raw, file)
     r = _Reader(raw, env, file, path.parent)
     settings = Settings(
         file=path,
@@ -120,6 +134,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             webhook_path=r.match("server.webhook_path", "/webhook/whatsapp", r"/\S*", "a path starting with /"),
             max_body_bytes=int(r.number("server.max_body_bytes", 4 * 1024 * 1024, low=1024, integer=True)),
             max_batch=int(r.number("server.max_batch", 5000, low=1, integer=True)),
+            trusted_proxies=r.networks("server.trusted_proxies"),
         ),
         bot=BotSettings(
             flows=r.path("bot.flows", "flows"),
@@ -143,6 +158,9 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
+        admin_host=r.text("admin.host", "127.0.0.1"),
+        admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
+        synchronous="full" if r.choice("database.synchronous", "normal", ("normal", "full")) == "full" else "normal",
     )
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
@@ -152,6 +170,42 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             "ones. Set WHATSAPP_APP_SECRET (Meta App Dashboard > App settings > Basic > App secret)",
         )
     return settings
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """config.schema.json: the settings, their types and descriptions (editors complete config.yaml from it)."""
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+def known_keys() -> dict[str, tuple[str, ...]]:
+    """Section -> the settings it may hold, as the schema declares them."""
+    return {name: tuple(section.get("properties", {})) for name, section in schema()["properties"].items()}
+
+
+def _check_keys(raw: dict[str, Any], file: str) -> None:
+    """Stop at the first section or setting the schema does not know, with the closest known name."""
+    known = known_keys()
+    for name, section in raw.items():
+        if name not in known:
+            raise ConfigError(f"Section {name} in {file} is not a wabot setting{_closest(str(name), known)}.",
+                              key=str(name), file=file)
+        if not isinstance(section, dict):
+            continue  # the reader says what a section must be
+        for key in section:
+            if key not in known[name]:
+                raise ConfigError(
+                    f"Setting {name}.{key} in {file} is not a wabot setting{_closest(str(key), known[name])}.",
+                    key=f"{name}.{key}", file=file,
+                )
+
+
+def _closest(name: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if found:
+        return f"; did you mean '{found[0]}'?"
+    return f" (the known ones are: {', '.join(known)})"
 
 
 def template_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -172,6 +226,9 @@ class _Reader:
         return ConfigError(f"Setting {key} in {self.file} {what}.", key=key, file=self.file)
 
     def get(self, key: str, default: Any) -> Any:
+        section, _, name = key.partition(".")
+        if name not in known_keys().get(section, ()):  # a programming error: every setting has a schema entry
+            raise AssertionError(f"setting {key} is read but not declared in {SCHEMA_PATH}")
         node: Any = self.raw
         for part in key.split("."):
             if node is None:
@@ -225,6 +282,18 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
         return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+
+    def networks(self, key: str) -> tuple[str, ...]:
+        """Addresses or networks (10.0.0.0/8, ::1), each checked."""
+        found = self.words(key, ())
+        for text in found:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise self.fail(
+                    key, f"must list addresses or networks like 10.0.0.1 or 10.0.0.0/8, not {text!r}"
+                ) from None
+        return found
 
     def number(
         self, key: str, default: float, *, low: float | None = None, high: float | None = None, integer: bool = False

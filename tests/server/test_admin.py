@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
-from tests.apptools import Client, envelope, post, settle, start, text
+from tests.apptools import Client, admin, envelope, post, settle, start, text
 from tests.fakegraph import FakeGraph
+from wabot.server.adminsite import ADMIN_URL
 from wabot.server.keys import SETTINGS
 from wabot.tools import desk
 
@@ -26,13 +29,22 @@ async def client(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> Client
     return await start(aiohttp_client, tmp_path, fake, f"admin: {{token: {TOKEN}}}\n")
 
 
-async def test_handoff_listed_answered_and_resumed(client: Client, fake: FakeGraph) -> None:
+@pytest.fixture
+async def desk_api(client: Client) -> AsyncIterator[aiohttp.ClientSession]:
+    """The admin listener of `client`'s server (not its public port)."""
+    async with admin(client) as session:
+        yield session
+
+
+async def test_handoff_listed_answered_and_resumed(
+    client: Client, fake: FakeGraph, desk_api: aiohttp.ClientSession
+) -> None:
     await post(client, envelope(text(LAN, "hi")))
     await post(client, envelope(text(LAN, "nhân viên")))
     await settle(client)
     assert fake.texts(LAN)[-1] == "Mình đã báo nhân viên, bạn chờ một chút nhé. 🙏"
 
-    waiting = await (await client.get("/admin/handoffs", headers=AUTH)).json()
+    waiting = await (await desk_api.get("/admin/handoffs", headers=AUTH)).json()
     assert [(h["customer"], h["name"], h["reason"]) for h in waiting["handoffs"]] == [(LAN, "Lan", "Khách cần hỗ trợ")]
     assert datetime.fromisoformat(waiting["handoffs"][0]["since"]).utcoffset() == timedelta(hours=7)  # the bot's zone
 
@@ -40,47 +52,51 @@ async def test_handoff_listed_answered_and_resumed(client: Client, fake: FakeGra
     await settle(client)
     assert len(fake.texts(LAN)) == 3
 
-    resp = await client.post(f"/admin/conversations/{LAN}/reply", json={"text": "Chào chị Lan, em là Hoa ạ."},
+    resp = await desk_api.post(f"/admin/conversations/{LAN}/reply", json={"text": "Chào chị Lan, em là Hoa ạ."},
                              headers=AUTH)
     assert resp.status == 202
     await settle(client)
     assert fake.texts(LAN)[-1] == "Chào chị Lan, em là Hoa ạ."
 
-    shown = await (await client.get(f"/admin/conversations/{LAN}", headers=AUTH)).json()
+    shown = await (await desk_api.get(f"/admin/conversations/{LAN}", headers=AUTH)).json()
     assert shown["status"] == "handoff" and shown["name"] == "Lan"
     said = [(m["direction"], m["text"]) for m in shown["messages"]]
     assert ("in", "alo có ai không") in said and said[-1] == ("out", "Chào chị Lan, em là Hoa ạ.")
 
-    assert (await client.post(f"/admin/conversations/{LAN}/resume", headers=AUTH)).status == 202
+    assert (await desk_api.post(f"/admin/conversations/{LAN}/resume", headers=AUTH)).status == 202
     await settle(client)
     assert fake.texts(LAN)[-2:] == ["Cảm ơn bạn đã chờ! Mình quay lại đây.", "Bạn cần gì hôm nay?"]
-    assert (await (await client.get("/admin/handoffs", headers=AUTH)).json())["handoffs"] == []
+    assert (await (await desk_api.get("/admin/handoffs", headers=AUTH)).json())["handoffs"] == []
     await post(client, envelope(text(LAN, "Cửa hàng ở đâu?")))  # and the bot answers again
     await settle(client)
     assert "[location]" in fake.texts(LAN)
-    assert (await client.post(f"/admin/conversations/{LAN}/resume", headers=AUTH)).status == 409
+    assert (await desk_api.post(f"/admin/conversations/{LAN}/resume", headers=AUTH)).status == 409
 
 
-async def test_the_desk_needs_the_token(client: Client) -> None:
+async def test_the_desk_needs_the_token(client: Client, desk_api: aiohttp.ClientSession) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
-        resp = await client.get("/admin/handoffs", headers=headers)
+        resp = await desk_api.get("/admin/handoffs", headers=headers)
         assert resp.status == 401
         assert "WABOT_ADMIN_TOKEN" in (await resp.json())["error"]
-    assert (await client.get("/healthz")).status == 200  # other paths are not affected
+    assert (await client.get("/healthz")).status == 200  # the public port is not affected
+    assert (await desk_api.get("/metrics")).status == 200
+    assert (await client.get("/admin/handoffs", headers=AUTH)).status == 404  # and has no desk at all
 
 
 async def test_without_a_token_there_is_no_desk(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
     client = await start(aiohttp_client, tmp_path, fake)
-    assert (await client.get("/admin/handoffs", headers={"Authorization": "Bearer "})).status == 404
+    async with admin(client) as desk_api:
+        assert (await desk_api.get("/admin/handoffs", headers={"Authorization": "Bearer "})).status == 404
+    assert (await client.get("/admin/handoffs", headers=AUTH)).status == 404
 
 
-async def test_bad_requests_get_plain_answers(client: Client) -> None:
-    assert (await client.post("/admin/conversations/849/reply", json={"text": "x"}, headers=AUTH)).status == 404
+async def test_bad_requests_get_plain_answers(client: Client, desk_api: aiohttp.ClientSession) -> None:
+    assert (await desk_api.post("/admin/conversations/849/reply", json={"text": "x"}, headers=AUTH)).status == 404
     await post(client, envelope(text(LAN, "hi")))
     await settle(client)
-    bad = await client.post(f"/admin/conversations/{LAN}/reply", data=b"nope", headers=AUTH)
+    bad = await desk_api.post(f"/admin/conversations/{LAN}/reply", data=b"nope", headers=AUTH)
     assert bad.status == 400 and "JSON" in (await bad.json())["error"]
-    long = await client.post(f"/admin/conversations/{LAN}/reply", json={"text": "x" * 5000}, headers=AUTH)
+    long = await desk_api.post(f"/admin/conversations/{LAN}/reply", json={"text": "x" * 5000}, headers=AUTH)
     assert long.status == 400 and "4096" in (await long.json())["error"]
 
 
@@ -89,7 +105,7 @@ async def test_cli_desk_history_and_export(client: Client, fake: FakeGraph, tmp_
     await post(client, envelope(text(LAN, "nhân viên")))
     await settle(client)
     settings = client.app[SETTINGS]
-    base = str(client.make_url("")).rstrip("/")
+    base = client.app[ADMIN_URL]
 
     def run(action: str, customer: str | None = None, words: str | None = None) -> tuple[int, str]:
         out = io.StringIO()

@@ -39,6 +39,7 @@ class Server:
             f" verify_token: v, api_url: '{graph_url}', timeout: 1}}\n"
             f"server: {{host: 127.0.0.1, port: {self.port}}}\n"
             f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+            "admin: {port: 0}\n"
             f"bot: {{flows: '{flows}'}}\n"
             "outbox: {rate_per_second: 1000, shutdown_grace_seconds: 5}\n"
             "logging: {level: WARNING}\n",

@@ -51,6 +51,7 @@ async def client(tmp_path: Path, meta: tuple[TestServer, list[int]], aiohttp_cli
         "whatsapp: {token: t, phone_number_id: '123456', app_secret: s, verify_token: v,"
         f" api_url: '{str(meta[0].make_url('')).rstrip('/')}'}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+        "admin: {port: 0}\n"
         f"bot: {{flows: '{DEMO}'}}\n", encoding="utf-8")
     c: Client = await aiohttp_client(create_app(load_settings(config, environ={}), demo_bot()))
     return c

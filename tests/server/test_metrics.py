@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import DEMO, demo_bot
+from tests.apptools import admin
 from wabot.config import load_settings
 from wabot.db.store import Store
 from wabot.flows.model import Bot
@@ -74,6 +75,7 @@ async def make(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[AppMaker]:
             f"whatsapp: {{token: t, phone_number_id: '{PHONE_ID}', app_secret: {SECRET}, verify_token: v,"
             f" api_url: '{str(server.make_url('')).rstrip('/')}'}}\n"
             f"database: {{path: '{folder / 'wabot.db'}'}}\n"
+            "admin: {port: 0}\n"
             f"bot: {{flows: '{DEMO}'}}\n"
             "outbox: {max_attempts: 3}\n"
             "server: {max_body_bytes: 4096}\n", encoding="utf-8")
@@ -112,11 +114,13 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 async def scrape(client: TestClient[web.Request, web.Application]) -> Samples:
     """Every sample on the page: (name, sorted labels) -> value."""
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    assert resp.headers["Content-Type"].startswith("text/plain")
+    assert (await client.get("/metrics")).status == 404  # not on the public port
+    async with admin(client) as session, session.get("/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        page = await resp.text()
     samples: Samples = {}
-    for family in text_string_to_metric_families(await resp.text()):
+    for family in text_string_to_metric_families(page):
         for s in family.samples:
             samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return samples

@@ -223,6 +223,7 @@ async def test_a_running_server_answers_with_the_edited_flows(
             f"whatsapp: {{token: t, phone_number_id: '123456', app_secret: s3cret, verify_token: v,"
             f" api_url: '{str(fake_meta.make_url('')).rstrip('/')}'}}\n"
             f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+            "admin: {port: 0}\n"
             f"bot: {{flows: '{flows}'}}\n", encoding="utf-8")
         settings = load_settings(config, environ={})
         monkeypatch.setattr(reload, "INTERVAL", 0.05)

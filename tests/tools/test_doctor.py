@@ -71,6 +71,7 @@ def _config(tmp_path: Path, *, api_url: str = "http://127.0.0.1:9", token: str =
         f" api_url: '{api_url}', timeout: 2}}\n"
         f"server: {{host: 127.0.0.1, port: {port or _free_port()}}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+        "admin: {port: 0}\n"
         f"bot: {{flows: '{flows}'}}\n", encoding="utf-8")
     return config
 

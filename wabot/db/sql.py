@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from wabot.db import codec
+from wabot.db import backup, codec
 from wabot.state import HANDOFF, State
 from wabot.whatsapp import inbound
 
@@ -65,7 +65,17 @@ MIGRATIONS = [
         PRIMARY KEY (wamid, status)
     );
     """,
+    # the retention purge finds old rows by time, a batch at a time, without scanning the tables
+    """
+    CREATE INDEX inbox_received ON inbox (received_at) WHERE done = 1;
+    CREATE INDEX outbox_updated ON outbox (updated_at) WHERE status != 'queued';
+    CREATE INDEX statuses_timestamp ON statuses (timestamp);
+    """,
 ]
+
+# Short, so a writer in another process (a migration, the sqlite3 shell) never freezes the event loop for
+# long: Store retries a locked database after yielding to the loop instead (issue 15).
+BUSY_TIMEOUT_MS = 50
 
 # A delivery status only ever moves forward (Meta may send `read` before `delivered`).
 _RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
@@ -74,16 +84,23 @@ _RANK_SQL = "CASE status " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in _RANK.i
 Row = tuple[int, str, dict[str, Any], int, str]  # outbox id, customer, body, attempts, body as JSON text
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """Open (creating or migrating) the database; WAL, so a commit survives a killed process."""
+def connect(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:
+    """Open (creating or migrating) the database; WAL, so a commit survives a killed process.
+
+    synchronous "full" also waits for the disk at each commit, so a commit survives a power cut.
+    A database that needs migrating is copied first (backup.before_migration).
+    """
     conn = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT below
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    conn.execute("PRAGMA busy_timeout=5000")  # start-up may wait for another writer; serving may not
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if 0 < version < len(MIGRATIONS) and path != ":memory:":
+        backup.before_migration(conn, path, version)
     for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {n}; COMMIT;")
         log.info("database migrated to version %d", n)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
 
 
@@ -241,6 +258,14 @@ def handoffs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     ]
 
 
+def last_inbound(conn: sqlite3.Connection, customer: str) -> float | None:
+    """When the customer's latest message reached us (the 24-hour window runs from it)."""
+    row = conn.execute(
+        "SELECT received_at FROM inbox WHERE customer = ? ORDER BY seq DESC LIMIT 1", (customer,)
+    ).fetchone()
+    return None if row is None else float(row[0])
+
+
 def count_status(conn: sqlite3.Connection, status: str) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM conversations WHERE status = ?", (status,)).fetchone()[0])
 
@@ -279,16 +304,18 @@ def history(conn: sqlite3.Connection, customer: str | None, limit: int) -> list[
     return [tuple(r[:6]) for r in conn.execute(sql, args).fetchall()]
 
 
-def purge(conn: sqlite3.Connection, before: float) -> int:
-    total = 0
+PURGES = (  # finished history, oldest first, through the indexes of migration 2
+    "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < ? LIMIT ?)",
+    "DELETE FROM outbox WHERE id IN"
+    " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < ? LIMIT ?)",
+    "DELETE FROM statuses WHERE rowid IN (SELECT rowid FROM statuses WHERE timestamp < ? LIMIT ?)",
+)
+
+
+def purge_batch(conn: sqlite3.Connection, which: int, before: float, limit: int) -> int:
+    """Delete up to `limit` rows older than `before` with PURGES[which], in one short transaction."""
     with transaction(conn):
-        for sql in (
-            "DELETE FROM inbox WHERE done = 1 AND received_at < ?",
-            "DELETE FROM outbox WHERE status != 'queued' AND updated_at < ?",
-            "DELETE FROM statuses WHERE timestamp < ?",
-        ):
-            total += conn.execute(sql, (before,)).rowcount
-    return total
+        return int(conn.execute(PURGES[which], (before, limit)).rowcount)
 
 
 # --- outbox -----------------------------------------------------------------------------------

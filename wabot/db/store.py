@@ -2,15 +2,19 @@
 
 SQLite in WAL mode with synchronous=NORMAL: a commit survives a crash of the process (kill -9)
 and costs tens of microseconds, because it only appends to the WAL file without waiting for the
-disk. So the transactions run right on the event loop: handing each to a worker thread (as
-aiosqlite does, per statement) cost more than the work itself, in thread switches and in waits
-for the GIL, and capped the server far below 1,000 messages a second (bench/README.md). The
-methods stay `async` so that the store can move to another process or database without
-changing its callers. Calls never interleave: each runs to its end before the loop goes on.
+disk (database.synchronous: full waits for the disk, to survive a power cut too). So the
+transactions run right on the event loop: handing each to a worker thread (as aiosqlite does,
+per statement) cost more than the work itself, in thread switches and in waits for the GIL, and
+capped the server far below 1,000 messages a second (bench/README.md). The methods stay `async`
+so that the store can move to another process or database without changing its callers. Calls
+never interleave: each runs to its end before the loop goes on. Nothing long runs in one call:
+the purge goes a batch at a time, and a database locked by another process is retried after a
+pause that lets the loop serve (not by SQLite waiting on the loop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +26,9 @@ from wabot.state import State, Status
 from wabot.whatsapp import inbound
 
 T = TypeVar("T")
+
+PURGE_BATCH = 1000  # rows a purge transaction deletes: a few milliseconds on the loop (bench/purge.py)
+LOCKED_RETRIES = 40  # with pauses growing to 0.25 s: about 8 seconds before a locked database is an error
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +51,8 @@ class Store:
         self.closed = False
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
-        return cls(sql.connect(str(path)), str(path))
+    async def open(cls, path: Path | str, *, synchronous: str = "normal") -> Store:
+        return cls(sql.connect(str(path), synchronous=synchronous), str(path))
 
     async def close(self) -> None:
         if not self.closed:
@@ -55,7 +62,14 @@ class Store:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.closed:
             raise sqlite3.ProgrammingError(f"the database {self.path} is closed")
-        return fn(self.conn, *args)
+        for attempt in range(1, LOCKED_RETRIES + 1):
+            try:
+                return fn(self.conn, *args)
+            except sqlite3.OperationalError as exc:  # each call is one transaction: nothing was written
+                if attempt == LOCKED_RETRIES or ("locked" not in str(exc) and "busy" not in str(exc)):
+                    raise
+            await asyncio.sleep(min(0.25, 0.01 * attempt))
+        raise AssertionError("unreachable")
 
     # --- inbox --------------------------------------------------------------------------------
 
@@ -108,6 +122,10 @@ class Store:
         """Customers waiting for a person, longest wait first."""
         return await self._run(sql.handoffs)
 
+    async def last_inbound(self, customer: str) -> float | None:
+        """When the customer last wrote (None: never, or longer ago than the history kept)."""
+        return await self._run(sql.last_inbound, customer)
+
     async def count_status(self, status: Status) -> int:
         return await self._run(sql.count_status, status)
 
@@ -127,9 +145,21 @@ class Store:
         """
         return await self._run(sql.history, customer, limit)
 
-    async def purge(self, *, before: float) -> int:
-        """Forget finished conversation history older than `before` (the retention period); return rows deleted."""
-        return await self._run(sql.purge, before)
+    async def purge(self, *, before: float, batch: int = PURGE_BATCH) -> int:
+        """Forget finished conversation history older than `before` (the retention period); return rows deleted.
+
+        A batch at a time, yielding to the loop in between: 2 million rows in one transaction held the loop
+        for 3.4 seconds (issue 15).
+        """
+        total = 0
+        for which in range(len(sql.PURGES)):
+            while True:
+                removed = await self._run(sql.purge_batch, which, before, batch)
+                total += removed
+                if removed < batch:
+                    break
+                await asyncio.sleep(0)
+        return total
 
     # --- outbox -------------------------------------------------------------------------------
 

@@ -7,19 +7,21 @@ import logging
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from wabot.config import Settings, load_settings
+from wabot.db import lock
 from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import admin, metrics, reload, webhook
+from wabot.server import adminsite, metrics, reload, webhook
 from wabot.server.dispatch import Dispatcher
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.hub import Hub
+from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
 from wabot.templates import Renderer
 from wabot.whatsapp.graph import GraphClient
@@ -29,25 +31,26 @@ log = logging.getLogger(__name__)
 OUTBOX_STUCK_SECONDS = 300.0  # retries back off for up to a minute each; longer than that is stuck
 
 
-def create_app(settings: Settings, bot: Bot) -> web.Application:
-    """The whole server; resources open on startup and close, in reverse order, on shutdown."""
-    admin_on = bool(settings.admin_token)
-    app = web.Application(
-        client_max_size=settings.server.max_body_bytes, middlewares=[admin.require_token] if admin_on else []
-    )
+def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extension] = ()) -> web.Application:
+    """The whole server; resources open on startup and close, in reverse order, on shutdown.
+
+    The public app answers Meta and health checks; the admin listener (`adminsite`) serves the rest,
+    with what the layers above add to it (`admin`: the console's and the business API's routes).
+    """
+    app = web.Application(client_max_size=settings.server.max_body_bytes)
     app[SETTINGS] = settings
+    app[adminsite.ADMIN_APP] = adminsite.admin_app(settings, admin)
     app[metrics.METRICS] = meter = metrics.Metrics()
     path = settings.server.webhook_path
     app.router.add_get(path, webhook.verify)
     app.router.add_post(path, meter.timed(webhook.receive))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics.handler)
-    if admin_on:
-        admin.add_routes(app)
+
+    app[HUB] = hub = Hub()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await Store.open(settings.database)
+        store = await Store.open(settings.database, synchronous=settings.synchronous)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
         )
@@ -70,6 +73,7 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
             notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
+            hub=hub,
         )
         app[STORE] = store
         app[SENDER] = sender
@@ -92,9 +96,25 @@ def create_app(settings: Settings, bot: Bot) -> web.Application:
             await store.close()
             log.info("stopped cleanly")
 
+    app.cleanup_ctx.append(_one_server(settings))  # before the database opens: one server per SQLite file
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
+    app.cleanup_ctx.append(adminsite.serving)  # after resources: it shares them
     return app
+
+
+def _one_server(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Hold the database's lock while serving; a second server on the same file stops with lock.InUseError."""
+
+    async def locked(app: web.Application) -> AsyncIterator[None]:
+        held = lock.acquire(settings.database, port=settings.server.port)
+        try:
+            yield
+        finally:
+            if held:
+                held.release()
+
+    return locked
 
 
 def _graph(session: aiohttp.ClientSession, settings: Settings) -> GraphClient:

@@ -19,15 +19,16 @@ from typing import Any
 
 import aiohttp
 
-from wabot.db.store import Store
+from wabot.db.store import OutRow, Store
 from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import Bot
 from wabot.logs import mask
 from wabot.server.effects import perform, real_http
+from wabot.server.hub import Hub
 from wabot.server.metrics import Metrics
 from wabot.server.outbox import Sender
-from wabot.state import State
+from wabot.state import HANDOFF, IDLE, State
 from wabot.templates import Renderer
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
@@ -68,6 +69,7 @@ class Dispatcher:
         notify: str = "",
         read_receipts: bool = False,
         metrics: Metrics | None = None,
+        hub: Hub | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -81,6 +83,7 @@ class Dispatcher:
         self.stop_words = frozenset(fold(w) for w in stop_words)
         self.start_words = frozenset(fold(w) for w in start_words)
         self.metrics = metrics or Metrics()
+        self.hub = hub or Hub()  # tells the console (and other listeners) what happened
         self.queues: dict[str, deque[Work]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -166,6 +169,7 @@ class Dispatcher:
         )
         self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)
+        self._tell(work, state, outcome.state, rows, handoff)
         if handoff and self.notify:
             await self._notify(customer, handoff)
         log.info(
@@ -173,6 +177,20 @@ class Dispatcher:
             work, mask(key), outcome.state.flow or "-", outcome.state.step or "-",
             len(rows), (time.perf_counter() - started) * 1000,
         )
+
+    def _tell(self, work: Work, before: State | None, after: State, rows: list[OutRow], reason: str | None) -> None:
+        """Publish what this turn did to the hub (the console's live pages)."""
+        key = work.customer.key
+        if isinstance(work.event, advance.Incoming):
+            m = work.event.message
+            self.hub.publish("message_in", key, {"id": m.id, "type": m.type, "text": m.text or ""})
+        if rows:
+            self.hub.publish("replies_queued", key, {"ids": [r.id for r in rows]})
+        was = before.status if before else IDLE
+        if after.status == HANDOFF and was != HANDOFF:
+            self.hub.publish("handoff_opened", key, {"reason": reason or ""})
+        elif was == HANDOFF and after.status != HANDOFF:
+            self.hub.publish("handoff_closed", key)
 
     async def reengage(self, key: str) -> None:
         """A reply bounced off the closed 24-hour window (131047): queue the `reengage` template, once a day."""
@@ -212,9 +230,11 @@ class Dispatcher:
         said = fold(message.text or "")
         if said and said in self.stop_words:
             await self.store.set_opted_out(key, True, now=self.clock())
+            self.hub.publish("opted_out", key)
             log.info("%s opted out of messages the bot starts", mask(key))
         elif said and said in self.start_words:
             await self.store.set_opted_out(key, False, now=self.clock())
+            self.hub.publish("opted_in", key)
             log.info("%s opted back in", mask(key))
 
     def _advance(

@@ -7,9 +7,11 @@ from aiohttp import web
 from wabot.config import Settings
 from wabot.db.store import Store
 from wabot.server.dispatch import Dispatcher
+from wabot.server.hub import Hub
 from wabot.server.outbox import Sender
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 SENDER = web.AppKey("sender", Sender)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+HUB = web.AppKey("hub", Hub)

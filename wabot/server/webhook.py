@@ -93,7 +93,10 @@ async def receive(request: web.Request) -> web.Response:
         log.error("webhook not saved, the database refused it (%s); Meta will deliver it again. Check the disk.", exc)
         return web.Response(status=503, text="cannot store the events now")
     metrics.recorded(fresh, batch.statuses, at=started)
-    request.app[DISPATCHER].submit(fresh)
+    dispatcher = request.app[DISPATCHER]
+    for s in batch.statuses:
+        dispatcher.hub.publish("status", s.recipient_id, {"wamid": s.id, "status": s.status})
+    dispatcher.submit(fresh)
     return web.Response(text="ok")
 
 

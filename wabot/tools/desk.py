@@ -21,8 +21,8 @@ async def admin_call(
     settings: Settings, method: str, path: str, *, body: Any = None, base_url: str | None = None
 ) -> tuple[int, Any]:
     """One admin API request to the running server; (status, JSON answer)."""
-    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    base = base_url or f"http://{host}:{settings.server.port}"
+    host = settings.admin_host if settings.admin_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    base = base_url or f"http://{host}:{settings.admin_port}"
     headers = {"Authorization": f"Bearer {settings.admin_token}"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session, session.request(
         method, f"{base}/admin{path}", json=body, headers=headers
@@ -54,7 +54,8 @@ def handoff(settings: Settings, action: str, customer: str | None, text: str | N
     try:
         status, data = asyncio.run(admin_call(settings, method, path, body=body, base_url=base_url))
     except (aiohttp.ClientError, TimeoutError, OSError):
-        print(f"wabot: the server is not answering on port {settings.server.port}; is `python -m wabot` running?",
+        print(f"wabot: the admin listener is not answering on {settings.admin_host}:{settings.admin_port} (admin.host, "
+              "admin.port); is `python -m wabot` running?",
               file=sys.stderr)
         return 2
     if status >= 400:

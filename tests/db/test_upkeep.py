@@ -1,0 +1,149 @@
+"""The database's upkeep: the purge in small batches, a locked file retried, durability, backups."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.db.test_store import message
+from wabot.db import backup, sql
+from wabot.db import store as store_module
+from wabot.db.store import Store
+from wabot.state import State
+
+
+async def fill(store: Store, first: int, n: int, *, now: float) -> None:
+    """n finished inbound messages, each with a sent reply, all stored at `now`."""
+    fresh = await store.record([message(f"m{i}", customer=f"849{i:08d}") for i in range(first, first + n)], [],
+                               now=now)
+    for seq, m in fresh:
+        [row] = await store.finish_turn(seq=seq, customer=m.customer.key, state=State(),
+                                        bodies=[{"type": "text", "text": {"body": "ok"}}], now=now)
+        await store.mark_sent(row.id, wamid=f"wamid.{row.id}", now=now)
+
+
+class Ticker:
+    """Counts the event loop's turns and the longest time between two of them."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.longest = 0.0
+        self.task = asyncio.create_task(self.run())
+
+    async def run(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            self.turns += 1
+            self.longest = max(self.longest, now - last)
+            last = now
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def test_purge_goes_in_batches_and_lets_the_loop_run_between_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    await fill(store, 0, 25, now=1000.0)
+    await fill(store, 100, 3, now=5000.0)
+    calls: list[tuple[int, int, int]] = []  # (table, rows deleted, loop turns so far)
+    ticker = Ticker()
+    original = sql.purge_batch
+
+    def counted(conn: sqlite3.Connection, which: int, before: float, limit: int) -> int:
+        removed = original(conn, which, before, limit)
+        calls.append((which, removed, ticker.turns))
+        return removed
+
+    monkeypatch.setattr(sql, "purge_batch", counted)
+    await asyncio.sleep(0)
+    assert await store.purge(before=2000.0, batch=4) == 50  # 25 messages and 25 replies
+    await ticker.stop()
+    assert [(w, n) for w, n, _ in calls] == [(0, 4)] * 6 + [(0, 1)] + [(1, 4)] * 6 + [(1, 1), (2, 0)]
+    first_table = [turns for w, _, turns in calls if w == 0]
+    assert all(b > a for a, b in itertools.pairwise(first_table)), "no turn of the loop between"
+    left = await store.history()
+    assert len(left) == 6 and {r[1] for r in left} == {5000.0}
+    await store.close()
+
+
+async def test_a_locked_database_is_retried_without_freezing_the_loop(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing: the sqlite3 shell, a migration
+    ticker = Ticker()
+    asyncio.get_running_loop().call_later(0.4, other.execute, "COMMIT")
+    started = time.perf_counter()
+    fresh = await store.record([message("a")], [], now=1.0)
+    waited = time.perf_counter() - started
+    await ticker.stop()
+    assert [m.id for _, m in fresh] == ["a"]
+    assert waited >= 0.35
+    assert ticker.longest < 0.2, f"the loop stood still for {ticker.longest:.3f} s"
+    other.close()
+    await store.close()
+
+
+async def test_a_database_locked_for_good_is_an_error_in_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "LOCKED_RETRIES", 3)
+    store = await Store.open(tmp_path / "w.db")
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await store.record([message("a")], [], now=1.0)
+    other.execute("ROLLBACK")
+    other.close()
+    assert [m.id for _, m in await store.record([message("a")], [], now=1.0)] == ["a"]  # nothing half-done
+    await store.close()
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [("normal", 1), ("full", 2)])
+async def test_synchronous_setting_reaches_sqlite(tmp_path: Path, setting: str, pragma: int) -> None:
+    store = await Store.open(tmp_path / "w.db", synchronous=setting)
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == pragma
+    await store.close()
+
+
+async def test_a_database_is_copied_before_it_is_migrated(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    old = sqlite3.connect(db, isolation_level=None)  # a database left by the version before
+    old.executescript(f"BEGIN; {sql.MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+    old.execute("INSERT INTO conversations (customer, state, updated_at) VALUES ('84912345678', '{}', 1)")
+    old.close()
+    store = await Store.open(db)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(sql.MIGRATIONS)
+    await store.close()
+    copy = sqlite3.connect(tmp_path / "w.db.v1.bak")
+    assert copy.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert copy.execute("SELECT customer FROM conversations").fetchall() == [("84912345678",)]
+    copy.close()
+    store = await Store.open(db)  # up to date: no second copy
+    await store.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".bak") == ["w.db.v1.bak"]  # noqa: ASYNC240
+
+
+async def test_backup_copies_what_is_committed_while_the_server_holds_it_open(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    await fill(store, 0, 5, now=1.0)  # committed to the WAL, not yet to the main file
+    size = backup.backup(tmp_path / "w.db", tmp_path / "copy.db")
+    assert size == (tmp_path / "copy.db").stat().st_size > 0
+    assert not (tmp_path / "copy.db-wal").exists()
+    copied = await Store.open(tmp_path / "copy.db")
+    assert len(await copied.history()) == 10
+    await copied.close()
+    with pytest.raises(FileExistsError, match="never overwrites"):
+        backup.backup(tmp_path / "w.db", tmp_path / "copy.db")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        backup.backup(tmp_path / "nothing.db", tmp_path / "other.db")
+    await store.close()

@@ -1,0 +1,68 @@
+"""Happenings: what the server tells the layers above while it runs (the console's live pages, the business
+API's event feed) — a customer wrote, replies were queued, a delivery status came, a handoff opened or closed.
+
+In-process and not durable: a subscriber that needs every event across restarts (webhooks to the shop's
+systems) stores them itself in the same commit as the change. A subscriber that falls behind is told so
+(`Happening.kind == "overflow"`) and must reload what it shows, rather than hold the server back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Happening", "Hub", "Kind"]
+
+Kind = Literal[
+    "message_in",  # data: {"id", "type", "text"}
+    "replies_queued",  # data: {"ids": [outbox ids]}
+    "status",  # data: {"wamid", "status"}
+    "handoff_opened",  # data: {"reason"}
+    "handoff_closed",  # data: {}
+    "opted_out",
+    "opted_in",
+    "overflow",  # to one subscriber only: it missed happenings and must reload
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Happening:
+    kind: Kind
+    customer: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+
+class Hub:
+    """Fan-out of happenings to every current subscriber, each through its own bounded queue."""
+
+    def __init__(self, *, backlog: int = 1000) -> None:
+        self.backlog = backlog
+        self._queues: set[asyncio.Queue[Happening]] = set()
+
+    def publish(self, kind: Kind, customer: str, data: Mapping[str, Any] | None = None) -> None:
+        happening = Happening(kind, customer, data or {})
+        for queue in self._queues:
+            if queue.qsize() >= self.backlog - 1:
+                if queue.qsize() < self.backlog:
+                    queue.put_nowait(Happening("overflow", ""))
+                continue
+            queue.put_nowait(happening)
+
+    @contextlib.contextmanager
+    def subscribe(self) -> Iterator[asyncio.Queue[Happening]]:
+        queue: asyncio.Queue[Happening] = asyncio.Queue(self.backlog)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._queues)
+
