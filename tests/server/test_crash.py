@@ -34,9 +34,11 @@ class Server:
         self.port = free_port()
         self.config = tmp_path / "config.yaml"
         self.log = tmp_path / "server.log"
+        # a generous Graph timeout: on a loaded machine a 1 s one expires on answers Meta (the fake) already accepted,
+        # and the retry is a second copy the kill test would count against the one-duplicate bound
         self.config.write_text(
             f"whatsapp: {{{token}, phone_number_id: '{PHONE_ID}', app_secret: {SECRET},"
-            f" verify_token: v, api_url: '{graph_url}', timeout: 1}}\n"
+            f" verify_token: v, api_url: '{graph_url}', timeout: 5}}\n"
             f"server: {{host: 127.0.0.1, port: {self.port}}}\n"
             f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
             "admin: {port: 0}\n"

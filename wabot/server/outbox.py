@@ -265,5 +265,7 @@ class Sender:
 
 
 def summary(body: dict[str, Any]) -> str:
-    """A one-line description of a Graph message body for logs."""
-    return repr(shown(body))
+    """A one-line description of a Graph message body for logs: what the customer sees, after a list's kind."""
+    part = body.get("interactive")
+    kind = f"{part.get('type', 'interactive')} " if body.get("type") == "interactive" and isinstance(part, dict) else ""
+    return kind + repr(shown(body))
