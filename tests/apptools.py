@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from aiohttp.test_utils import TestClient
 from tests import DEMO, configured_bot
 from tests.fakegraph import FakeGraph
 from wabot.config import load_settings
+from wabot.db.postgres import PgStore
 from wabot.server.adminsite import ADMIN_URL
 from wabot.server.app import create_app
+from wabot.server.keys import STORE
 from wabot.server.webhook import sign
 
 SECRET = "app-secret"
@@ -31,8 +34,11 @@ MakeClient = Callable[..., Awaitable[Client]]
 
 
 def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path | None = None,
-           whatsapp: str = "") -> Path:
-    """A config for tests; `whatsapp` adds keys to the whatsapp section ("read_receipts: true, ")."""
+           whatsapp: str = "", db: str = "") -> Path:
+    """A config for tests; `whatsapp` adds keys to the whatsapp section ("read_receipts: true, ").
+
+    `db` is the database: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path).
+    """
     path = tmp_path / "config.yaml"
     # the admin listener on a free port, whatever else the test puts in its admin section
     extra = extra.replace("admin: {", "admin: {port: 0, ") if "admin: {" in extra else extra + "admin: {port: 0}\n"
@@ -41,7 +47,7 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
     path.write_text(
         f"whatsapp: {{token: '${{WHATSAPP_TOKEN:-test-token}}',{file} phone_number_id: '{PHONE_ID}',"
         f" app_secret: {SECRET}, verify_token: {VERIFY}, api_url: '{graph_url}', timeout: 2}}\n"
-        f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+        f"database: {{path: '{tmp_path / 'wabot.db'}', url: '{db}'}}\n"
         f"bot: {{flows: '{DEMO}'}}\n"
         "outbox: {rate_per_second: 1000, shutdown_grace_seconds: 2}\n" + extra,
         encoding="utf-8",
@@ -51,12 +57,21 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
 
 async def start(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", env: dict[str, str] | None = None,
-    token_file: Path | None = None, whatsapp: str = "",
+    token_file: Path | None = None, whatsapp: str = "", db: str = "",
 ) -> Client:
-    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp))
+    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp, db=db))
     bot = configured_bot(settings.bot, environ=env)
     client: Client = await aiohttp_client(create_app(settings, bot))
     return client
+
+
+async def rows(client: Client, sql: str) -> list[tuple[Any, ...]]:
+    """What `sql` selects from the running app's database, SQLite or PostgreSQL."""
+    store = client.app[STORE]
+    if isinstance(store, PgStore):
+        return [tuple(r) for r in await store.pool.fetch(sql)]
+    with sqlite3.connect(store.path) as db:
+        return db.execute(sql).fetchall()
 
 
 def message(wa_id: str, content: dict[str, Any], *, mid: str | None = None, name: str = "Lan") -> dict[str, Any]:
@@ -101,6 +116,7 @@ async def settle(client: Client, within: float = 5.0) -> None:
         # the sends of one pass are committed together a moment later (Sender._flush_sent): wait for that too
         while client.app[DISPATCHER].tasks or sender.depth or sender.sent or sender.flushes:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+        await asyncio.gather(*client.app[SENDER].flushes)  # what was sent is recorded (PostgreSQL takes longer)
 
 
 @contextlib.asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import json
@@ -92,6 +93,13 @@ class Settings:
     admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
     admin_port: int = 8081  # 0: a free port chosen by the system (tests)
     synchronous: Synchronous = "normal"  # SQLite's durability: normal survives kill -9, full a power cut too
+    database_url: str = ""  # postgresql://...: PostgreSQL (several instances may share it); empty: SQLite
+    lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
+
+    @property
+    def database_target(self) -> str:
+        """What `open_database` opens: the PostgreSQL URL, else the SQLite file."""
+        return self.database_url or str(self.database)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -161,7 +169,14 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_host=r.text("admin.host", "127.0.0.1"),
         admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
         synchronous="full" if r.choice("database.synchronous", "normal", ("normal", "full")) == "full" else "normal",
+        database_url=r.text("database.url", ""),
+        lease_seconds=r.number("database.lease_seconds", 10, low=0.5),
     )
+    url = settings.database_url
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        if "://" in url:
+            raise r.fail("database.url", "must start with postgresql:// (PostgreSQL) or be an SQLite file path")
+        settings = dataclasses.replace(settings, database=r.path("database.url", ""), database_url="")
     wa = settings.whatsapp
     if not wa.dry_run and not wa.app_secret:
         raise r.fail(

@@ -85,3 +85,7 @@ class Problem:
         fix = f" — {self.fix}" if self.fix else ""
         tag = "" if self.severity == "error" else f" ({self.severity})"
         return f"{self.file}:{self.line}:{where}{tag} {self.message}{fix}"
+
+
+class DatabaseError(WabotError):
+    """The database cannot be used as it is (unreachable, or its schema is newer than this wabot)."""

@@ -1,6 +1,13 @@
-from pathlib import Path
+import asyncio
+import sqlite3
 
-from wabot.db.store import Store
+import asyncpg
+import pytest
+
+from wabot.db import pgsql, sql
+from wabot.db.base import open_database
+from wabot.db.postgres import PgStore, Stale
+from wabot.errors import DatabaseError
 from wabot.state import HANDOFF, WAITING, Frame, State
 from wabot.whatsapp import inbound
 
@@ -20,23 +27,22 @@ def status(wamid: str, kind: str, *errors: inbound.ErrorInfo) -> inbound.Status:
     return inbound.Status(wamid, kind, 1764000000, "84912345678", "106540352242922", errors=errors)
 
 
-async def test_inbox_dedupes_and_survives_reopen(tmp_path: Path) -> None:
-    db = tmp_path / "w.db"
-    store = await Store.open(db)
+async def test_inbox_dedupes_and_survives_reopen(db_target: str) -> None:
+    store = await open_database(db_target)
     fresh = await store.record([message("a"), message("b"), message("a")], [], now=1.0)
     assert [m.id for _, m in fresh] == ["a", "b"]
     assert await store.record([message("b")], [], now=2.0) == []
     await store.close()
 
-    store = await Store.open(db)  # a restart: nothing processed yet, both are pending, in order
+    store = await open_database(db_target)  # a restart: nothing processed yet, both are pending, in order
     pending = await store.pending()
     assert [m for _, m in pending] == [message("a"), message("b")]
     assert await store.record([message("a")], [], now=3.0) == []  # still a duplicate after the restart
     await store.close()
 
 
-async def test_finish_turn_saves_state_queues_replies_and_marks_done(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
+async def test_finish_turn_saves_state_queues_replies_and_marks_done(db_target: str) -> None:
+    store = await open_database(db_target)
     [(seq, _)] = await store.record([message("a")], [], now=1.0)
     state = State(flow="main", step="menu", status=WAITING, vars={"tên": "An", "n": 2},
                   stack=(Frame("main", "#2", True),))
@@ -53,8 +59,8 @@ async def test_finish_turn_saves_state_queues_replies_and_marks_done(tmp_path: P
     await store.close()
 
 
-async def test_statuses_move_forward_only_and_keep_errors(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
+async def test_statuses_move_forward_only_and_keep_errors(db_target: str) -> None:
+    store = await open_database(db_target)
     [(seq, _)] = await store.record([message("a")], [], now=1.0)
     [row, other] = await store.finish_turn(
         seq=seq, customer="84912345678", state=State(), bodies=[{"n": 1}, {"n": 2}], now=1.0
@@ -74,8 +80,8 @@ async def test_statuses_move_forward_only_and_keep_errors(tmp_path: Path) -> Non
     await store.close()
 
 
-async def test_retry_and_failure_bookkeeping(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
+async def test_retry_and_failure_bookkeeping(db_target: str) -> None:
+    store = await open_database(db_target)
     [a, b] = await store.finish_turn(seq=None, customer="c", state=State(), bodies=[{"n": 1}, {"n": 2}], now=1.0)
     await store.mark_retry(a.id, code=130429, error="rate limit", now=2.0)
     await store.mark_failed(b.id, code=131026, error="undeliverable", now=2.0)
@@ -86,8 +92,8 @@ async def test_retry_and_failure_bookkeeping(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_skip_marks_done_and_forgets_the_conversation(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
+async def test_skip_marks_done_and_forgets_the_conversation(db_target: str) -> None:
+    store = await open_database(db_target)
     [(seq, _)] = await store.record([message("a")], [], now=1.0)
     await store.finish_turn(seq=None, customer="84912345678", state=State(flow="main"), bodies=[], now=1.0)
     await store.skip(seq, customer="84912345678")
@@ -96,8 +102,8 @@ async def test_skip_marks_done_and_forgets_the_conversation(tmp_path: Path) -> N
     await store.close()
 
 
-async def test_handoff_is_listed_with_reason_and_first_time_until_resumed(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
+async def test_handoff_is_listed_with_reason_and_first_time_until_resumed(db_target: str) -> None:
+    store = await open_database(db_target)
     who = inbound.Customer("84912345678", name="An")
     waiting = State(flow="support", status=HANDOFF)
     await store.finish_turn(seq=None, customer=who.key, state=waiting, bodies=[], now=10.0,
@@ -115,8 +121,8 @@ async def test_handoff_is_listed_with_reason_and_first_time_until_resumed(tmp_pa
     await store.close()
 
 
-async def test_opt_out_round_trip(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
+async def test_opt_out_round_trip(db_target: str) -> None:
+    store = await open_database(db_target)
     assert not await store.opted_out("84912345678")
     await store.set_opted_out("84912345678", True, now=1.0)
     assert await store.opted_out("84912345678")
@@ -127,8 +133,8 @@ async def test_opt_out_round_trip(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_history_interleaves_in_and_out_and_purge_keeps_recent(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
+async def test_history_interleaves_in_and_out_and_purge_keeps_recent(db_target: str) -> None:
+    store = await open_database(db_target)
     [(s1, _)] = await store.record([message("a", body="hi")], [], now=1.0)
     await store.finish_turn(seq=s1, customer="84912345678", state=State(), bodies=[{"n": 1}], now=2.0)
     [(s2, _)] = await store.record([message("b", body="menu")], [], now=100.0)
@@ -144,3 +150,82 @@ async def test_history_interleaves_in_and_out_and_purge_keeps_recent(tmp_path: P
     assert await store.purge(before=60.0) == 2  # the first message and its reply; not the later ones
     assert [(r[1], r[2]) for r in await store.history("84912345678")] == [(100.0, "in"), (101.0, "out")]
     await store.close()
+
+
+async def test_a_database_newer_than_the_code_is_refused_in_plain_words(db_target: str) -> None:
+    store = await open_database(db_target)
+    await store.close()
+    if pgsql.is_url(db_target):
+        conn = await asyncpg.connect(db_target)
+        await conn.execute("INSERT INTO wabot_schema (version) VALUES ($1)", len(pgsql.MIGRATIONS) + 1)
+        await conn.close()
+    else:
+        with sqlite3.connect(db_target) as db:
+            db.execute(f"PRAGMA user_version = {len(sql.MIGRATIONS) + 1}")
+    with pytest.raises(DatabaseError, match=r"written by a newer wabot\. Upgrade wabot"):
+        await open_database(db_target)
+
+
+def test_both_stores_have_the_same_number_of_migrations() -> None:
+    assert len(pgsql.MIGRATIONS) == len(sql.MIGRATIONS)
+
+
+async def test_an_unreachable_postgresql_is_named_without_its_password() -> None:
+    with pytest.raises(DatabaseError, match=r"Cannot connect to the PostgreSQL database postgresql://u:\*\*\*@127"):
+        await open_database("postgresql://u:secret@127.0.0.1:1/nowhere")
+
+
+# --- several instances (PostgreSQL only) ---------------------------------------------------------
+
+
+async def test_a_customer_is_claimed_by_one_instance_until_released_or_its_lease_expires(pg_url: str) -> None:
+    a, b = await PgStore.open(pg_url), await PgStore.open(pg_url)
+    assert await a.claim("c1", owner="A", lease=30)
+    assert not await b.claim("c1", owner="B", lease=30)
+    assert await a.claim("c1", owner="A", lease=30)  # holding it again is fine
+    [(seq, _)] = await b.record([message("m1", customer="c1")], [], now=1.0)
+    assert not await a.release("c1", owner="A")  # a message waits: the owner must handle it first
+    assert [s for s, _ in await a.pending("c1")] == [seq]
+    await a.finish_turn(seq=seq, customer="c1", state=State(), bodies=[{"n": 1}], now=2.0)
+    assert not await a.release("c1", owner="A")  # its reply is still queued
+    [row] = await a.queued("c1")
+    await a.mark_sent(row.id, wamid="w1", now=3.0)
+    assert await a.release("c1", owner="A")
+    assert await b.claim("c1", owner="B", lease=0.2)
+    await b.record([message("m2", customer="c1")], [], now=4.0)
+    assert await a.orphans() == []  # B's lease is live
+    await asyncio.sleep(0.3)  # B dies: its lease runs out
+    assert await a.orphans() == ["c1"]
+    assert await a.claim("c1", owner="A", lease=30)
+    await a.close()
+    await b.close()
+
+
+async def test_a_message_finished_by_another_instance_is_not_answered_twice(pg_url: str) -> None:
+    a, b = await PgStore.open(pg_url), await PgStore.open(pg_url)
+    [(seq, _)] = await a.record([message("m1")], [], now=1.0)
+    await a.finish_turn(seq=seq, customer="84912345678", state=State(flow="a"), bodies=[{"n": 1}], now=2.0)
+    with pytest.raises(Stale):
+        await b.finish_turn(seq=seq, customer="84912345678", state=State(flow="b"), bodies=[{"n": 2}], now=3.0)
+    assert [r.body for r in await a.queued()] == [{"n": 1}]
+    assert (await a.load_state("84912345678") or State()).flow == "a"
+    await a.close()
+    await b.close()
+
+
+async def test_heartbeat_counts_live_instances_and_notices_reach_the_others(pg_url: str) -> None:
+    a, b = await PgStore.open(pg_url), await PgStore.open(pg_url)
+    assert await a.heartbeat(owner="A", lease=5) == 1
+    assert await b.heartbeat(owner="B", lease=5) == 2
+    heard: list[str] = []
+    stop = await b.listen(heard.append)
+    await a.notify("pause token expired")
+    async with asyncio.timeout(5):
+        while not heard:  # noqa: ASYNC110 - the listener fills the list
+            await asyncio.sleep(0.01)
+    assert heard == ["pause token expired"]
+    await stop()
+    await a.leave(owner="A")
+    assert await b.heartbeat(owner="B", lease=5) == 1
+    await a.close()
+    await b.close()

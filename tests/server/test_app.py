@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import signal
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import PAYLOADS
-from tests.apptools import PHONE_ID, SECRET, VERIFY, Client, config, envelope, post, settle, start, tap, text
+from tests.apptools import PHONE_ID, SECRET, VERIFY, Client, config, envelope, post, rows, settle, start, tap, text
 from tests.fakegraph import WINDOW_CLOSED, FakeGraph
 from wabot.config import load_settings
 from wabot.server.keys import SENDER
@@ -25,13 +23,8 @@ LAN = "84901234567"
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> Client:
-    return await start(aiohttp_client, tmp_path, fake)
-
-
-def rows(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with contextlib.closing(sqlite3.connect(tmp_path / "wabot.db")) as db:
-        return db.execute(sql).fetchall()
+async def client(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str) -> Client:
+    return await start(aiohttp_client, tmp_path, fake, db=db_target)
 
 
 def option(body: dict[str, Any], title: str) -> tuple[str, str]:
@@ -76,7 +69,7 @@ async def test_a_signed_text_is_answered_through_the_graph_api(
     assert "Bạn muốn đặt món nào?" in fake.texts(LAN)[2]
     assert fake.violations == []
     await settle(client)
-    assert {s for (s,) in rows(tmp_path, "SELECT status FROM outbox")} == {"sent"}
+    assert {s for (s,) in await rows(client, "SELECT status FROM outbox")} == {"sent"}
 
 
 async def test_replies_to_one_customer_keep_their_order_while_others_run_alongside(
@@ -106,7 +99,7 @@ async def test_a_redelivered_message_is_answered_once(client: Client, fake: Fake
         assert await post(client, payload) == 200
     await settle(client)
     assert len(fake.sent) == 2
-    assert rows(tmp_path, "SELECT COUNT(*) FROM inbox") == [(1,)]
+    assert await rows(client, "SELECT COUNT(*) FROM inbox") == [(1,)]
 
 
 async def test_statuses_are_recorded_forward_only(client: Client, fake: FakeGraph, tmp_path: Path) -> None:
@@ -118,8 +111,8 @@ async def test_statuses_are_recorded_forward_only(client: Client, fake: FakeGrap
              "statuses": [{"id": wamid, "status": s, "timestamp": "1764000001", "recipient_id": LAN}
                           for s in ("read", "delivered", "read")]}
     assert await post(client, envelope(value)) == 200
-    assert rows(tmp_path, f"SELECT status FROM outbox WHERE wamid = '{wamid}'") == [("read",)]
-    assert rows(tmp_path, f"SELECT COUNT(*) FROM statuses WHERE wamid = '{wamid}'") == [(2,)]
+    assert await rows(client, f"SELECT status FROM outbox WHERE wamid = '{wamid}'") == [("read",)]
+    assert await rows(client, f"SELECT COUNT(*) FROM statuses WHERE wamid = '{wamid}'") == [(2,)]
 
 
 # --- what is refused, and that refusing loses nothing -------------------------------------------------
@@ -136,7 +129,7 @@ async def test_a_wrong_or_missing_signature_is_refused_and_never_stored(
     resp = await client.post("/webhook/whatsapp", data=tampered, headers={"X-Hub-Signature-256": sign(SECRET, body)})
     assert resp.status == 401
     await asyncio.sleep(0.05)
-    assert rows(tmp_path, "SELECT COUNT(*) FROM inbox") == [(0,)]
+    assert await rows(client, "SELECT COUNT(*) FROM inbox") == [(0,)]
     assert fake.requests == []
 
 
@@ -152,9 +145,9 @@ async def test_malformed_bodies_answer_400_not_500(client: Client, raw: bytes, s
 
 
 async def test_oversized_bodies_and_batches_answer_413(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client = await start(aiohttp_client, tmp_path, fake, "server: {max_body_bytes: 2048, max_batch: 3}\n")
+    client = await start(aiohttp_client, tmp_path, fake, "server: {max_body_bytes: 2048, max_batch: 3}\n", db=db_target)
     assert await post(client, None, raw=b'{"x": "' + b"a" * 5000 + b'"}') == 413
     assert await post(client, envelope(*(text(f"8490000{i:04d}", "hi") for i in range(4)))) == 413
     assert await post(client, envelope(*(text(f"8490000{i:04d}", "hi") for i in range(3)))) == 200
@@ -175,7 +168,7 @@ async def test_every_reference_payload_is_accepted_and_nobody_is_left_stuck(
     for name, payload in reference_payloads():
         assert await post(client, payload) == 200, name
     await settle(client, within=20)
-    assert rows(tmp_path, "SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
+    assert await rows(client, "SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
     assert fake.violations == []
 
 
@@ -189,15 +182,15 @@ async def test_a_rate_limited_send_is_retried_until_it_goes(client: Client, fake
     await fake.wait_sent(2)
     await settle(client)
     assert fake.texts(LAN)[0].startswith("Xin chào Lan")  # the greeting still came first
-    assert rows(tmp_path, "SELECT status, attempts FROM outbox ORDER BY id") == [("sent", 3), ("sent", 1)]
+    assert await rows(client, "SELECT status, attempts FROM outbox ORDER BY id") == [("sent", 3), ("sent", 1)]
 
 
 async def test_an_expired_token_pauses_sending_until_sighup_brings_a_new_one(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
     token = tmp_path / "token"
     token.write_text("expired-token\n", encoding="utf-8")
-    client = await start(aiohttp_client, tmp_path, fake, token_file=token)
+    client = await start(aiohttp_client, tmp_path, fake, db=db_target, token_file=token)
     await post(client, envelope(text(LAN, "hi")))
     sender = client.app[SENDER]
     async with asyncio.timeout(5):
@@ -222,7 +215,7 @@ async def test_a_reply_outside_the_24_hour_window_brings_the_reengage_template(
     await settle(client)
     templates = [b for b in fake.sent if b["type"] == "template"]
     assert [t["template"]["name"] for t in templates] == ["hello_world"]
-    assert rows(tmp_path, "SELECT status, error_code FROM outbox ORDER BY id")[0] == ("failed", 131047)
+    assert (await rows(client, "SELECT status, error_code FROM outbox ORDER BY id"))[0] == ("failed", 131047)
     # a failed status for the same customer the same day does not send it again
     value = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": PHONE_ID},
              "statuses": [{"id": "wamid.x", "status": "failed", "timestamp": "1764000001", "recipient_id": LAN,
@@ -244,26 +237,26 @@ async def test_an_opted_out_customer_gets_no_template(client: Client, fake: Fake
     assert [b for b in fake.sent if b["type"] == "template"] == []
     await post(client, envelope(text(LAN, "START")))  # opts back in
     await settle(client)
-    assert rows(tmp_path, f"SELECT opted_out_at FROM conversations WHERE customer = '{LAN}'") == [(None,)]
+    assert await rows(client, f"SELECT opted_out_at FROM conversations WHERE customer = '{LAN}'") == [(None,)]
 
 
 # --- restarts ------------------------------------------------------------------------------------------
 
 
 async def test_work_left_by_a_crash_is_done_after_the_restart(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    from wabot.db.store import Store
+    from wabot.db.base import open_database
     from wabot.whatsapp.parse import parse_webhook
 
-    settings = load_settings(config(tmp_path, fake.url))
-    store = await Store.open(settings.database)  # as if the server died right after answering 200
+    settings = load_settings(config(tmp_path, fake.url, db=db_target))
+    store = await open_database(settings.database_target)  # as if the server died right after answering 200
     batch = parse_webhook(envelope(text(LAN, "hi"), text("84909999999", "hi")))
     await store.record(batch.messages, batch.statuses, now=1.0)
     await store.queue("84908888888", [{"messaging_product": "whatsapp", "recipient_type": "individual",
                                        "to": "+84908888888", "type": "text", "text": {"body": "còn nợ"}}], now=1.0)
     await store.close()
-    client = await start(aiohttp_client, tmp_path, fake)
+    client = await start(aiohttp_client, tmp_path, fake, db=db_target)
     await fake.wait_sent(5)
     await settle(client)
     assert fake.texts("84908888888") == ["còn nợ"]
@@ -291,12 +284,12 @@ async def test_fuzzed_signed_bodies_never_500_never_leak_secrets_never_leave_any
         statuses.add(await post(client, None, raw=raw))
     await settle(client, within=20)
     assert statuses <= {200, 400}
-    assert rows(tmp_path, "SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
+    assert await rows(client, "SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
     assert "test-token" not in caplog.text and SECRET not in caplog.text
 
 
 async def test_a_slow_http_step_holds_up_only_its_own_customer(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
     from aiohttp import web
     from aiohttp.test_utils import TestServer
@@ -308,7 +301,8 @@ async def test_a_slow_http_step_holds_up_only_its_own_customer(
     shop = web.Application()
     shop.router.add_get("/orders/{code}", order)
     async with TestServer(shop, host="127.0.0.1") as server:
-        client = await start(aiohttp_client, tmp_path, fake, env={"SHOP_API": str(server.make_url("")).rstrip("/")})
+        shop_api = str(server.make_url("")).rstrip("/")
+        client = await start(aiohttp_client, tmp_path, fake, db=db_target, env={"SHOP_API": shop_api})
         await post(client, envelope(text(LAN, "hi")))
         await post(client, envelope(text(LAN, "tra cuu don hang")))
         await settle(client)
@@ -331,9 +325,9 @@ async def test_a_database_that_refuses_the_write_answers_503_so_meta_retries(cli
 
 
 async def test_read_receipts_mark_each_message_read_with_typing(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client = await start(aiohttp_client, tmp_path, fake, whatsapp="read_receipts: true,")
+    client = await start(aiohttp_client, tmp_path, fake, db=db_target, whatsapp="read_receipts: true,")
     await post(client, envelope(text(LAN, "hi", mid="wamid.read.1")))
     await fake.wait_sent(2)
     await settle(client)

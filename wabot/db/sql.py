@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from wabot.db import backup, codec
+from wabot.errors import DatabaseError
 from wabot.state import HANDOFF, State
 from wabot.whatsapp import inbound
 
@@ -95,6 +96,9 @@ def connect(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA busy_timeout=5000")  # start-up may wait for another writer; serving may not
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        conn.close()
+        raise DatabaseError(newer(path, version, len(MIGRATIONS)))
     if 0 < version < len(MIGRATIONS) and path != ":memory:":
         backup.before_migration(conn, path, version)
     for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -102,6 +106,15 @@ def connect(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:
         log.info("database migrated to version %d", n)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
+
+
+def newer(where: str, found: int, known: int) -> str:
+    """The sentence for a database written by a newer wabot (both stores say it the same way)."""
+    return (
+        f"The database {where} has schema version {found}, but this wabot knows only up to version {known}: "
+        "it was written by a newer wabot. Upgrade wabot (pip install -U wabot) or point database.path/"
+        "database.url at another database; nothing was changed."
+    )
 
 
 class transaction:

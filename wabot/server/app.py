@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -15,10 +14,12 @@ from aiohttp import web
 
 from wabot.config import Settings, load_settings
 from wabot.db import lock
-from wabot.db.store import Store
+from wabot.db.base import DB_ERRORS, Database, open_database
+from wabot.db.postgres import PgStore
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
 from wabot.server import adminsite, metrics, reload, webhook
+from wabot.server.cluster import Cluster
 from wabot.server.dispatch import Dispatcher
 from wabot.server.hub import Hub
 from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
@@ -50,7 +51,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app[HUB] = hub = Hub()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await Store.open(settings.database, synchronous=settings.synchronous)
+        store = await open_database(settings.database_target, synchronous=settings.synchronous)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
         )
@@ -80,18 +81,35 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         app[DISPATCHER] = dispatcher
         sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
-        await sender.start()
-        await dispatcher.recover()
+        cluster = None
+        if isinstance(store, PgStore):  # other instances may share it: customers are claimed, not just taken
+            cluster = Cluster(store, lease=settings.lease_seconds,
+                              on_new_token=lambda: _new_token(settings.file, session, sender))
+            dispatcher.cluster = cluster
+        await sender.start(load=cluster is None)
+        if cluster is None:
+            await dispatcher.recover()
+        else:
+            await cluster.start(dispatcher, sender)  # takes over what no live instance holds, this one's past included
         purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
-        hangup = _on_hangup(lambda: _new_token(settings.file, session, sender))
+
+        def hangup_signal() -> None:
+            if _new_token(settings.file, session, sender) and cluster is not None:
+                cluster.tell("token")  # the other instances read the new token too
+
+        hangup = _on_hangup(hangup_signal)
         try:
             yield
         finally:
             hangup()
             purge.cancel()
             grace = settings.outbox.shutdown_grace
+            if cluster is not None:
+                await cluster.quiet()
             await dispatcher.drain(grace)
             await sender.stop(grace)
+            if cluster is not None:
+                await cluster.leave()
             await session.close()
             await store.close()
             log.info("stopped cleanly")
@@ -107,6 +125,9 @@ def _one_server(settings: Settings) -> Callable[[web.Application], AsyncIterator
     """Hold the database's lock while serving; a second server on the same file stops with lock.InUseError."""
 
     async def locked(app: web.Application) -> AsyncIterator[None]:
+        if settings.database_url:  # PostgreSQL: several instances may share it, by design
+            yield
+            return
         held = lock.acquire(settings.database, port=settings.server.port)
         try:
             yield
@@ -139,21 +160,22 @@ def _on_hangup(callback: Callable[[], None]) -> Callable[[], None]:
     return stop
 
 
-def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> None:
+def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> bool:
     """SIGHUP: read the token from the config (and its environment variables) again and send what waited."""
     try:
         settings = load_settings(config)
     except ConfigError as err:
         log.error("SIGHUP: the settings were not reloaded: %s", err)
-        return
+        return False
     if settings.whatsapp.dry_run:
         log.error("SIGHUP: the reloaded settings have no token or phone number id; nothing changed")
-        return
+        return False
     log.info("SIGHUP: access token reloaded from %s", config)
     sender.resume(_graph(session, settings))
+    return True
 
 
-async def _retention(store: Store, days: float, every: float = 3600) -> None:
+async def _retention(store: Database, days: float, every: float = 3600) -> None:
     """Forget conversation history older than the retention period, once an hour."""
     if days <= 0:
         return
@@ -175,10 +197,10 @@ async def readyz(request: web.Request) -> web.Response:
     sender = request.app[SENDER]
     try:
         oldest = await request.app[STORE].oldest_queued()
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         oldest = None
         problems.append(
-            f"The database {request.app[SETTINGS].database} cannot be read ({exc}). "
+            f"The database {request.app[STORE].path} cannot be read ({exc}). "
             "Check that the file exists, is writable and the disk is not full, then restart wabot."
         )
     if not request.app[DISPATCHER].bot.flows:

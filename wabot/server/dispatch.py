@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from wabot.db.store import OutRow, Store
+from wabot.db.base import DB_ERRORS, Database, OutRow
+from wabot.db.postgres import Stale
 from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import Bot
@@ -32,6 +32,9 @@ from wabot.state import HANDOFF, IDLE, State
 from wabot.templates import Renderer
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
+
+if TYPE_CHECKING:
+    from wabot.server.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        store: Store,
+        store: Database,
         sender: Sender,
         bot: Bot,
         renderer: Renderer,
@@ -86,9 +89,15 @@ class Dispatcher:
         self.hub = hub or Hub()  # tells the console (and other listeners) what happened
         self.queues: dict[str, deque[Work]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.cluster: Cluster | None = None  # several instances on PostgreSQL: customers are claimed first
+        self.again: set[str] = set()  # customers whose running task must look at the inbox once more
 
     def submit(self, items: list[tuple[int, inbound.Message]]) -> None:
         """Queue freshly stored messages (seq, message); each customer's in arrival order."""
+        if self.cluster is not None:  # the inbox is the queue: whoever holds the customer reads it
+            for key in dict.fromkeys(message.customer.key for _, message in items):
+                self.wake(key)
+            return
         for seq, message in items:
             self._put(Work(seq, message.customer, advance.Incoming(message)))
 
@@ -99,8 +108,66 @@ class Dispatcher:
     def _put(self, work: Work) -> None:
         key = work.customer.key
         self.queues.setdefault(key, deque()).append(work)
-        if key not in self.tasks:
+        if self.cluster is not None:
+            self.wake(key)
+        elif key not in self.tasks:
             self.tasks[key] = asyncio.create_task(self._run(key), name=f"customer-{mask(key)}")
+
+    def wake(self, key: str) -> None:
+        """Several instances: handle what waits for the customer (their inbox rows, a resume), if ours to handle."""
+        if key in self.tasks:
+            self.again.add(key)
+        else:
+            self.tasks[key] = asyncio.create_task(self._run_shared(key), name=f"customer-{mask(key)}")
+
+    async def _run_shared(self, key: str) -> None:
+        """Claim the customer, handle their inbox in order until nothing waits, then give them up."""
+        cluster = self.cluster
+        assert cluster is not None
+        try:
+            while not await cluster.acquire(key):
+                if not self.queues.get(key):  # the holder handles the inbox; tell it something came
+                    cluster.tell(f"inbox {key}")
+                    return
+                await asyncio.sleep(min(1.0, cluster.lease / 10))  # a resume of our own must wait for the holder
+            while True:
+                self.again.discard(key)
+                local = self.queues.pop(key, deque())
+                stored = [Work(seq, m.customer, advance.Incoming(m)) for seq, m in await cluster.store.pending(key)]
+                if not local and not stored:
+                    if key not in self.again:
+                        await cluster.release(key)  # refused while replies wait: the sender's idle comes back here
+                    if key not in self.again:
+                        return
+                    continue
+                for work in [*local, *stored]:
+                    if not await self._attempt(work, key):
+                        return  # the database failed: the renewal comes back to it
+        except asyncio.CancelledError:
+            raise
+        except DB_ERRORS as exc:
+            log.error("could not handle the messages of %s: the database failed (%s); trying again shortly",
+                      mask(key), exc)
+        finally:
+            del self.tasks[key]
+
+    async def _attempt(self, work: Work, key: str) -> bool:
+        """One turn, its failures contained; False when the database failed (the work stays stored)."""
+        try:
+            await self._turn(work)
+        except asyncio.CancelledError:
+            raise
+        except Stale:
+            log.info("%s from %s was already answered by another instance", work, mask(key))
+        except DB_ERRORS as exc:
+            log.error("could not process %s from %s: the database failed (%s); it is processed again "
+                      "later", work, mask(key), exc)
+            return False
+        except Exception:
+            log.exception("could not process %s from %s; the conversation starts over", work, mask(key))
+            if work.seq is not None:
+                await self.store.skip(work.seq, customer=key)
+        return True
 
     async def recover(self) -> None:
         """Process what a previous run stored but did not finish."""
@@ -127,7 +194,7 @@ class Dispatcher:
                     await self._turn(work)
                 except asyncio.CancelledError:
                     raise
-                except sqlite3.Error as exc:  # the database, not the message: it stays in the inbox for a restart
+                except DB_ERRORS as exc:  # the database, not the message: it stays in the inbox for a restart
                     log.error("could not process %s from %s: the database failed (%s); it is processed again "
                               "after a restart", work, mask(key), exc)
                 except Exception:  # a bug must neither block this customer nor replay forever after restarts

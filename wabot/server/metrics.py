@@ -8,7 +8,6 @@ describe the database (conversations, handoffs, the outbox's oldest message) are
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from wabot.db.store import OutRow, Store
+from wabot.db.base import DB_ERRORS, Database
+from wabot.db.store import OutRow
 from wabot.state import HANDOFF, HTTP, WAITING
 from wabot.whatsapp import inbound
 
@@ -76,7 +76,7 @@ class Metrics:
         self._by_reason = {reason: self._rejected.labels(reason) for reason in REJECTIONS}
         self._arrived: dict[int, float] = {}  # inbox seq -> perf_counter() at the webhook
         self._waiting: dict[int, float] = {}  # outbox row id -> perf_counter() of its inbound message
-        self._store: Store | None = None
+        self._store: Database | None = None
         self._sender: Sender | None = None
 
     # --- the webhook ----------------------------------------------------------------------------
@@ -149,7 +149,7 @@ class Metrics:
 
     # --- scrape time ----------------------------------------------------------------------------
 
-    def watch(self, *, store: Store, sender: Sender) -> None:
+    def watch(self, *, store: Database, sender: Sender) -> None:
         """Read the outbox and the conversations from these when scraped."""
         self._store = store
         self._sender = sender
@@ -165,7 +165,7 @@ class Metrics:
             oldest = await store.oldest_queued()
             handoffs = await store.count_status(HANDOFF)
             active = await store.count_status(WAITING) + await store.count_status(HTTP)
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             log.warning("metrics: the database cannot be read: %s", exc)
             return
         now = time.time() if now is None else now

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from wabot.db.store import OutRow, Store
+from wabot.db.base import DB_ERRORS, Database
+from wabot.db.store import OutRow
 from wabot.errors import GraphError
 from wabot.logs import mask
 from wabot.server.metrics import Metrics
@@ -52,7 +52,7 @@ class Sender:
 
     def __init__(
         self,
-        store: Store,
+        store: Database,
         graph: GraphClient | None,
         *,
         rate: float,
@@ -82,12 +82,17 @@ class Sender:
         self.hooks: set[asyncio.Task[None]] = set()
         self.sent: list[tuple[str, float, int]] = []  # (wamid, when, outbox id) not yet committed
         self.flushes: set[asyncio.Task[None]] = set()
+        self.rate = rate
+        # several instances (server/cluster.py): told when sending pauses, and when a customer has nothing left
+        self.on_pause: Callable[[str], None] | None = None
+        self.on_idle: Callable[[str], None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Load what a previous run left queued, then start the workers."""
-        self.enqueue(await self.store.queued())
+    async def start(self, *, load: bool = True) -> None:
+        """Load what a previous run left queued (unless other instances share it), then start the workers."""
+        if load:
+            self.enqueue(await self.store.queued())
         self.workers = [asyncio.create_task(self._work(), name=f"sender-{i}") for i in range(self.concurrency)]
 
     async def stop(self, grace: float) -> None:
@@ -118,6 +123,15 @@ class Sender:
                 self.ready.put_nowait(row.customer)
         if self.queues:
             self.idle.clear()
+
+    def adopt(self, rows: list[OutRow]) -> None:
+        """Queue rows another instance left behind, skipping those already queued here."""
+        known = {r.id for q in self.queues.values() for r in q}
+        self.enqueue([r for r in rows if r.id not in known])
+
+    def share(self, instances: int) -> None:
+        """`instances` send for the same number: each takes its part of outbox.rate_per_second."""
+        self.pacer.interval = instances / self.rate
 
     def resume(self, graph: GraphClient) -> None:
         """A new token is in place: send what waited for it."""
@@ -180,6 +194,8 @@ class Sender:
             if not self.paused:
                 self.paused = str(err)
                 log.error("%s Sending is paused; %d replies are kept and will be sent then.", err, self.depth)
+                if self.on_pause is not None:
+                    self.on_pause(self.paused)
             self.busy.discard(customer)
             self.parked.add(customer)
             return
@@ -214,7 +230,7 @@ class Sender:
         sent, self.sent = self.sent, []
         try:
             await self.store.mark_sent_many(sent)
-        except sqlite3.Error as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
+        except DB_ERRORS as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
             log.error("could not record %d sent replies in the database: %s", len(sent), exc)
 
     def mark_read(self, message_id: str) -> None:
@@ -250,6 +266,8 @@ class Sender:
         self.busy.discard(customer)
         if not self.queues:
             self.idle.set()
+        if self.on_idle is not None:
+            self.on_idle(customer)
 
     def _later(self, customer: str, delay: float) -> None:
         loop = asyncio.get_running_loop()

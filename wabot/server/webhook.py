@@ -6,11 +6,11 @@ import hashlib
 import hmac
 import json
 import logging
-import sqlite3
 import time
 
 from aiohttp import web
 
+from wabot.db.base import DB_ERRORS
 from wabot.errors import PayloadError
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.metrics import METRICS
@@ -89,7 +89,7 @@ async def receive(request: web.Request) -> web.Response:
                 request.app[SENDER].window_closed(status.recipient_id)
     try:
         fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
-    except sqlite3.Error as exc:  # not ours to keep: Meta delivers it again later
+    except DB_ERRORS as exc:  # not ours to keep: Meta delivers it again later
         log.error("webhook not saved, the database refused it (%s); Meta will deliver it again. Check the disk.", exc)
         return web.Response(status=503, text="cannot store the events now")
     metrics.recorded(fresh, batch.statuses, at=started)

@@ -13,8 +13,9 @@ from typing import Any, TextIO
 import aiohttp
 
 from wabot.config import Settings
+from wabot.db.base import open_database
 from wabot.db.history import entry, lines
-from wabot.db.store import Store
+from wabot.db.pgsql import shown
 
 
 async def admin_call(
@@ -88,7 +89,7 @@ def history(settings: Settings, customer: str, *, limit: int = 50, out: TextIO =
     """`wabot history WA_ID`: the conversation, oldest first, with delivery statuses."""
 
     async def read() -> list[tuple[Any, ...]]:
-        store = await Store.open(settings.database)
+        store = await open_database(settings.database_target)
         try:
             return await store.history(customer, limit=limit)
         finally:
@@ -96,7 +97,7 @@ def history(settings: Settings, customer: str, *, limit: int = 50, out: TextIO =
 
     rows = asyncio.run(read())
     if not rows:
-        print(f"No messages with {customer} in {settings.database}.", file=out)
+        print(f"No messages with {customer} in {shown(settings.database_target)}.", file=out)
         return 1
     for line in lines([entry(r, timezone=settings.bot.timezone) for r in rows]):
         print(line, file=out)
@@ -107,7 +108,7 @@ def export(settings: Settings, path: Path | None, *, out: TextIO = sys.stdout) -
     """`wabot export`: every message as one JSON object per line (JSON Lines), to a file or stdout."""
 
     async def read() -> list[tuple[Any, ...]]:
-        store = await Store.open(settings.database)
+        store = await open_database(settings.database_target)
         try:
             return await store.history()
         finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +13,9 @@ import aiohttp
 from aiohttp import web
 
 from wabot.config import Settings, load_settings
-from wabot.db.store import Store
-from wabot.errors import ConfigError, GraphError
+from wabot.db.base import DB_ERRORS, open_database
+from wabot.db.pgsql import shown
+from wabot.errors import ConfigError, DatabaseError, GraphError
 from wabot.flows.load import load_configured
 from wabot.server import webhook
 from wabot.server.keys import SETTINGS
@@ -76,17 +76,18 @@ async def flows(settings: Settings) -> Check:
 
 
 async def database(settings: Settings) -> Check:
-    path = settings.database
+    path = shown(settings.database_target)
+    errors: tuple[type[BaseException], ...] = (*DB_ERRORS, DatabaseError, ValueError)
     try:
-        store = await Store.open(path)
+        store = await open_database(settings.database_target)
         try:
             await store.count_status("handoff")
         finally:
             await store.close()
-    except (sqlite3.Error, OSError, ValueError) as exc:
+    except errors as exc:
         return Check(FAIL, f"database {path} cannot be used: {exc}",
                      "check that its folder exists and is writable and that the disk is not full "
-                     "(setting database.path)")
+                     "(setting database.path or database.url)")
     return Check(OK, f"database {path} opens and answers")
 
 

@@ -1,0 +1,100 @@
+"""What the server needs of a database (two implementations: store.Store on SQLite, postgres.PgStore).
+
+`open_database` picks one from the setting: a postgresql:// URL opens PostgreSQL, anything else
+is an SQLite file. A new query goes into both implementations and into `Database` below; the
+module docstring of postgres.py says how.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncpg
+
+from wabot.db import pgsql
+from wabot.db.postgres import PgStore
+from wabot.db.store import OutRow, Store
+from wabot.state import State, Status
+from wabot.whatsapp import inbound
+
+__all__ = ["DB_ERRORS", "Database", "OutRow", "open_database"]
+
+# What a database may raise when it, not the message, is at fault: the caller keeps the work for later.
+DB_ERRORS: tuple[type[BaseException], ...] = (
+    sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
+)
+
+
+class Database(Protocol):
+    """The database of one shop; every call is one transaction."""
+
+    path: str  # what messages call it: the SQLite file, or the URL without its password
+
+    async def close(self) -> None: ...
+
+    async def record(
+        self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
+    ) -> list[tuple[int, inbound.Message]]: ...
+
+    async def pending(self) -> list[tuple[int, inbound.Message]]: ...
+
+    async def skip(self, seq: int, *, customer: str) -> None: ...
+
+    async def load_state(self, customer: str) -> State | None: ...
+
+    async def finish_turn(
+        self,
+        *,
+        seq: int | None,
+        customer: str,
+        state: State,
+        bodies: list[dict[str, Any]],
+        now: float,
+        contact: inbound.Customer | None = None,
+        handoff: str | None = None,
+    ) -> list[OutRow]: ...
+
+    async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]: ...
+
+    async def contact(self, customer: str) -> inbound.Customer | None: ...
+
+    async def handoffs(self) -> list[dict[str, Any]]: ...
+
+    async def last_inbound(self, customer: str) -> float | None: ...
+
+    async def count_status(self, status: Status) -> int: ...
+
+    async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None: ...
+
+    async def opted_out(self, customer: str) -> bool: ...
+
+    async def history(self, customer: str | None = None, *, limit: int = 0) -> list[tuple[Any, ...]]: ...
+
+    async def purge(self, *, before: float) -> int: ...
+
+    async def queued(self) -> list[OutRow]: ...
+
+    async def oldest_queued(self) -> float | None: ...
+
+    async def mark_sent(self, row_id: int, *, wamid: str, now: float) -> None: ...
+
+    async def mark_sent_many(self, sent: list[tuple[str, float, int]]) -> None: ...
+
+    async def mark_failed(self, row_id: int, *, code: int | None, error: str, now: float) -> None: ...
+
+    async def mark_retry(self, row_id: int, *, code: int | None, error: str, now: float) -> None: ...
+
+    async def outbox_row(self, row_id: int) -> dict[str, Any] | None: ...
+
+
+async def open_database(target: str | Path, *, synchronous: str = "normal") -> Database:
+    """PostgreSQL for a postgresql:// URL, else the SQLite file `target` (created and migrated as needed).
+
+    `synchronous` is SQLite's durability (database.synchronous); PostgreSQL's is the server's own setting.
+    """
+    if isinstance(target, str) and pgsql.is_url(target):
+        return await PgStore.open(target)
+    return await Store.open(target, synchronous=synchronous)

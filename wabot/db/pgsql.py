@@ -1,0 +1,131 @@
+"""PostgreSQL's schema and connection: migrations numbered like sql.py's, the coordination tables, the pool.
+
+Migration N here is migration N of sql.py for PostgreSQL (same tables, same columns, PostgreSQL's
+types); the tables only several instances need (`claims`, `instances`) come with version 1. To add a
+migration, append one script to both lists, in the same position. The schema version lives in the
+table `wabot_schema`; a database newer than the code is refused, as sql.connect refuses an SQLite one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import asyncpg
+
+from wabot.db.sql import newer
+from wabot.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE inbox (
+        seq BIGSERIAL PRIMARY KEY,
+        message_id TEXT NOT NULL UNIQUE,
+        customer TEXT NOT NULL,
+        message TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX inbox_pending ON inbox (seq) WHERE done = 0;
+    CREATE INDEX inbox_customer ON inbox (customer, seq);
+    CREATE INDEX inbox_customer_pending ON inbox (customer, seq) WHERE done = 0;
+    CREATE TABLE conversations (
+        customer TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'idle',
+        contact TEXT,
+        handoff_reason TEXT,
+        handoff_at DOUBLE PRECISION,
+        opted_out_at DOUBLE PRECISION,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX conversations_status ON conversations (status, handoff_at);
+    CREATE TABLE outbox (
+        id BIGSERIAL PRIMARY KEY,
+        customer TEXT NOT NULL,
+        body TEXT NOT NULL,
+        inbox_seq BIGINT,
+        status TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        wamid TEXT,
+        error_code INTEGER,
+        error TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX outbox_queued ON outbox (id) WHERE status = 'queued';
+    CREATE INDEX outbox_wamid ON outbox (wamid);
+    CREATE INDEX outbox_customer ON outbox (customer, id);
+    CREATE INDEX outbox_customer_queued ON outbox (customer, id) WHERE status = 'queued';
+    CREATE TABLE statuses (
+        wamid TEXT NOT NULL,
+        status TEXT NOT NULL,
+        timestamp BIGINT NOT NULL,
+        recipient TEXT NOT NULL,
+        errors TEXT,
+        PRIMARY KEY (wamid, status)
+    );
+    -- several instances: who handles a customer now, until when (a lease, renewed while the owner lives)
+    CREATE TABLE claims (
+        customer TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        until DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX claims_owner ON claims (owner);
+    CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        seen_at DOUBLE PRECISION NOT NULL
+    );
+    """,
+    # 2: what the history purge looks up by age (the same indexes as SQLite's migration 2)
+    """
+    CREATE INDEX inbox_received ON inbox (received_at) WHERE done = 1;
+    CREATE INDEX outbox_updated ON outbox (updated_at) WHERE status != 'queued';
+    CREATE INDEX statuses_timestamp ON statuses (timestamp);
+    """,
+]
+
+NOW = "extract(epoch from clock_timestamp())"  # the database's clock: instances on other machines may drift
+_MIGRATING = 7_300_142  # the advisory lock held while migrating: two instances starting at once migrate once
+
+
+def is_url(target: str) -> bool:
+    """Whether `database.url` names PostgreSQL (anything else is an SQLite file)."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def shown(url: str) -> str:
+    """The URL for messages and logs: the password replaced by ***."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+async def connect(url: str, *, size: int = 10) -> asyncpg.Pool:
+    """A pool of connections to a migrated database; DatabaseError in plain words when it cannot be had."""
+    try:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=size, command_timeout=30)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseError(
+            f"Cannot connect to the PostgreSQL database {shown(url)}: {exc}. Check that the server runs, "
+            "that the database exists (createdb) and the user may use it (setting database.url)."
+        ) from None
+    try:
+        await migrate(pool, url)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, url: str) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATING)
+        await conn.execute("CREATE TABLE IF NOT EXISTS wabot_schema (version INTEGER NOT NULL)")
+        version = await conn.fetchval("SELECT max(version) FROM wabot_schema") or 0
+        if version > len(MIGRATIONS):
+            raise DatabaseError(newer(shown(url), version, len(MIGRATIONS)))
+        for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await conn.execute(script)
+            await conn.execute("INSERT INTO wabot_schema (version) VALUES ($1)", n)
+            log.info("database migrated to version %d", n)

@@ -1,0 +1,361 @@
+"""The PostgreSQL store: the twin of store.py (same methods, same meaning) plus what several instances share.
+
+How to add a query: write it in sql.py for SQLite and as a method here for PostgreSQL (the SQL is
+usually the same text with `$1, $2` for `?`, a table-qualified column in ON CONFLICT ... DO UPDATE,
+and DOUBLE PRECISION for REAL), add the method to base.Database, and run tests/db, which runs
+every store test against both databases. Each method is one transaction, as in store.py.
+
+Several instances: a customer is handled by one instance at a time, the one holding the row in
+`claims` (a lease that the owner renews; it expires when the owner dies). `finish_turn` refuses a
+message another instance already finished, so a lease lost to a long pause never answers twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from wabot.db import codec, pgsql
+from wabot.db.sql import _RANK, _RANK_SQL
+from wabot.db.store import OutRow
+from wabot.state import HANDOFF, State, Status
+from wabot.whatsapp import inbound
+
+Conn = asyncpg.Connection | PoolConnectionProxy  # a connection, or one lent by the pool
+
+CHANNEL = "wabot"  # LISTEN/NOTIFY channel of the instances sharing this database
+
+
+class Stale(Exception):
+    """The inbound message was finished by another instance (this one's lease had expired)."""
+
+
+class PgStore:
+    """The database on PostgreSQL. Open with `await PgStore.open(url)`, close with `await store.close()`."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+        self.path = pgsql.shown(url)  # what messages call this database
+        self.closed = False
+
+    @classmethod
+    async def open(cls, url: str) -> PgStore:
+        return cls(await pgsql.connect(url), url)
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.pool.close()
+
+    # --- inbox --------------------------------------------------------------------------------
+
+    async def record(
+        self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
+    ) -> list[tuple[int, inbound.Message]]:
+        """Store a webhook's messages and statuses in one commit; return the messages seen for the first time."""
+        fresh: list[tuple[int, inbound.Message]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for m in messages:
+                seq = await conn.fetchval(
+                    "INSERT INTO inbox (message_id, customer, message, received_at) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (message_id) DO NOTHING RETURNING seq",
+                    m.id, m.customer.key, codec.dump_message(m), now,
+                )
+                if seq is not None:
+                    fresh.append((int(seq), m))
+            for s in statuses:
+                await self._status(conn, s, now)
+        return fresh
+
+    async def _status(self, conn: Conn, s: inbound.Status, now: float) -> None:
+        errors = json.dumps([_err(e) for e in s.errors], ensure_ascii=False) if s.errors else None
+        await conn.execute(
+            "INSERT INTO statuses (wamid, status, timestamp, recipient, errors) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT DO NOTHING",
+            s.id, s.status, s.timestamp, s.recipient_id, errors,
+        )
+        rank = _RANK.get(s.status)
+        if rank is None:
+            return
+        first = s.errors[0] if s.errors else None
+        await conn.execute(
+            "UPDATE outbox SET status = $1, updated_at = $2, error_code = COALESCE($3, error_code),"
+            f" error = COALESCE($4, error) WHERE wamid = $5 AND {_RANK_SQL} < $6",
+            s.status, now, first.code if first else None,
+            f"{first.title}: {first.details or first.message}" if first else None, s.id, rank,
+        )
+
+    async def pending(self, customer: str | None = None) -> list[tuple[int, inbound.Message]]:
+        """Inbound messages stored but not yet processed, oldest first (of one customer, when given)."""
+        if customer is None:
+            rows = await self.pool.fetch("SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq")
+        else:
+            rows = await self.pool.fetch(
+                "SELECT seq, message FROM inbox WHERE customer = $1 AND done = 0 ORDER BY seq", customer
+            )
+        return [(int(seq), codec.load_message(text)) for seq, text in rows]
+
+    async def skip(self, seq: int, *, customer: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE inbox SET done = 1 WHERE seq = $1", seq)
+            await conn.execute("DELETE FROM conversations WHERE customer = $1", customer)
+
+    # --- conversations ------------------------------------------------------------------------
+
+    async def load_state(self, customer: str) -> State | None:
+        text = await self.pool.fetchval("SELECT state FROM conversations WHERE customer = $1", customer)
+        return State.from_json(text) if text else None
+
+    async def finish_turn(
+        self,
+        *,
+        seq: int | None,
+        customer: str,
+        state: State,
+        bodies: list[dict[str, Any]],
+        now: float,
+        contact: inbound.Customer | None = None,
+        handoff: str | None = None,
+    ) -> list[OutRow]:
+        """In one commit: mark the inbound message done, save the new state, queue the replies.
+
+        Raises Stale, committing nothing, when another instance already finished the message.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            if seq is not None:
+                done = await conn.fetchval("UPDATE inbox SET done = 1 WHERE seq = $1 AND done = 0 RETURNING 1", seq)
+                if done is None:
+                    raise Stale(f"inbox row {seq} was finished by another instance")
+            await conn.execute(
+                "INSERT INTO conversations (customer, state, status, contact, handoff_reason, handoff_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (customer) DO UPDATE SET state = excluded.state, status = excluded.status,"
+                " contact = COALESCE(excluded.contact, conversations.contact),"
+                " handoff_reason = CASE WHEN excluded.status = 'handoff'"
+                "   THEN COALESCE(excluded.handoff_reason, conversations.handoff_reason) END,"
+                " handoff_at = CASE WHEN excluded.status = 'handoff'"
+                "   THEN COALESCE(conversations.handoff_at, excluded.handoff_at) END,"
+                " updated_at = excluded.updated_at",
+                customer, state.to_json(), state.status, _contact(contact) if contact else None, handoff,
+                now if state.status == HANDOFF else None, now,
+            )
+            return await _queue(conn, customer, bodies, seq, now)
+
+    async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
+        """Queue messages that are not a bot turn (an agent's reply, a re-engagement template)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await _queue(conn, customer, bodies, None, now)
+
+    async def contact(self, customer: str) -> inbound.Customer | None:
+        text = await self.pool.fetchval("SELECT contact FROM conversations WHERE customer = $1", customer)
+        if text is None:
+            return None
+        d = json.loads(text)
+        return inbound.Customer(d.get("wa_id"), d.get("user_id"), d.get("name"))
+
+    async def handoffs(self) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT customer, contact, handoff_reason, handoff_at FROM conversations"
+            " WHERE status = 'handoff' ORDER BY handoff_at"
+        )
+        return [
+            {"customer": c, "name": json.loads(ct or "{}").get("name"), "reason": r or "", "since": at}
+            for c, ct, r, at in rows
+        ]
+
+    async def last_inbound(self, customer: str) -> float | None:
+        at = await self.pool.fetchval(
+            "SELECT received_at FROM inbox WHERE customer = $1 ORDER BY seq DESC LIMIT 1", customer
+        )
+        return None if at is None else float(at)
+
+    async def count_status(self, status: Status) -> int:
+        return int(await self.pool.fetchval("SELECT COUNT(*) FROM conversations WHERE status = $1", status))
+
+    async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None:
+        await self.pool.execute(
+            "INSERT INTO conversations (customer, state, opted_out_at, updated_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (customer) DO UPDATE SET opted_out_at = excluded.opted_out_at",
+            customer, State().to_json(), now if opted_out else None, now,
+        )
+
+    async def opted_out(self, customer: str) -> bool:
+        at = await self.pool.fetchval("SELECT opted_out_at FROM conversations WHERE customer = $1", customer)
+        return at is not None
+
+    # --- history ------------------------------------------------------------------------------
+
+    async def history(self, customer: str | None = None, *, limit: int = 0) -> list[tuple[Any, ...]]:
+        """Inbound and outbound messages, oldest first: (customer, at, "in"|"out", payload, status, error)."""
+        where = "WHERE customer = $1" if customer is not None else ""
+        args: tuple[Any, ...] = (customer,) if customer is not None else ()
+        sql = (
+            f"SELECT customer, received_at AS at, 'in' AS dir, message AS payload,"
+            f" CASE done WHEN 1 THEN 'done' ELSE 'pending' END AS status, NULL AS error, seq AS n FROM inbox {where}"
+            f" UNION ALL SELECT customer, created_at, 'out', body, status, error, id FROM outbox {where}"
+        )
+        if limit:
+            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, n DESC LIMIT {int(limit)}) AS recent"
+        sql += " ORDER BY customer, at, n"
+        return [tuple(r)[:6] for r in await self.pool.fetch(sql, *args)]
+
+    async def purge(self, *, before: float) -> int:
+        total = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for sql in (
+                "DELETE FROM inbox WHERE done = 1 AND received_at < $1",
+                "DELETE FROM outbox WHERE status != 'queued' AND updated_at < $1",
+                "DELETE FROM statuses WHERE timestamp < $1",
+            ):
+                total += _count(await conn.execute(sql, before))
+        return total
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    async def queued(self, customer: str | None = None) -> list[OutRow]:
+        """Every outgoing message not yet accepted by Meta, oldest first (to one customer, when given)."""
+        if customer is None:
+            rows = await self.pool.fetch(
+                "SELECT id, customer, body, attempts FROM outbox WHERE status = 'queued' ORDER BY id"
+            )
+        else:
+            rows = await self.pool.fetch(
+                "SELECT id, customer, body, attempts FROM outbox WHERE customer = $1 AND status = 'queued'"
+                " ORDER BY id", customer,
+            )
+        return [OutRow(int(i), c, json.loads(b), int(a), b) for i, c, b, a in rows]
+
+    async def oldest_queued(self) -> float | None:
+        at = await self.pool.fetchval("SELECT created_at FROM outbox WHERE status = 'queued' ORDER BY id LIMIT 1")
+        return float(at) if at is not None else None
+
+    async def mark_sent(self, row_id: int, *, wamid: str, now: float) -> None:
+        await self.mark_sent_many([(wamid, now, row_id)])
+
+    async def mark_sent_many(self, sent: list[tuple[str, float, int]]) -> None:
+        """(wamid, when, outbox id) for several replies, in one commit."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "UPDATE outbox SET status = 'sent', wamid = $1, attempts = attempts + 1, updated_at = $2"
+                " WHERE id = $3 AND status = 'queued'",
+                sent,
+            )
+
+    async def mark_failed(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
+        await self.pool.execute(
+            "UPDATE outbox SET status = 'failed', error_code = $1, error = $2, attempts = attempts + 1,"
+            " updated_at = $3 WHERE id = $4",
+            code, error, now, row_id,
+        )
+
+    async def mark_retry(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
+        await self.pool.execute(
+            "UPDATE outbox SET attempts = attempts + 1, error_code = $1, error = $2, updated_at = $3 WHERE id = $4",
+            code, error, now, row_id,
+        )
+
+    async def outbox_row(self, row_id: int) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(
+            "SELECT id, customer, status, attempts, wamid, error_code, error FROM outbox WHERE id = $1", row_id
+        )
+        return dict(row) if row is not None else None
+
+    # --- several instances --------------------------------------------------------------------
+
+    async def claim(self, customer: str, *, owner: str, lease: float) -> bool:
+        """Take the customer for `owner` unless a live instance holds it; True when `owner` holds it now."""
+        got = await self.pool.fetchval(
+            f"INSERT INTO claims (customer, owner, until) VALUES ($1, $2, {pgsql.NOW} + $3)"
+            " ON CONFLICT (customer) DO UPDATE SET owner = excluded.owner, until = excluded.until"
+            f" WHERE claims.owner = excluded.owner OR claims.until < {pgsql.NOW} RETURNING 1",
+            customer, owner, lease,
+        )
+        return got is not None
+
+    async def release(self, customer: str, *, owner: str) -> bool:
+        """Give the customer up when nothing of theirs waits (no inbound to process, no reply to send)."""
+        gone = await self.pool.fetchval(
+            "DELETE FROM claims WHERE customer = $1 AND owner = $2"
+            " AND NOT EXISTS (SELECT 1 FROM inbox WHERE customer = $1 AND done = 0)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox WHERE customer = $1 AND status = 'queued') RETURNING 1",
+            customer, owner,
+        )
+        return gone is not None
+
+    async def heartbeat(self, *, owner: str, lease: float) -> int:
+        """Renew `owner`'s leases and its sign of life; return how many instances are alive."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"UPDATE claims SET until = {pgsql.NOW} + $2 WHERE owner = $1", owner, lease)
+            await conn.execute(
+                f"INSERT INTO instances (id, seen_at) VALUES ($1, {pgsql.NOW})"
+                " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", owner,
+            )
+            await conn.execute(f"DELETE FROM instances WHERE seen_at < {pgsql.NOW} - 10 * $1::float8", lease)
+            alive = await conn.fetchval(f"SELECT COUNT(*) FROM instances WHERE seen_at >= {pgsql.NOW} - $1", lease)
+        return max(1, int(alive))
+
+    async def orphans(self, *, limit: int = 1000) -> list[str]:
+        """Customers with work waiting that no live instance holds (their owner died, or none took them)."""
+        rows = await self.pool.fetch(
+            "SELECT customer FROM (SELECT customer FROM inbox WHERE done = 0"
+            " UNION SELECT customer FROM outbox WHERE status = 'queued') AS waiting"
+            f" WHERE NOT EXISTS (SELECT 1 FROM claims c WHERE c.customer = waiting.customer AND c.until >= {pgsql.NOW})"
+            " LIMIT $1", limit,
+        )
+        return [r[0] for r in rows]
+
+    async def leave(self, *, owner: str) -> None:
+        """A clean stop: give up every claim at once, so the others need not wait for the leases."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM claims WHERE owner = $1", owner)
+            await conn.execute("DELETE FROM instances WHERE id = $1", owner)
+
+    async def notify(self, message: str) -> None:
+        """Tell every instance listening on this database (LISTEN/NOTIFY; at most 8,000 bytes)."""
+        await self.pool.execute("SELECT pg_notify($1, $2)", CHANNEL, message)
+
+    async def listen(self, callback: Callable[[str], None]) -> Callable[[], Awaitable[None]]:
+        """Call `callback` with each notice; return the coroutine function that stops listening."""
+        conn: asyncpg.Connection = await asyncpg.connect(self.url)
+
+        def heard(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+            callback(str(payload))
+
+        await conn.add_listener(CHANNEL, heard)
+
+        async def stop() -> None:
+            await conn.close()
+
+        return stop
+
+
+async def _queue(conn: Conn, customer: str, bodies: list[dict[str, Any]], seq: int | None,
+                 now: float) -> list[OutRow]:
+    rows: list[OutRow] = []
+    for body in bodies:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        row_id = await conn.fetchval(
+            "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)"
+            " RETURNING id", customer, text, seq, now, now,
+        )
+        rows.append(OutRow(int(row_id), customer, body, 0, text))
+    return rows
+
+
+def _count(tag: str) -> int:
+    """Rows touched, from a command tag such as 'DELETE 3'."""
+    last = tag.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+def _contact(c: inbound.Customer) -> str:
+    return json.dumps({"wa_id": c.wa_id, "user_id": c.user_id, "name": c.name}, ensure_ascii=False)
+
+
+def _err(e: inbound.ErrorInfo) -> dict[str, Any]:
+    return {"code": e.code, "title": e.title, "message": e.message, "details": e.details}

@@ -1,0 +1,173 @@
+"""Several instances on one PostgreSQL: which instance handles a customer, and the notices between them.
+
+Any instance takes any webhook and commits it to the inbox before answering 200. The customer is then
+handled by the one instance holding their row in `claims`: it processes their messages in inbox order
+and sends their replies, and gives the customer up only when nothing of theirs waits. Its lease is
+renewed every third of `database.lease_seconds` while it lives; after a `kill -9` the lease runs out
+and the first instance to look (they all look at each renewal) takes the customer over, replies left
+queued included. Notices travel by LISTEN/NOTIFY: "a message for your customer is in the inbox", "the
+token was refused: pause", "a new token is in place: read it", "I stopped: look for orphans now".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import (
+    TYPE_CHECKING,
+    Any,
+)
+
+from wabot.db.base import DB_ERRORS
+from wabot.db.postgres import PgStore
+
+if TYPE_CHECKING:
+    from wabot.server.dispatch import Dispatcher
+    from wabot.server.outbox import Sender
+
+log = logging.getLogger(__name__)
+
+
+class Cluster:
+    """This instance's place among the instances sharing `store`."""
+
+    def __init__(self, store: PgStore, *, lease: float, on_new_token: Callable[[], object] = lambda: None) -> None:
+        self.store = store
+        self.lease = lease
+        self.me = f"{socket.gethostname()}-{secrets.token_hex(4)}"
+        self.owned: set[str] = set()  # customers this instance holds a claim on
+        self.alive = 1  # instances seen alive at the last renewal
+        self.on_new_token = on_new_token
+        self.dispatcher: Dispatcher | None = None
+        self.sender: Sender | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._unlisten: Callable[[], Awaitable[None]] | None = None
+
+    async def start(self, dispatcher: Dispatcher, sender: Sender) -> None:
+        self.dispatcher, self.sender = dispatcher, sender
+        sender.on_pause = lambda reason: self.tell(f"pause {reason}")
+        sender.on_idle = self.idle
+        self._unlisten = await self.store.listen(self.heard)
+        await self.renew()
+        self.task = asyncio.create_task(self._renewing(), name="cluster")
+        log.info("instance %s joined; %d instance(s) share this database", self.me, self.alive)
+
+    async def quiet(self) -> None:
+        """Shutting down: stop renewing and listening (the claims stay until `leave`, after the work in hand)."""
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._unlisten is not None:
+            await self._unlisten()
+            self._unlisten = None
+        self.dispatcher = None
+
+    async def leave(self) -> None:
+        """Give every claim up at once and say so, so the others need not wait for the leases."""
+        try:
+            await self.store.leave(owner=self.me)
+            await self.store.notify(f"{self.me} left")
+        except DB_ERRORS as exc:
+            log.warning("could not hand this instance's customers over at once (%s); they wait for the lease", exc)
+
+    # --- claims ---------------------------------------------------------------------------------
+
+    async def acquire(self, customer: str) -> bool:
+        """Hold the customer; when newly held, take over the replies a dead owner left queued."""
+        if not await self.store.claim(customer, owner=self.me, lease=self.lease):
+            self.owned.discard(customer)
+            return False
+        if customer not in self.owned:
+            self.owned.add(customer)
+            if self.sender is not None:
+                self.sender.adopt(await self.store.queued(customer))
+        return True
+
+    async def release(self, customer: str) -> bool:
+        """Give the customer up if nothing of theirs waits here or in the database."""
+        sender = self.sender
+        if sender is not None and customer in sender.busy:
+            return False
+        if not await self.store.release(customer, owner=self.me):
+            return False
+        self.owned.discard(customer)
+        return True
+
+    def idle(self, customer: str) -> None:
+        """The sender has nothing more for the customer: give them up (or handle what came meanwhile)."""
+        if customer in self.owned:
+            self._background(self._idle(customer))
+
+    async def _idle(self, customer: str) -> None:
+        if self.sender is not None:
+            await asyncio.gather(*self.sender.flushes)  # the last reply recorded as sent, so it does not hold the claim
+        if self.dispatcher is not None:
+            self.dispatcher.wake(customer)
+
+    # --- notices --------------------------------------------------------------------------------
+
+    def tell(self, what: str) -> None:
+        """Notify the other instances in the background."""
+        self._background(self.store.notify(f"{self.me} {what}"))
+
+    def heard(self, payload: str) -> None:
+        sender, _, what = payload.partition(" ")
+        if sender == self.me or self.dispatcher is None or self.sender is None:
+            return
+        kind, _, rest = what.partition(" ")
+        if kind == "inbox" and rest in self.owned:
+            self.dispatcher.wake(rest)
+        elif kind == "pause" and not self.sender.paused:
+            self.sender.paused = rest
+            log.error("another instance was refused by the Graph API: %s Sending is paused here too.", rest)
+        elif kind == "token":
+            self.on_new_token()
+        elif kind == "left":
+            self._background(self.adopt_orphans())
+
+    # --- renewal --------------------------------------------------------------------------------
+
+    async def _renewing(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self.renew()
+            except DB_ERRORS as exc:
+                log.error("could not renew this instance's claims (%s); others take its customers over "
+                          "after %g seconds if this goes on", exc, self.lease)
+
+    async def renew(self) -> None:
+        """Renew the leases, count the instances (the send rate is shared), take over orphans."""
+        self.alive = await self.store.heartbeat(owner=self.me, lease=self.lease)
+        if self.sender is not None:
+            self.sender.share(self.alive)
+        await self.adopt_orphans()
+        dispatcher, sender = self.dispatcher, self.sender
+        if dispatcher is not None and sender is not None:
+            for customer in list(self.owned):  # held but idle: hand back, or handle what is waiting
+                if customer not in dispatcher.tasks and customer not in sender.busy:
+                    dispatcher.wake(customer)
+
+    async def adopt_orphans(self) -> None:
+        if self.dispatcher is None:
+            return
+        orphans = await self.store.orphans()
+        if orphans:
+            log.info("taking over %d customer(s) whose instance stopped or died", len(orphans))
+        for customer in orphans:
+            self.dispatcher.wake(customer)
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a notice between instances failed: %s", task.exception())
