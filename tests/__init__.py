@@ -19,8 +19,11 @@ FIXTURES = DATA / "flows"  # flow files made to be broken or odd
 
 
 def bot_settings(flows: Path = DEMO, **changes: Any) -> BotSettings:
-    """The bot settings of a config.yaml that says nothing (config.py's defaults), reading `flows`."""
-    return replace(load_settings(Path(os.devnull), environ={}).bot, flows=flows, **changes)
+    """The bot settings of a config.yaml that says nothing (config.py's defaults), reading `flows`.
+
+    `env` is None (no allow-list): the flows see the whole `environ` a test hands them, secrets removed.
+    """
+    return replace(load_settings(Path(os.devnull), environ={}).bot, flows=flows, **{"env": None, **changes})
 
 
 def load_flows(

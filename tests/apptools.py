@@ -7,7 +7,8 @@ import contextlib
 import itertools
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from tests import DEMO, configured_bot
 from tests.fakegraph import FakeGraph
 from wabot.config import load_settings
 from wabot.db.postgres import PgStore
-from wabot.server.adminsite import ADMIN_URL
+from wabot.server.adminsite import ADMIN_URL, Extension
 from wabot.server.app import create_app
 from wabot.server.keys import STORE
 from wabot.server.webhook import sign
@@ -57,11 +58,11 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
 
 async def start(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", env: dict[str, str] | None = None,
-    token_file: Path | None = None, whatsapp: str = "", db: str = "",
+    token_file: Path | None = None, whatsapp: str = "", db: str = "", admin: Sequence[Extension] = (),
 ) -> Client:
     settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp, db=db))
-    bot = configured_bot(settings.bot, environ=env)
-    client: Client = await aiohttp_client(create_app(settings, bot))
+    bot = configured_bot(replace(settings.bot, env=None), environ=env)  # a test hands the flows `env` itself
+    client: Client = await aiohttp_client(create_app(settings, bot, admin=admin))
     return client
 
 

@@ -84,8 +84,22 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 
 
 def test_template_env_hides_secrets() -> None:
-    env = template_env({"SHOP_API": "http://shop", "WHATSAPP_TOKEN": "t", "WHATSAPP_APP_SECRET": "s"})
+    env = template_env({"SHOP_API": "http://shop", "WHATSAPP_TOKEN": "t", "WHATSAPP_APP_SECRET": "s"},
+                       ("SHOP_API", "WHATSAPP_TOKEN"))
     assert env == {"SHOP_API": "http://shop"}
+
+
+def test_flows_read_only_the_environment_variables_bot_env_names(tmp_path: Path) -> None:
+    """Issue 16 item 4: `{{ env.AWS_SECRET_ACCESS_KEY }}` reached the customer; now only bot.env is handed over."""
+    environ = {"SHOP_API": "http://shop", "AWS_SECRET_ACCESS_KEY": "aws", "DATABASE_URL": "pg://x", "HOME": "/root"}
+    settings = load_settings(write(tmp_path, "bot: {env: [SHOP_API, SHOP_TOKEN]}\n"), environ)
+    assert settings.bot.env == ("SHOP_API", "SHOP_TOKEN")
+    assert template_env(environ, settings.bot.env) == {"SHOP_API": "http://shop"}
+    assert template_env(environ, load_settings(write(tmp_path, "bot: {}\n"), environ).bot.env) == {}
+    with pytest.raises(ConfigError, match=r"bot\.env .* WHATSAPP_TOKEN, which flows may never read"):
+        load_settings(write(tmp_path, "bot: {env: [WHATSAPP_TOKEN]}\n"), {})
+    with pytest.raises(ConfigError, match=r"bot\.env .* must be a list of environment variable names"):
+        load_settings(write(tmp_path, "bot: {env: SHOP_API}\n"), {})
 
 
 def test_token_from_a_file_and_a_missing_file_named(tmp_path: Path) -> None:

@@ -140,8 +140,10 @@ def run(config: Path) -> int:
         return 2
     from aiohttp import web
 
+    from wabot import api
     from wabot.server.app import create_app
 
+    _raise_file_limit()
     s = settings.server
     log.info("wabot serving %d flows on http://%s:%d%s", len(bot.flows), s.host, s.port, s.webhook_path)
     # what start-up loaded (code, flows, schema) lives for good: keep it out of every garbage collection, so the
@@ -150,7 +152,7 @@ def run(config: Path) -> int:
     gc.freeze()
     try:
         web.run_app(
-            create_app(settings, bot), host=s.host, port=s.port, print=None,
+            create_app(settings, bot, admin=[api.setup]), host=s.host, port=s.port, print=None,
             shutdown_timeout=settings.outbox.shutdown_grace, access_log=None, loop=_event_loop(),
         )
     except InUseError as err:
@@ -163,6 +165,19 @@ def run(config: Path) -> int:
             print(f"wabot: cannot listen on {s.host}:{s.port}: {err.strerror or err}.", file=sys.stderr)
         return 2
     return 0
+
+
+def _raise_file_limit(wanted: int = 65536) -> None:
+    """Each connection is a file: lift the soft limit (1024 under systemd) to the hard one the system allows."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("open files limit raised from %d to %d (LimitNOFILE= in the systemd unit sets it)", soft, target)
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -340,6 +355,52 @@ def export_command(args: argparse.Namespace) -> int:
     return 2 if settings is None else desk.export(settings, args.out)
 
 
+def _apikey_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("create", "list", "revoke"),
+                   help="create a key (printed once, alone on the last line), list the keys, or revoke one")
+    p.add_argument("name", nargs="?", help="the key's name, for create and revoke (like erp or shop-website)")
+
+
+def apikey_command(args: argparse.Namespace) -> int:
+    from wabot.tools.apikeys import apikey
+
+    settings = _settings(args)
+    return 2 if settings is None else apikey(settings, args.action, args.name)
+
+
+def _campaign_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("send", "show", "pause", "resume", "cancel"),
+                   help="send a template to a CSV of customers, show a campaign's report, pause, resume or cancel it")
+    p.add_argument("id", nargs="?", type=int, help="the campaign's number, for show/pause/resume/cancel")
+    p.add_argument("--template", help="send: the approved template's name")
+    p.add_argument("--language", help="send: the template's language code (default: bot.default_language)")
+    p.add_argument("--to", type=Path, help="send: a CSV file; column 'to' holds the numbers, the other columns are "
+                   "the template's body parameters in order")
+    p.add_argument("--name", default="", help="send: a name for the report (default: the file's name)")
+    p.add_argument("--no-wait", action="store_true", help="send: do not follow the campaign with a progress bar")
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text", help="show: the report's format")
+
+
+def campaign_command(args: argparse.Namespace) -> int:
+    from wabot.tools import campaign
+
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    if args.action == "send":
+        if not args.template or not args.to:
+            print("wabot: 'campaign send' needs --template NAME and --to customers.csv.", file=sys.stderr)
+            return 2
+        return campaign.send(settings, template=args.template, language=args.language or settings.bot.default_language,
+                             path=args.to, name=args.name, wait=not args.no_wait)
+    if args.id is None:
+        print(f"wabot: 'campaign {args.action}' needs the campaign's number.", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        return campaign.show(settings, args.id, form=args.format)
+    return campaign.switch(settings, args.id, args.action)
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -353,6 +414,10 @@ COMMANDS: list[_Command] = [
     _Command("history", "print one customer's conversation with delivery statuses", history_command,
              _history_arguments),
     _Command("export", "write every conversation as JSON Lines", export_command, _export_arguments),
+    _Command("apikey", "the business API's keys: create NAME | list | revoke NAME", apikey_command,
+             _apikey_arguments),
+    _Command("campaign", "send a template to a CSV of customers: send | show | pause | resume | cancel",
+             campaign_command, _campaign_arguments),
 ]
 
 

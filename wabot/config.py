@@ -19,6 +19,7 @@ import yaml
 from wabot.errors import ConfigError
 from wabot.templates import DEFAULT_TIMEZONE
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Every setting wabot reads, with its description for editors: the one home of the settings' names.
@@ -27,7 +28,9 @@ SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
 Synchronous = Literal["normal", "full"]
 
 # Names never handed to flow templates as `env.X`, whatever the config says.
-SECRET_VARS = ("WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN")
+SECRET_VARS = (
+    "WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WABOT_ADMIN_TOKEN", "WABOT_EVENTS_SECRET",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class Server:
     max_body_bytes: int
     max_batch: int  # updates accepted in one POST (Meta sends up to 1,000)
     trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
+    body_timeout: float = 10.0  # seconds a POST may take to send its body (a slow sender is cut off)
+    max_connections: int = 512  # POSTs read at once; more answer 503 at once (Meta delivers them again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,10 @@ class BotSettings:
     timezone: str
     stop_words: tuple[str, ...] = ()  # opt out of messages the bot starts (templates)
     start_words: tuple[str, ...] = ()  # opt back in
+    # the environment variables flows may read as `{{ env.X }}` (an allow-list); None only for the author
+    # tools in a folder without config.yaml, where the author's own environment (secrets removed) is seen
+    env: tuple[str, ...] | None = None
+    max_state_bytes: int = 256 * 1024  # a conversation's saved variables; past it the largest are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,8 @@ class Outbox:
     max_attempts: int
     concurrency: int
     shutdown_grace: float  # seconds to flush on SIGTERM
+    retry_for: float = 24 * 3600.0  # seconds a retryable failure (Graph down, 5xx, 429) keeps being retried
+    max_backoff: float = 60.0  # longest wait between two tries of one reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +103,14 @@ class Settings:
     retention_days: float = 0  # 0: keep conversation history forever
     admin_host: str = "127.0.0.1"  # the admin listener (desk API, metrics, console, business API)
     admin_port: int = 8081  # 0: a free port chosen by the system (tests)
+    events_url: str = ""  # the shop's receiver of signed events (docs/api.md); empty: no events kept
+    events_secret: str = ""  # signs each event (X-Wabot-Signature-256), as Meta signs its webhooks
+    events_max_attempts: int = 10  # deliveries tried before an event is dead-lettered
     synchronous: Synchronous = "normal"  # SQLite's durability: normal survives kill -9, full a power cut too
     database_url: str = ""  # postgresql://...: PostgreSQL (several instances may share it); empty: SQLite
     lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
+    http_private_hosts: tuple[str, ...] = ()  # private hosts http steps may reach (e.g. a shop API on 127.0.0.1)
+    http_max_answer_bytes: int = 1024 * 1024  # an http step's answer larger than this fails the step
 
     @property
     def database_target(self) -> str:
@@ -142,6 +158,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             webhook_path=r.match("server.webhook_path", "/webhook/whatsapp", r"/\S*", "a path starting with /"),
             max_body_bytes=int(r.number("server.max_body_bytes", 4 * 1024 * 1024, low=1024, integer=True)),
             max_batch=int(r.number("server.max_batch", 5000, low=1, integer=True)),
+            body_timeout=r.number("server.body_timeout_seconds", 10, low=0.1),
+            max_connections=int(r.number("server.max_connections", 512, low=1, integer=True)),
             trusted_proxies=r.networks("server.trusted_proxies"),
         ),
         bot=BotSettings(
@@ -152,6 +170,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             timezone=r.text("bot.timezone", DEFAULT_TIMEZONE),
             stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
             start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
+            env=r.names("bot.env"),
+            max_state_bytes=int(r.number("bot.max_state_bytes", 256 * 1024, low=1024, integer=True)),
         ),
         database=r.path("database.path", "wabot.db"),
         outbox=Outbox(
@@ -159,6 +179,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             max_attempts=int(r.number("outbox.max_attempts", 12, low=1, integer=True)),
             concurrency=int(r.number("outbox.concurrency", 64, low=1, integer=True)),
             shutdown_grace=r.number("outbox.shutdown_grace_seconds", 10, low=0),
+            retry_for=3600 * r.number("outbox.retry_hours", 24, low=0),
+            max_backoff=r.number("outbox.max_backoff_seconds", 60, low=0.1),
         ),
         log_level=r.choice("logging.level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=r.choice("logging.format", "text", ("text", "json")),
@@ -166,8 +188,13 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         admin_token=r.text("admin.token", ""),
         handoff_notify=r.match("admin.notify", "", r"\+?\d*", "a phone number in digits, like 84912345678").lstrip("+"),
         retention_days=r.number("history.retention_days", 90, low=0),
+        http_private_hosts=tuple(h.lower() for h in r.words("http.private_hosts", ())),
+        http_max_answer_bytes=int(r.number("http.max_answer_bytes", 1024 * 1024, low=1, integer=True)),
         admin_host=r.text("admin.host", "127.0.0.1"),
         admin_port=int(r.number("admin.port", 8081, low=0, high=65535, integer=True)),
+        events_url=r.url("events.url", "http://-") if r.text("events.url", "") else "",
+        events_secret=r.text("events.secret", ""),
+        events_max_attempts=int(r.number("events.max_attempts", 10, low=1, integer=True)),
         synchronous="full" if r.choice("database.synchronous", "normal", ("normal", "full")) == "full" else "normal",
         database_url=r.text("database.url", ""),
         lease_seconds=r.number("database.lease_seconds", 10, low=0.5),
@@ -184,6 +211,12 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             "is empty, but a token is set: without the app secret wabot cannot tell Meta's webhooks from forged "
             "ones. Set WHATSAPP_APP_SECRET (Meta App Dashboard > App settings > Basic > App secret)",
         )
+    if settings.events_url and settings.database_url:
+        raise r.fail("events.url", "works with an SQLite database only for now (database.path), not with a "
+                     "PostgreSQL database.url; remove one of them")
+    if settings.events_url and not settings.events_secret:
+        raise r.fail("events.secret", "is empty, but events.url is set: the shop's systems could not tell wabot's "
+                     "events from forged ones. Set WABOT_EVENTS_SECRET to a long random string")
     return settings
 
 
@@ -223,9 +256,10 @@ def _closest(name: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
     return f" (the known ones are: {', '.join(known)})"
 
 
-def template_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment as flow templates see it (`{{ env.SHOP_API }}`): secrets removed."""
-    return {k: v for k, v in environ.items() if k not in SECRET_VARS}
+def template_env(environ: Mapping[str, str], allowed: tuple[str, ...] | None) -> dict[str, str]:
+    """The environment as flow templates see it (`{{ env.SHOP_API }}`): only the allowed names, never secrets."""
+    names = environ.keys() if allowed is None else allowed
+    return {k: environ[k] for k in names if k in environ and k not in SECRET_VARS}
 
 
 class _Reader:
@@ -297,6 +331,14 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
         return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in value):
+            raise self.fail(key, "must be a list of environment variable names, like [SHOP_API, SHOP_TOKEN]")
+        if secret := [n for n in value if n in SECRET_VARS]:
+            raise self.fail(key, f"names {', '.join(secret)}, which flows may never read")
+        return tuple(value)
 
     def networks(self, key: str) -> tuple[str, ...]:
         """Addresses or networks (10.0.0.0/8, ::1), each checked."""

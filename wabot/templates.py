@@ -19,11 +19,16 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import ChainableUndefined, Template, TemplateError, Undefined, nodes
+from jinja2 import ChainableUndefined, Template, TemplateError, Undefined, nodes, pass_eval_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
+from jinja2.filters import do_join
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import generate_lorem_ipsum
+
+from wabot import urls
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +75,56 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox plus limits on the operations that can allocate or loop without bound."""
 
     code_generator_class = _Codegen
-    intercepted_binops = frozenset({"*", "**", "%", "+", "-", "/"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-", "/", "//"})
+    intercepted_unops = frozenset({"-", "+"})
 
-    def __init__(self) -> None:
-        super().__init__(autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=False)
+    def __init__(self, finalize: Callable[[Any], Any] | None = None) -> None:
+        super().__init__(autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=False,
+                         finalize=finalize or self.limit_output)
+        self.optimized = False  # Jinja's optimizer would run author expressions at compile time, unbudgeted
         self.budget = _Budget()
         self.globals["range"] = self.safe_range
+        self.globals["lipsum"] = self.safe_lipsum
+        self.filters["join"] = self.safe_join
+
+    def limit_output(self, value: Any) -> Any:
+        """Every `{{ value }}`: a list of long strings must not be printed into gigabytes."""
+        if self.measure(value) > MAX_SIZE:
+            raise SecurityError(f"a value shown in a text is limited to {MAX_SIZE} characters")
+        return value
+
+    def measure(self, value: Any, depth: int = 0) -> int:
+        """Roughly how long `str(value)` would be, counting every item looked at against the budget."""
+        if isinstance(value, str | bytes):
+            return len(value)
+        if depth > 50:
+            raise SecurityError("values are nested too deeply")
+        if isinstance(value, Mapping):
+            value = [*value.keys(), *value.values()]
+        if isinstance(value, list | tuple | set | frozenset):
+            self.budget.spend(len(value))
+            total = 2 * len(value)
+            for item in value:
+                total += self.measure(item, depth + 1)
+                if total > MAX_SIZE:
+                    break
+            return total
+        return 24
+
+    def safe_lipsum(self, n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+        if n * max > 2_000:
+            raise SecurityError("lipsum is limited to 2000 words")
+        return str(generate_lorem_ipsum(n=n, html=html, min=min, max=max))
+
+    @staticmethod
+    @pass_eval_context
+    def safe_join(context: EvalContext, value: Any, d: str = "", attribute: Any = None) -> str:
+        env = context.environment
+        assert isinstance(env, _Sandbox)
+        items = list(env.guard_iter(value))
+        if env.measure(items) + len(d) * len(items) > MAX_SIZE:
+            raise SecurityError(f"join is limited to {MAX_SIZE} characters")
+        return str(do_join(context, items, d, attribute))
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(f"the template may not use {attribute!r}")
@@ -94,6 +143,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def concat(self, parts: Iterable[Any]) -> str:
         """The `~` operator: joins like Jinja does, within the size limit."""
+        parts = list(parts)
+        if sum(self.measure(part) for part in parts) > MAX_SIZE:
+            raise SecurityError(f"strings are limited to {MAX_SIZE} characters")
         texts = [str(part) for part in parts]
         if sum(map(len, texts)) > MAX_SIZE:
             raise SecurityError(f"strings are limited to {MAX_SIZE} characters")
@@ -102,6 +154,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         __self.budget.spend()
         _check_call(__obj, args, kwargs)
+        if sum(__self.measure(a) for a in (*args, *kwargs.values())) > MAX_SIZE:
+            raise SecurityError(f"values passed to a call are limited to {MAX_SIZE} characters")
         return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
@@ -124,10 +178,17 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             if isinstance(left, str):
                 _check_format(left)
                 _check_ints(right if isinstance(right, tuple) else (right,))
+                if self.measure(right) > MAX_SIZE:
+                    raise SecurityError(f"strings are limited to {MAX_SIZE} characters")
             return operator.mod(left, right)
         if _size(left) + _size(right) > MAX_SIZE:
             raise SecurityError(f"strings and lists are limited to {MAX_SIZE} items")
         return operator.add(left, right)
+
+
+def fresh_budget(env: Any) -> None:
+    """Give a sandbox from this module a full budget before a render."""
+    env.budget = _Budget()
 
 
 def _check_power(base: Any, exponent: Any) -> None:
@@ -268,7 +329,7 @@ def number(value: Any, decimals: int | None = None) -> Any:
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # `now` and the date filters, unless bot.timezone says otherwise
 DATE_FORMATS = {"date": "%d/%m/%Y", "datetime": "%d/%m/%Y %H:%M", "time": "%H:%M"}  # Vietnamese order
-FILTERS = ("money", "number", *DATE_FORMATS)  # wabot's own filters, beside Jinja's
+FILTERS = ("money", "number", *DATE_FORMATS, "urlpath")  # wabot's own filters, beside Jinja's
 
 
 class Renderer:
@@ -281,11 +342,14 @@ class Renderer:
             log.warning("unknown time zone %r, dates are shown in UTC", timezone)
             self.zone = ZoneInfo("UTC")
         self.env = _Sandbox()
-        for name in ("center", "indent", "wordwrap", "replace", "truncate", "format"):
-            self.env.filters[name] = _limit_width(self.env.filters[name], check_value=name == "format")
-        self.env.filters.update(money=money, number=number)
-        self.env.filters.update({name: self._formatter(form) for name, form in DATE_FORMATS.items()})
+        self.url_env = _Sandbox(finalize=self._mark_url_value)
+        for env in (self.env, self.url_env):
+            for name in ("center", "indent", "wordwrap", "replace", "truncate", "format"):
+                env.filters[name] = _limit_width(env.filters[name], check_value=name == "format")
+            env.filters.update(money=money, number=number, urlpath=urls.PathValue)
+            env.filters.update({name: self._formatter(form) for name, form in DATE_FORMATS.items()})
         self._templates: OrderedDict[str, Template] = OrderedDict()
+        self._urls: OrderedDict[str, Template] = OrderedDict()
         self._expressions: OrderedDict[str, Callable[..., Any]] = OrderedDict()
 
     def render(self, source: str, context: Mapping[str, Any]) -> str:
@@ -300,6 +364,22 @@ class Renderer:
                 MemoryError, AttributeError) as exc:
             log.warning("could not render the text %r: %s", _short(source), _reason(exc))
             return ""
+
+    def render_url(self, source: str, context: Mapping[str, Any]) -> str:
+        """Render an http step's URL: each value after the host is encoded as one path segment or query value."""
+        if "{" not in source:
+            return source.strip()
+        try:
+            template = self._cached(self._urls, source, self.url_env.from_string)
+            self.url_env.budget = _Budget()
+            return urls.assemble(str(template.render(context)))
+        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError,
+                MemoryError, AttributeError) as exc:
+            log.warning("could not render the address %r: %s", _short(source), _reason(exc))
+            return ""
+
+    def _mark_url_value(self, value: Any) -> str:
+        return urls.mark(self.url_env.limit_output(value))
 
     def evaluate(self, expression: str, context: Mapping[str, Any]) -> Any:
         """Evaluate a Jinja expression (`quantity > 10`) to a Python value; None on any error."""

@@ -207,6 +207,20 @@ def test_a_schema_mistake_does_not_hide_a_wrong_target_in_the_same_file(tmp_path
     ]
 
 
+@pytest.mark.parametrize("source", [
+    "{{ 9 ** 9 ** 8 }}", "{{ ['a' * 100000] * 12000 }}", "{{ 'a' * 100000 * 100000 }}",
+    "{{ 'x' | center(1000000000) }}", "{{ (['a'*100000]*3000)|join }}", "{{ -(9 ** 9 ** 8) }}",
+])
+def test_loading_never_runs_an_expression_unbounded_and_reports_it(tmp_path: Path, source: str) -> None:
+    """Issue 16 item 5: `{{ 9 ** 9 ** 8 }}` froze the server for 31 s at load and passed validation."""
+    write(tmp_path, "main.yaml", f'flows:\n  main:\n    steps:\n      - say: "{source}"\n')
+    started = time.perf_counter()
+    _, problems = load(tmp_path)
+    assert time.perf_counter() - started < 3.0
+    assert [p.severity for p in problems] == ["error"], problems
+    assert "too much work" in problems[0].message and problems[0].line == 4
+
+
 def test_the_schema_and_the_types_name_the_same_expect_and_step_kinds() -> None:
     """flows.schema.json is what authors may write; ExpectKind and StepKind are what the code handles."""
     defs = json.loads((ROOT / "wabot" / "flows" / "flows.schema.json").read_text("utf-8"))["$defs"]

@@ -20,7 +20,7 @@ from wabot.server.keys import SETTINGS
 from wabot.tools import desk
 
 LAN = "84901234567"
-TOKEN = "desk-token"
+TOKEN = "desk-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -143,3 +143,34 @@ async def test_the_operator_number_is_told_about_a_new_handoff(
     assert fake.texts("84988888888") == [
         f"🔔 Lan ({LAN}) cần nhân viên: Khách cần hỗ trợ. Xem: wabot handoff show {LAN}"
     ]
+
+
+async def test_wrong_tokens_are_throttled_per_address(desk_api: aiohttp.ClientSession) -> None:
+    """Issue 16 item 12: 3,667 guesses a second on one connection; now ten a minute, then 429."""
+    from wabot.server.admin import MAX_FAILURES
+
+    statuses = [(await desk_api.get("/admin/handoffs", headers={"Authorization": f"Bearer guess{i}"})).status
+                for i in range(MAX_FAILURES + 3)]
+    assert statuses == [401] * MAX_FAILURES + [429] * 3
+    resp = await desk_api.get("/admin/handoffs", headers=AUTH)  # even the right token waits out the window
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
+
+
+async def test_a_short_token_keeps_the_desk_closed(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
+    client = await start(aiohttp_client, tmp_path, fake, "admin: {token: short-token}\n")
+    async with admin(client) as session:
+        resp = await session.get("/admin/handoffs", headers={"Authorization": "Bearer short-token"})
+        assert resp.status == 403 and "at least 16 characters" in (await resp.json())["error"]
+
+
+async def test_non_ascii_tokens_and_broken_texts_are_refused_in_plain_words(
+    client: Client, desk_api: aiohttp.ClientSession
+) -> None:
+    """Issue 16 item 8: these answered 500 with a traceback."""
+    resp = await desk_api.get("/admin/handoffs", headers={"Authorization": "Bearer tökén-é"})
+    assert resp.status == 401 and "WABOT_ADMIN_TOKEN" in (await resp.json())["error"]
+    await post(client, envelope(text(LAN, "gặp nhân viên")))
+    await settle(client)
+    body = b'{"text": "ch\\ud800o"}'
+    resp = await desk_api.post(f"/admin/conversations/{LAN}/reply", data=body, headers=AUTH)
+    assert resp.status == 400 and "surrogate" in (await resp.json())["error"]

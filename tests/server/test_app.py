@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import os
@@ -144,6 +145,33 @@ async def test_malformed_bodies_answer_400_not_500(client: Client, raw: bytes, s
     assert await post(client, None, raw=raw) == status
 
 
+async def test_a_non_ascii_signature_answers_401_not_500(client: Client) -> None:
+    """Issue 16 item 8: non-ASCII bytes in X-Hub-Signature-256 answered 500 with a traceback."""
+    for header in ("sha256=é" + "0" * 63, "sha256=\u00ff"):
+        resp = await client.post("/webhook/whatsapp", data=b"{}", headers={"X-Hub-Signature-256": header})
+        assert resp.status == 401
+
+
+async def test_a_huge_batch_is_refused_before_parsing_and_logged_once(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16 item 14: 113,295 tiny messages gave 113,000 log lines and 2.7 s of parsing before the 413."""
+    client = await start(aiohttp_client, tmp_path, fake, "server: {max_batch: 1000}\n")
+    broken = [{"from": LAN, "id": f"wamid.{i}", "type": "text"} for i in range(10_000)]  # no timestamp, no text
+    body = envelope(text(LAN, "hi"))
+    body["entry"][0]["changes"][0]["value"]["messages"] = broken
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert await post(client, body) == 413
+    assert len([r for r in caplog.records if r.name.startswith("wabot")]) == 1
+    body["entry"][0]["changes"][0]["value"]["messages"] = [{"from": LAN, "type": "text"}] * 500  # no ids
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert await post(client, body) == 200
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1 and "(and 497 more)" in skipped[0].getMessage()
+
+
 async def test_oversized_bodies_and_batches_answer_413(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
@@ -268,16 +296,25 @@ async def test_fuzzed_signed_bodies_never_500_never_leak_secrets_never_leave_any
 ) -> None:
     import random
 
-    from tests.whatsapp.test_inbound import mutate
+    from tests.whatsapp.test_inbound import leaves, mutate, nested
 
     caplog.set_level(logging.DEBUG)
     rng = random.Random(20261125)
     samples = [body for _, body in reference_payloads()]
     junk: list[Any] = [None, True, -1, 1e308, "", "💥" * 50, "a\u0301" * 30, [], {}, [[[[[]]]]], {"type": "x"}]
+    # issue 16 item 7: each of these answered 500 (lone surrogates, 490-900 deep objects, integers >= 2^63)
+    junk += ["\ud800", "Lan\udfff", 2**63, str(2**63), -(2**64), [{"name": nested(700)}], nested(490)]
     statuses = set()
     for _ in range(300):
         body = mutate(rng.choice(samples), [rng.randrange(50) for _ in range(rng.randrange(12))],
                       rng.choice(junk), rng.random() < 0.5)
+        if rng.random() < 0.5:  # put it where Meta's texts, ids and numbers sit
+            body = copy.deepcopy(rng.choice(samples))
+            *path, last = rng.choice(leaves(body))
+            node = body
+            for key in path:
+                node = node[key]
+            node[last] = rng.choice(junk)
         raw = json.dumps(body).encode()
         if rng.random() < 0.1:
             raw = raw[: rng.randrange(len(raw) + 1)]  # cut short: invalid JSON
@@ -302,7 +339,8 @@ async def test_a_slow_http_step_holds_up_only_its_own_customer(
     shop.router.add_get("/orders/{code}", order)
     async with TestServer(shop, host="127.0.0.1") as server:
         shop_api = str(server.make_url("")).rstrip("/")
-        client = await start(aiohttp_client, tmp_path, fake, db=db_target, env={"SHOP_API": shop_api})
+        client = await start(aiohttp_client, tmp_path, fake, "http: {private_hosts: [127.0.0.1]}\n", db=db_target,
+                             env={"SHOP_API": shop_api})
         await post(client, envelope(text(LAN, "hi")))
         await post(client, envelope(text(LAN, "tra cuu don hang")))
         await settle(client)

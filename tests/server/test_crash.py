@@ -30,7 +30,8 @@ def free_port() -> int:
 class Server:
     """`python -m wabot` in a child process, on a free port."""
 
-    def __init__(self, tmp_path: Path, graph_url: str, *, flows: Path = DEMO, token: str = "token: test-token") -> None:
+    def __init__(self, tmp_path: Path, graph_url: str, *, flows: Path = DEMO, token: str = "token: test-token",
+                 outbox: str = "rate_per_second: 1000, shutdown_grace_seconds: 5", extra: str = "") -> None:
         self.port = free_port()
         self.config = tmp_path / "config.yaml"
         self.log = tmp_path / "server.log"
@@ -43,8 +44,8 @@ class Server:
             f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
             "admin: {port: 0}\n"
             f"bot: {{flows: '{flows}'}}\n"
-            "outbox: {rate_per_second: 1000, shutdown_grace_seconds: 5}\n"
-            "logging: {level: WARNING}\n",
+            f"outbox: {{{outbox}}}\n"
+            "logging: {level: WARNING}\n" + extra,
             encoding="utf-8",
         )
         self.proc: asyncio.subprocess.Process | None = None

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import PAYLOADS
+from wabot.db.codec import dump_message
 from wabot.errors import PayloadError
 from wabot.whatsapp import inbound
 from wabot.whatsapp.parse import parse_webhook
@@ -196,9 +197,13 @@ def nested(depth: int) -> Any:
 
 # Emoji, skin tones, ZWJ sequences, Vietnamese combining marks, a lone surrogate and NUL.
 tricky = st.sampled_from(["👍", "👍🏽", "👨‍👩‍👧", "Tiếng Việt", "e\u0301\u0323", "\u0300" * 50, "\ud800", "\x00", ""])
+# issue 16 item 7: lone surrogates anywhere, objects nested 490-900 deep, integers past SQLite's 2^63
+surrogates = st.text(alphabet=st.characters(categories=["Cs"]), min_size=1, max_size=3).map(lambda s: f"a{s}b")
+huge = st.integers(min_value=2**63 - 1, max_value=2**70).map(lambda n: n * (1 if n % 2 else -1)) | st.sampled_from(
+    [str(2**63), "9" * 19, str(2**64)])
 junk = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | tricky
-    | st.text(alphabet=st.characters(codec="utf-8")) | st.integers(0, 600).map(nested),
+    st.none() | st.booleans() | st.integers() | st.floats() | tricky | surrogates | huge
+    | st.text(alphabet=st.characters(codec="utf-8")) | st.integers(0, 900).map(nested),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5) | tricky, inner, max_size=3),
     max_leaves=8,
 )
@@ -244,6 +249,11 @@ def test_mutated_payloads_give_a_batch_or_a_payload_error(
     body = copy.deepcopy(sample)
     for path, replacement, how in mutations:
         body = mutate_in_place(body, path, replacement, how)
+    check_batch(body)
+
+
+def check_batch(body: Any) -> None:
+    """`body` gives a PayloadError in plain words, or a batch whose every part can be stored and logged."""
     try:
         batch = parse_webhook(body)
     except PayloadError as err:
@@ -251,10 +261,78 @@ def test_mutated_payloads_give_a_batch_or_a_payload_error(
         return
     for m in batch.messages:
         assert isinstance(m.id, str) and m.id and m.customer.key and isinstance(m.timestamp, int)
+        storable(dump_message(m), m.id, m.customer.key, m.customer.name or "", m.timestamp)
     for s in batch.statuses:
         assert isinstance(s.id, str) and s.id and isinstance(s.status, str)
+        storable(s.id, s.status, s.recipient_id, s.timestamp)
     assert all(isinstance(i, str) and len(i) <= 64 for i in batch.ignored)
     assert all(isinstance(r, str) and len(r) < 200 for r in batch.rejected)
+    storable(*batch.rejected, *batch.ignored)
+
+
+def leaves(body: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path to every text and number in `body`: where Meta's data (names, ids, timestamps) sits."""
+    if isinstance(body, dict):
+        return [p for k, v in sorted(body.items()) for p in leaves(v, (*path, k))]
+    if isinstance(body, list):
+        return [p for i, v in enumerate(body) for p in leaves(v, (*path, i))]
+    return [path]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sample=st.sampled_from([body for _, body in SAMPLES]), data=st.data(),
+       hostile=surrogates | huge | st.integers(400, 900).map(lambda n: [{"name": nested(n)}]))
+def test_hostile_values_at_any_leaf_give_a_storable_batch(sample: Any, data: st.DataObject, hostile: Any) -> None:
+    """Surrogates, deep objects and huge integers placed where Meta puts texts, ids and numbers."""
+    body = copy.deepcopy(sample)
+    places = leaves(body)
+    path = data.draw(st.sampled_from(places)) if places else ()
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    if path:
+        node[path[-1]] = hostile
+    check_batch(body)
+
+
+def storable(*values: str | int) -> None:
+    """What the webhook stores and logs: UTF-8 texts and SQLite's 64-bit integers."""
+    for value in values:
+        if isinstance(value, str):
+            value.encode("utf-8")
+        else:
+            assert -(2**63) <= value < 2**63
+
+
+@pytest.mark.parametrize("where", ["text", "name", "id", "status_id", "contacts", "timestamp"])
+def test_surrogates_deep_cards_and_huge_numbers_are_stored_or_skipped_by_name(where: str) -> None:
+    """The three kinds of signed body that answered 500 (issue 16 item 7), each at the place it was found."""
+    message = copy.deepcopy(load("E1-"))
+    value = message["entry"][0]["changes"][0]["value"]
+    status = copy.deepcopy(load("E16-"))["entry"][0]["changes"][0]["value"]["statuses"][0]
+    value["statuses"] = [status]
+    if where == "text":
+        value["messages"][0]["text"] = {"body": "x\ud800y"}
+    elif where == "name":
+        value["contacts"][0]["profile"]["name"] = "\udfffLan"
+    elif where == "id":
+        value["messages"][0]["id"] = "wamid.\ud800"
+    elif where == "status_id":
+        status["id"] = "wamid.\udbff"
+    elif where == "contacts":
+        value["messages"][0] = {**value["messages"][0], "type": "contacts", "contacts": [{"name": nested(700)}]}
+        value["messages"][0].pop("text", None)
+    else:
+        status["timestamp"] = str(2**63)
+    batch = parse_webhook(json.loads(json.dumps(message)))
+    for m in batch.messages:
+        storable(dump_message(m), m.id, m.customer.name or "", m.timestamp)
+    for s in batch.statuses:
+        storable(s.id, s.timestamp)
+    if where == "contacts":
+        assert batch.messages == () and "contacts card nests more than" in batch.rejected[0]
+    else:
+        assert len(batch.messages) == len(batch.statuses) == 1
 
 
 def test_deep_nesting_and_thousands_of_messages() -> None:

@@ -20,12 +20,14 @@ from wabot.db.store import OutRow, Store
 from wabot.state import State, Status
 from wabot.whatsapp import inbound
 
-__all__ = ["DB_ERRORS", "Database", "OutRow", "open_database"]
+__all__ = ["DATA_ERRORS", "DB_ERRORS", "Database", "OutRow", "open_database"]
 
 # What a database may raise when it, not the message, is at fault: the caller keeps the work for later.
 DB_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
 )
+# Among those, what the data of one turn causes ("string or blob too big"): trying it again fails again.
+DATA_ERRORS: tuple[type[BaseException], ...] = (sqlite3.DataError, asyncpg.exceptions.DataError)
 
 
 class Database(Protocol):
@@ -55,6 +57,7 @@ class Database(Protocol):
         now: float,
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
+        events: Iterable[tuple[str, dict[str, Any]]] = (),
     ) -> list[OutRow]: ...
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]: ...
@@ -67,7 +70,9 @@ class Database(Protocol):
 
     async def count_status(self, status: Status) -> int: ...
 
-    async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None: ...
+    async def set_opted_out(
+        self, customer: str, opted_out: bool, *, now: float, events: Iterable[tuple[str, dict[str, Any]]] = ()
+    ) -> None: ...
 
     async def opted_out(self, customer: str) -> bool: ...
 

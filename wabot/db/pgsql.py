@@ -85,6 +85,64 @@ MIGRATIONS = [
     CREATE INDEX outbox_updated ON outbox (updated_at) WHERE status != 'queued';
     CREATE INDEX statuses_timestamp ON statuses (timestamp);
     """,
+    # 3, 4: the business API's and the campaigns' tables, as SQLite's migrations 3 and 4. Only the SQLite store
+    # uses them yet (db/apisql.py, db/campaignsql.py); they are here so both schemas keep one numbering.
+    """
+    CREATE TABLE api_keys (
+        name TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        created_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION
+    );
+    CREATE TABLE api_requests (
+        api_key TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        response TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (api_key, idempotency_key)
+    );
+    CREATE TABLE events (
+        id BIGSERIAL PRIMARY KEY,
+        customer TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at DOUBLE PRECISION NOT NULL,
+        error TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX events_pending ON events (customer, id) WHERE status = 'pending';
+    CREATE INDEX events_status ON events (status, id);
+    """,
+    """
+    CREATE TABLE campaigns (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        template TEXT NOT NULL,
+        language TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'running',
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE campaign_recipients (
+        campaign BIGINT NOT NULL,
+        row INTEGER NOT NULL,
+        customer TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        outbox_id BIGINT,
+        reason TEXT,
+        PRIMARY KEY (campaign, row)
+    );
+    CREATE UNIQUE INDEX campaign_customer ON campaign_recipients (campaign, customer) WHERE customer != '';
+    CREATE INDEX campaign_pending ON campaign_recipients (campaign, row) WHERE status = 'pending';
+    ALTER TABLE outbox ADD COLUMN once INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: instances on other machines may drift

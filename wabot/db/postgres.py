@@ -121,11 +121,16 @@ class PgStore:
         now: float,
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
+        events: Iterable[tuple[str, dict[str, Any]]] = (),
     ) -> list[OutRow]:
         """In one commit: mark the inbound message done, save the new state, queue the replies.
 
+        `events` (to the shop's systems) are SQLite-only for now: the settings refuse events.url with a
+        PostgreSQL database.url, so none ever arrive here.
+
         Raises Stale, committing nothing, when another instance already finished the message.
         """
+        assert not events, "events to the shop's systems are SQLite-only (the settings refuse them on PostgreSQL)"
         async with self.pool.acquire() as conn, conn.transaction():
             if seq is not None:
                 done = await conn.fetchval("UPDATE inbox SET done = 1 WHERE seq = $1 AND done = 0 RETURNING 1", seq)
@@ -177,7 +182,10 @@ class PgStore:
     async def count_status(self, status: Status) -> int:
         return int(await self.pool.fetchval("SELECT COUNT(*) FROM conversations WHERE status = $1", status))
 
-    async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None:
+    async def set_opted_out(
+        self, customer: str, opted_out: bool, *, now: float, events: Iterable[tuple[str, dict[str, Any]]] = ()
+    ) -> None:
+        assert not events, "events to the shop's systems are SQLite-only (the settings refuse them on PostgreSQL)"
         await self.pool.execute(
             "INSERT INTO conversations (customer, state, opted_out_at, updated_at) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (customer) DO UPDATE SET opted_out_at = excluded.opted_out_at",

@@ -72,6 +72,67 @@ MIGRATIONS = [
     CREATE INDEX outbox_updated ON outbox (updated_at) WHERE status != 'queued';
     CREATE INDEX statuses_timestamp ON statuses (timestamp);
     """,
+    # the business API (wabot/api): its keys, the answers kept for Idempotency-Key, the events to the shop
+    """
+    CREATE TABLE api_keys (
+        name TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE TABLE api_requests (
+        api_key TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        response TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (api_key, idempotency_key)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        customer TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX events_pending ON events (customer, id) WHERE status = 'pending';
+    CREATE INDEX events_status ON events (status, id);
+    """,
+    # campaigns: one template to many customers (wabot/db/campaignsql.py); a recipient row is queued to the
+    # outbox in the same commit that records its outbox id, so a restart never queues it twice
+    """
+    CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        template TEXT NOT NULL,
+        language TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'running',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE campaign_recipients (
+        campaign INTEGER NOT NULL,
+        row INTEGER NOT NULL,
+        customer TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        outbox_id INTEGER,
+        reason TEXT,
+        PRIMARY KEY (campaign, row)
+    );
+    CREATE UNIQUE INDEX campaign_customer ON campaign_recipients (campaign, customer) WHERE customer != '';
+    CREATE INDEX campaign_pending ON campaign_recipients (campaign, row) WHERE status = 'pending';
+    -- a campaign's message is sent at most once: `sending` is committed before the Graph call, and a row found
+    -- sending after a crash is not sent again (Meta may or may not have it; a duplicate promotion is worse)
+    ALTER TABLE outbox ADD COLUMN once INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 # Short, so a writer in another process (a migration, the sqlite3 shell) never freezes the event loop for
@@ -83,6 +144,7 @@ _RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed
 _RANK_SQL = "CASE status " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in _RANK.items()) + " ELSE 5 END"
 
 Row = tuple[int, str, dict[str, Any], int, str]  # outbox id, customer, body, attempts, body as JSON text
+Event = tuple[str, dict[str, Any]]  # an event for the shop's systems: (kind, data); see wabot/api/events.py
 
 
 def connect(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:
@@ -205,8 +267,10 @@ def finish_turn(
     now: float,
     contact: inbound.Customer | None,
     handoff: str | None,
+    events: Iterable[Event] = (),
 ) -> list[Row]:
     with transaction(conn):
+        add_events(conn, customer, events, now)
         conn.execute(
             "INSERT INTO conversations (customer, state, status, contact, handoff_reason, handoff_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -286,8 +350,11 @@ def count_status(conn: sqlite3.Connection, status: str) -> int:
 # --- opt-out ----------------------------------------------------------------------------------
 
 
-def set_opted_out(conn: sqlite3.Connection, customer: str, opted_out: bool, now: float) -> None:
+def set_opted_out(
+    conn: sqlite3.Connection, customer: str, opted_out: bool, now: float, events: Iterable[Event] = ()
+) -> None:
     with transaction(conn):
+        add_events(conn, customer, events, now)
         conn.execute(
             "INSERT INTO conversations (customer, state, opted_out_at, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (customer) DO UPDATE SET opted_out_at = excluded.opted_out_at",
@@ -369,6 +436,14 @@ def outbox_row(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
         return None
     keys = ("id", "customer", "status", "attempts", "wamid", "error_code", "error")
     return dict(zip(keys, row, strict=True))
+
+
+def add_events(conn: sqlite3.Connection, customer: str, events: Iterable[Event], now: float) -> None:
+    """Keep events for the shop's systems inside the caller's transaction: the change and its events commit together."""
+    conn.executemany(
+        "INSERT INTO events (customer, kind, data, next_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [(customer, kind, json.dumps(data, ensure_ascii=False, default=str), now, now, now) for kind, data in events],
+    )
 
 
 def _contact(c: inbound.Customer) -> str:

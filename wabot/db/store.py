@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wabot.db import sql
+from wabot.db import apisql, campaignsql, sql
 from wabot.state import State, Status
 from wabot.whatsapp import inbound
 
@@ -40,6 +40,7 @@ class OutRow:
     body: dict[str, Any]
     attempts: int = 0
     payload: str = ""  # `body` as the JSON text stored (sent as is: no second encoding)
+    once: bool = False  # a campaign's message: never sent again after a crash caught it mid-send
 
 
 class Store:
@@ -102,12 +103,14 @@ class Store:
         now: float,
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
+        events: Iterable[sql.Event] = (),
     ) -> list[OutRow]:
         """In one commit: save the new state, queue the replies, mark the inbound message done.
 
-        `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff.
+        `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff;
+        `events` are kept for the shop's systems in the same commit.
         """
-        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff)
+        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events))
         return [OutRow(*r) for r in rows]
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
@@ -129,8 +132,10 @@ class Store:
     async def count_status(self, status: Status) -> int:
         return await self._run(sql.count_status, status)
 
-    async def set_opted_out(self, customer: str, opted_out: bool, *, now: float) -> None:
-        await self._run(sql.set_opted_out, customer, opted_out, now)
+    async def set_opted_out(
+        self, customer: str, opted_out: bool, *, now: float, events: Iterable[sql.Event] = ()
+    ) -> None:
+        await self._run(sql.set_opted_out, customer, opted_out, now, list(events))
 
     async def opted_out(self, customer: str) -> bool:
         return await self._run(sql.opted_out, customer)
@@ -165,7 +170,8 @@ class Store:
 
     async def queued(self) -> list[OutRow]:
         """Every outgoing message not yet accepted by Meta, oldest first."""
-        return [OutRow(*r) for r in await self._run(sql.queued)]
+        once = await self._run(campaignsql.once_ids)
+        return [OutRow(*r, once=r[0] in once) for r in await self._run(sql.queued)]
 
     async def oldest_queued(self) -> float | None:
         """When the oldest reply still queued was created (unix time), or None when the outbox is empty."""
@@ -189,9 +195,106 @@ class Store:
     async def mark_retry(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
         await self._run(
             sql.update,
-            "UPDATE outbox SET attempts = attempts + 1, error_code = ?, error = ?, updated_at = ? WHERE id = ?",
+            "UPDATE outbox SET attempts = attempts + 1, sending = 0, error_code = ?, error = ?, updated_at = ?"
+            " WHERE id = ?",
             (code, error, now, row_id),
         )
 
     async def outbox_row(self, row_id: int) -> dict[str, Any] | None:
         return await self._run(sql.outbox_row, row_id)
+
+    # --- the business API (wabot/api) -------------------------------------------------------------
+
+    async def add_api_key(self, name: str, digest: str, *, now: float) -> bool:
+        """Keep an API key's hash; False when the name is taken."""
+        return await self._run(apisql.add_key, name, digest, now)
+
+    async def api_key_name(self, digest: str) -> str | None:
+        """The name of the live API key with this hash, or None."""
+        return await self._run(apisql.key_name, digest)
+
+    async def api_keys(self) -> list[tuple[str, float, float | None]]:
+        """(name, created at, revoked at) for every API key."""
+        return await self._run(apisql.keys)
+
+    async def revoke_api_key(self, name: str, *, now: float) -> bool:
+        return await self._run(apisql.revoke_key, name, now)
+
+    async def remembered(self, api_key: str, idempotency_key: str) -> tuple[str, int, Any] | None:
+        """(fingerprint, status, answer) of an earlier request with this Idempotency-Key."""
+        return await self._run(apisql.remembered, api_key, idempotency_key)
+
+    async def remember(self, api_key: str, idempotency_key: str, fingerprint: str, *, status: int, answer: Any,
+                       now: float) -> None:
+        """Keep the answer to a request made with an Idempotency-Key."""
+        await self._run(apisql.remember, api_key, idempotency_key, fingerprint, status, answer, now)
+
+    async def send(
+        self, customer: str, body: dict[str, Any], *, now: float, idempotency: tuple[str, str, str] | None
+    ) -> tuple[OutRow | None, int, Any]:
+        """Queue one message the business starts; with (api key, Idempotency-Key, fingerprint), only once."""
+        row, status, answer = await self._run(apisql.send, customer, body, now, idempotency)
+        return (OutRow(*row) if row else None), status, answer
+
+    async def message(self, row_id: int) -> dict[str, Any] | None:
+        return await self._run(apisql.message, row_id)
+
+    async def add_events(self, customer: str, events: Iterable[sql.Event], *, now: float) -> None:
+        """Keep events for the shop's systems (their own commit: for changes made elsewhere)."""
+
+        def add(conn: sqlite3.Connection) -> None:
+            with sql.transaction(conn):
+                sql.add_events(conn, customer, events, now)
+
+        await self._run(add)
+
+    async def due_events(self, *, now: float, limit: int = 100) -> list[apisql.EventRow]:
+        return await self._run(apisql.due_events, now, limit)
+
+    async def next_event_at(self) -> float | None:
+        return await self._run(apisql.next_event_at)
+
+    async def event_delivered(self, event_id: int, *, now: float) -> None:
+        await self._run(apisql.event_delivered, event_id, now)
+
+    async def event_failed(self, event_id: int, *, error: str, next_at: float, dead: bool, now: float) -> None:
+        await self._run(apisql.event_failed, event_id, error, next_at, dead, now)
+
+    async def dead_events(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        return await self._run(apisql.dead_events, limit)
+
+    async def retry_event(self, event_id: int, *, now: float) -> bool:
+        return await self._run(apisql.retry_event, event_id, now)
+
+    # --- campaigns ----------------------------------------------------------------------------------
+
+    async def add_campaign(
+        self, *, name: str, template: str, language: str, recipients: list[campaignsql.Recipient],
+        invalid: list[campaignsql.Skip], now: float,
+    ) -> tuple[int, int]:
+        """A new running campaign: (its id, duplicate numbers skipped)."""
+        return await self._run(campaignsql.add, name, template, language, recipients, invalid, now)
+
+    async def running_campaigns(self) -> list[tuple[int, str, str]]:
+        return await self._run(campaignsql.running)
+
+    async def feed_campaign(
+        self, campaign: int, *, limit: int, now: float, bodies: Callable[[str, list[str]], dict[str, Any]]
+    ) -> tuple[list[OutRow], bool]:
+        """Queue the next `limit` recipients to the outbox; (the rows, whether more remain)."""
+        rows, more = await self._run(campaignsql.feed, campaign, limit, now, bodies)
+        return [OutRow(*r, once=True) for r in rows], more
+
+    async def sending(self, row_id: int) -> None:
+        """An at-most-once row is about to be sent (committed before the Graph call)."""
+        await self._run(campaignsql.sending, row_id)
+
+    async def interrupted(self, *, now: float) -> int:
+        """Fail the at-most-once rows a crash caught mid-send (start-up, before the sender loads the outbox)."""
+        return await self._run(campaignsql.interrupted, now)
+
+    async def set_campaign_status(self, campaign: int, status: str, *, now: float) -> str | None:
+        return await self._run(campaignsql.set_status, campaign, status, now)
+
+    async def campaign_report(self, campaign: int) -> dict[str, Any] | None:
+        return await self._run(campaignsql.report, campaign)

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
 from wabot.engine import answering
-from wabot.engine.events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume
+from wabot.engine.events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume, StartFlow
 from wabot.engine.turn import KEPT_ON_END, Turn
-from wabot.flows.model import Bot, ReplyRef, TextSpec, Trigger
+from wabot.flows.model import Bot, Jump, ReplyRef, TextSpec, Trigger
 from wabot.state import HANDOFF, HTTP, IDLE, WAITING, State
 from wabot.templates import Renderer
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
 
 __all__ = [
-    "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "advance",
-    "reengage",
+    "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "StartFlow",
+    "advance", "reengage",
 ]
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Outcome:
     state: State
     replies: tuple[outbound.Outgoing, ...] = ()
     effects: tuple[Effect, ...] = ()
+    finished: tuple[tuple[str, dict[str, Any]], ...] = ()  # (flow, its variables) for each flow that ended
 
 
 def advance(
@@ -60,6 +62,8 @@ def advance(
         return _outcome(turn, last_seen=state.last_seen)
     if isinstance(event, Incoming):
         return _incoming(bot, renderer, state, event.message, customer=customer, now=now)
+    if isinstance(event, StartFlow):
+        return _start_flow(bot, renderer, state, event, customer=customer, now=now)
     turn = Turn(bot, renderer, state, customer=customer, now=now)
     if isinstance(event, HttpResult):
         turn.http_result(event)
@@ -91,6 +95,7 @@ def _incoming(
     turn = Turn(bot, renderer, state, customer=customer, now=now, message=message)
     if state.status != IDLE and now - state.last_seen > bot.session_timeout:
         turn.finish()
+        turn.finished.clear()  # abandoned, not finished: no flow_finished event for it
         turn.say(bot.welcome_back)
     trigger = _trigger(bot, message)
     step = turn.current() if turn.status == WAITING else None
@@ -106,6 +111,19 @@ def _incoming(
     return _outcome(turn, last_seen=now)
 
 
+def _start_flow(
+    bot: Bot, renderer: Renderer, state: State, event: StartFlow, *, customer: inbound.Customer, now: float
+) -> Outcome:
+    """The business starts a flow: whatever ran before is left behind, as if the customer typed a trigger word."""
+    if state.status == HANDOFF or event.flow not in bot.flows:
+        log.info("flow %s not started: %s", event.flow, "a person has the conversation" if state.status == HANDOFF
+                 else "there is no such flow")
+        return Outcome(state)
+    turn = Turn(bot, renderer, state.with_(vars={**state.vars, **event.vars}), customer=customer, now=now)
+    turn.leap(Jump("goto", event.flow), calls=False)
+    return _outcome(turn, last_seen=now)  # the session clock starts now, as if the customer had written
+
+
 def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
     typed = fold(message.text)
     if not typed:
@@ -114,7 +132,7 @@ def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
 
 
 def _outcome(turn: Turn, *, last_seen: float) -> Outcome:
-    return Outcome(turn.state(last_seen=last_seen), tuple(turn.replies), tuple(turn.effects))
+    return Outcome(turn.state(last_seen=last_seen), tuple(turn.replies), tuple(turn.effects), tuple(turn.finished))
 
 
 REENGAGE = "reengage"  # the reply sent when the 24-hour customer-service window has closed

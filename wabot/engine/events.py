@@ -30,7 +30,15 @@ class Resume:
     """A person gave the conversation back to the bot (end of a handoff)."""
 
 
-Event = Incoming | HttpResult | Resume
+@dataclass(frozen=True, slots=True)
+class StartFlow:
+    """The business starts `flow` for the customer (the business API), with `vars` saved first."""
+
+    flow: str
+    vars: dict[str, Any]
+
+
+Event = Incoming | HttpResult | Resume | StartFlow
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,7 @@ class HttpCall:
     headers: dict[str, str]
     body: Any
     timeout: float
+    follow_redirects: bool = False  # within the same host only
 
 
 @dataclass(frozen=True, slots=True)

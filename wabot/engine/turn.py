@@ -57,6 +57,7 @@ class Turn:
         self.attempts, self.misses, self.page = state.attempts, state.misses, state.page
         self.replies: list[outbound.Outgoing] = []
         self.effects: list[Effect] = []
+        self.finished: list[tuple[str, dict[str, Any]]] = []  # flows that ended, with their variables (events)
         self.steps_run = 0
         moment = renderer.now(now)
         self.today: date = moment.date()
@@ -209,6 +210,8 @@ class Turn:
 
     def finish(self) -> None:
         """The conversation is over: idle, nothing kept but the customer's language."""
+        if self.flow:
+            self.finished.append((self.flow, dict(self.vars)))
         kept = {k: v for k, v in self.vars.items() if k in KEPT_ON_END}
         self.vars.clear()
         self.vars.update(kept)
@@ -291,10 +294,11 @@ class Turn:
         render = self.writer.renderer.render
         return HttpCall(
             method=http.method.upper(),
-            url=render(http.url, context).strip(),
+            url=self.writer.renderer.render_url(http.url, context),
             headers={k: render(v, context) for k, v in http.headers.items()},
             body=self.writer.value(http.body),
             timeout=http.timeout,
+            follow_redirects=http.follow_redirects,
         )
 
     def http_result(self, result: HttpResult) -> None:

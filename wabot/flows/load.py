@@ -15,6 +15,7 @@ from wabot.flows.check import check_document
 from wabot.flows.lint import check_bot
 from wabot.flows.model import Bot
 from wabot.flows.source import Document, parse
+from wabot.flows.texts import Use
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def load_bot(
     session_timeout: float,
     timezone: str,
     env: Mapping[str, str],
+    env_allowed: tuple[str, ...] | None = None,
 ) -> tuple[Bot, list[Problem]]:
     """All flow files merged into one Bot, plus every problem (errors and warnings) found.
 
@@ -90,6 +92,8 @@ def load_bot(
         session_timeout=session_timeout, timezone=timezone, env=dict(env),
     )
     later = [*built.texts.problems, *check_bot(bot, built, first_file=str(files[0]) if files else "flows")]
+    if env_allowed is not None:
+        later.extend(_env_not_allowed(built.texts.env_uses, env_allowed))
     if not complete:
         # report what is certain: no warnings, nothing a file that could not be read might answer (a missing
         # target may live there), nothing on a line that already has a problem; the rest once they are fixed
@@ -101,6 +105,16 @@ def load_bot(
     problems.sort(key=lambda p: (p.file, p.line))
     log.debug("loaded %d flows from %d files, %d problems", len(bot.flows), len(files), len(problems))
     return bot, problems
+
+
+def _env_not_allowed(uses: list[Use], allowed: tuple[str, ...]) -> list[Problem]:
+    """A flow reading `{{ env.X }}` when X is not in the config's bot.env (flows see only those)."""
+    return [
+        Problem(f"reads env.{use.name}, but {use.name} is not in bot.env in the config, so flows cannot see it",
+                use.file, use.line, use.where, f"add it to config.yaml: bot: env: [{', '.join([*allowed, use.name])}]",
+                "warning")
+        for use in uses if use.name not in allowed
+    ]
 
 
 def _raw_text(files: list[Path]) -> str:
@@ -154,5 +168,5 @@ def load_configured(
     return load_bot(
         paths, start=settings.start_flow, default_language=settings.default_language,
         session_timeout=settings.session_timeout, timezone=settings.timezone,
-        env=template_env(os.environ if environ is None else environ),
+        env=template_env(os.environ if environ is None else environ, settings.env), env_allowed=settings.env,
     )

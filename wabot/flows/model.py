@@ -260,6 +260,7 @@ class Http:
     timeout: float = 10.0
     save: str | None = None
     on_error: Jump | None = None  # None = go on with the next step, with `<save>_error` set
+    follow_redirects: bool = False  # within the same host only (issue 16)
 
 
 @dataclass(frozen=True, slots=True)

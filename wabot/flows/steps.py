@@ -141,6 +141,7 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
             float(http.get("timeout", 10.0)), None if name is None else str(name),
             b.target(http["on_error"], flow, Where(file, line_of(http, "on_error", hl)), place)
             if "on_error" in http else None,
+            bool(http.get("follow_redirects", False)),
         )
     if kind == "goto":
         return Goto(jump("goto") or END)

@@ -9,15 +9,15 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.exceptions import SecurityError
 
 from wabot.errors import Problem
 from wabot.flows.model import ANY, Localized
 from wabot.flows.source import LineDict, LineList
-from wabot.templates import FILTERS
+from wabot.templates import FILTERS, Renderer, fresh_budget
 
-_env = SandboxedEnvironment()
-_env.filters.update({name: str for name in FILTERS})  # only their names matter for compiling
+# The rendering sandbox itself: compiling never folds author expressions outside its limits (issue 16)
+_env = Renderer(timezone="UTC").env
 
 
 def line_of(container: Any, key: Any, default: int = 1) -> int:
@@ -56,6 +56,7 @@ class Texts:
     problems: list[Problem] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
     reply_uses: list[Use] = field(default_factory=list)  # `{reply: name}` messages
+    env_uses: list[Use] = field(default_factory=list)  # `{{ env.NAME }}`: NAME, to check against bot.env
     _seen: dict[str, tuple[str, frozenset[str]] | None] = field(default_factory=dict)
 
     def problem(self, message: str, file: str, line: int, where: str, fix: str = "", *, warning: bool = False) -> None:
@@ -80,7 +81,8 @@ class Texts:
                 name = error.split("'")[1]
                 fix = suggest(name, [*FILTERS, *_env.filters]) or f"the filters are {', '.join(FILTERS)}"
             self.problem(error, file, line, where, fix)
-        self.uses.extend(Use(name, file, line, where) for name in sorted(names))
+        self.uses.extend(Use(name, file, line, where) for name in sorted(names) if not name.startswith("env."))
+        self.env_uses.extend(Use(name[4:], file, line, where) for name in sorted(names) if name.startswith("env."))
         return source
 
     def text(self, raw: Any, file: str, line: int, where: str, *, limit: int = 0, what: str = "the text") -> Localized:
@@ -102,15 +104,39 @@ class Texts:
 def _compile(source: str) -> tuple[str, frozenset[str]]:
     try:
         ast = _env.parse(source)
-        _env.compile(ast)
+        template = _env.from_string(ast)
     except jinja2.TemplateSyntaxError as err:  # unknown filters too (TemplateAssertionError)
         message = err.message or str(err)
         if message.startswith("No filter named"):
             return "there is no filter " + message.removeprefix("No filter named ").rstrip("."), frozenset()
         return f"the template has a mistake: {message}", frozenset()
+    if too_much := _too_much_work(template):
+        return too_much, frozenset()
     names = meta.find_undeclared_variables(ast)
     # `x.y` reads x; `loop`, `range`... are Jinja's own
-    return "", frozenset(n for n in names if n not in _env.globals and n != "loop" and not _assigned(ast, n))
+    read = frozenset(n for n in names if n not in _env.globals and n != "loop" and not _assigned(ast, n))
+    return "", read | _env_names(ast) if "env" in read else read
+
+
+def _env_names(ast: nodes.Template) -> frozenset[str]:
+    """`env.NAME` and `env['NAME']` read in a template, as "env.NAME"."""
+    found = {f"env.{node.attr}" for node in ast.find_all(nodes.Getattr)
+             if isinstance(node.node, nodes.Name) and node.node.name == "env"}
+    found |= {f"env.{node.arg.value}" for node in ast.find_all(nodes.Getitem)
+              if isinstance(node.node, nodes.Name) and node.node.name == "env" and isinstance(node.arg, nodes.Const)}
+    return frozenset(found)
+
+
+def _too_much_work(template: jinja2.Template) -> str:
+    """Render once with no variables, under the rendering budget: what is over it without data always is."""
+    fresh_budget(_env)
+    try:
+        template.render()
+    except SecurityError as err:
+        return f"the template would do too much work when shown ({err})"
+    except Exception:
+        pass
+    return ""
 
 
 def _assigned(ast: nodes.Template, name: str) -> bool:

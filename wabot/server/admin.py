@@ -9,7 +9,9 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,8 +31,36 @@ PREFIX = "/admin"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+MIN_TOKEN_LENGTH = 16  # a shorter admin token can be guessed; the desk stays closed until it is longer
+MAX_FAILURES = 10  # wrong tokens from one address per window, then 429 until the window ends
+FAILURE_WINDOW = 60.0  # seconds
+
+
+@dataclass(slots=True)
+class Throttle:
+    """Wrong admin tokens per client address, so the token cannot be guessed at thousands a second."""
+
+    failures: dict[str, tuple[int, float]] = field(default_factory=dict)  # address -> (count, window start)
+
+    def blocked(self, address: str, now: float) -> float:
+        """Seconds `address` must wait before trying again; 0 if it may try now."""
+        count, start = self.failures.get(address, (0, now))
+        return max(0.0, start + FAILURE_WINDOW - now) if count >= MAX_FAILURES else 0.0
+
+    def failed(self, address: str, now: float) -> None:
+        count, start = self.failures.get(address, (0, now))
+        if now - start > FAILURE_WINDOW:
+            count, start = 0, now
+        if len(self.failures) > 10_000:  # many addresses: forget the stale ones
+            self.failures = {a: v for a, v in self.failures.items() if now - v[1] <= FAILURE_WINDOW}
+        self.failures[address] = (count + 1, start)
+
+
+THROTTLE = web.AppKey("admin_throttle", Throttle)
+
 
 def add_routes(app: web.Application) -> None:
+    app[THROTTLE] = Throttle()
     app.router.add_get(f"{PREFIX}/handoffs", handoffs)
     app.router.add_get(f"{PREFIX}/conversations/{{customer}}", conversation)
     app.router.add_post(f"{PREFIX}/conversations/{{customer}}/reply", reply)
@@ -43,8 +73,20 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     if not request.path.startswith(PREFIX + "/"):
         return await handler(request)
     token = request.app[SETTINGS].admin_token
+    if len(token) < MIN_TOKEN_LENGTH:
+        log.warning("admin API closed: WABOT_ADMIN_TOKEN is shorter than %d characters", MIN_TOKEN_LENGTH)
+        return _error(403, f"The admin API is closed: WABOT_ADMIN_TOKEN must be at least {MIN_TOKEN_LENGTH} "
+                           "characters long (try `openssl rand -hex 24`).")
+    throttle, address, now = request.app[THROTTLE], request.remote or "?", time.monotonic()
+    if wait := throttle.blocked(address, now):
+        return web.json_response({"error": f"Too many wrong admin tokens; try again in {wait:.0f} seconds."},
+                                 status=429, headers={"Retry-After": str(int(wait) + 1)})
     given = request.headers.get("Authorization", "")
-    if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
+    # non-ASCII header bytes arrive as surrogate escapes: compare bytes, never fail on them
+    if not given.startswith("Bearer ") or not hmac.compare_digest(
+        given[7:].encode("utf-8", "surrogateescape"), token.encode()
+    ):
+        throttle.failed(address, now)
         log.warning("admin API refused a request without the right token (from %s)", request.remote)
         return _error(401, "This needs the admin token: send the header 'Authorization: Bearer <WABOT_ADMIN_TOKEN>'.")
     return await handler(request)
@@ -100,6 +142,8 @@ async def reply(request: web.Request) -> web.Response:
     text = data.get("text") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip():
         return _error(400, 'The body must be JSON like {"text": "Chào anh, em là Lan"}.')
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        return _error(400, "The text has a broken character (a lone UTF-16 surrogate); send it again as UTF-8.")
     message = outbound.Text(text)
     try:
         outbound.check_limits(message)

@@ -6,8 +6,9 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -16,11 +17,13 @@ from wabot.config import Settings, load_settings
 from wabot.db import lock
 from wabot.db.base import DB_ERRORS, Database, open_database
 from wabot.db.postgres import PgStore
+from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import adminsite, metrics, reload, webhook
+from wabot.server import adminsite, campaigns, metrics, reload, shopevents, webhook
 from wabot.server.cluster import Cluster
 from wabot.server.dispatch import Dispatcher
+from wabot.server.effects import HttpRules, http_session
 from wabot.server.hub import Hub
 from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
@@ -28,6 +31,8 @@ from wabot.templates import Renderer
 from wabot.whatsapp.graph import GraphClient
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 OUTBOX_STUCK_SECONDS = 300.0  # retries back off for up to a minute each; longer than that is stuck
 
@@ -38,7 +43,8 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     The public app answers Meta and health checks; the admin listener (`adminsite`) serves the rest,
     with what the layers above add to it (`admin`: the console's and the business API's routes).
     """
-    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    app = web.Application(client_max_size=settings.server.max_body_bytes,
+                          middlewares=[_bounded(settings.server.max_connections)])
     app[SETTINGS] = settings
     app[adminsite.ADMIN_APP] = adminsite.admin_app(settings, admin)
     app[metrics.METRICS] = meter = metrics.Metrics()
@@ -69,11 +75,15 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         sender = Sender(
             store, graph, rate=settings.outbox.rate_per_second,
             max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency, metrics=meter,
+            retry_for=settings.outbox.retry_for, max_backoff=settings.outbox.max_backoff,
         )
+        rules = HttpRules(frozenset(settings.http_private_hosts), settings.http_max_answer_bytes)
+        steps_session = http_session(rules)  # http steps get their own session: private addresses refused
         dispatcher = Dispatcher(
-            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=session,
+            store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=steps_session,
             stop_words=settings.bot.stop_words, start_words=settings.bot.start_words,
             notify=settings.handoff_notify, read_receipts=settings.whatsapp.read_receipts, metrics=meter,
+            http_rules=rules, max_state_bytes=settings.bot.max_state_bytes,
             hub=hub,
         )
         app[STORE] = store
@@ -81,6 +91,9 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         app[DISPATCHER] = dispatcher
         sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
+        if isinstance(store, Store) and (lost := await store.interrupted(now=time.time())):
+            log.warning("%d campaign messages were being sent when wabot stopped; they are not sent again "
+                        "(a campaign never sends twice) and count as unknown in the report", lost)
         cluster = None
         if isinstance(store, PgStore):  # other instances may share it: customers are claimed, not just taken
             cluster = Cluster(store, lease=settings.lease_seconds,
@@ -111,6 +124,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
             if cluster is not None:
                 await cluster.leave()
             await session.close()
+            await steps_session.close()
             await store.close()
             log.info("stopped cleanly")
 
@@ -118,6 +132,8 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(reload.reloading)  # after resources: it swaps flows into the dispatcher
     app.cleanup_ctx.append(adminsite.serving)  # after resources: it shares them
+    app.cleanup_ctx.append(shopevents.delivering)  # after resources: events to the shop's systems (events.url)
+    app.cleanup_ctx.append(campaigns.running)  # after resources: campaigns fed into the outbox
     return app
 
 
@@ -136,6 +152,27 @@ def _one_server(settings: Settings) -> Callable[[web.Application], AsyncIterator
                 held.release()
 
     return locked
+
+
+def _bounded(limit: int) -> Any:
+    """A middleware answering 503 to POSTs beyond `limit` being read at once (slow senders cannot pile up)."""
+    reading = 0
+
+    @web.middleware
+    async def bounded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal reading
+        if request.method != "POST":
+            return await handler(request)
+        if reading >= limit:
+            log.warning("webhook refused: %d requests already being read (server.max_connections)", limit)
+            return await webhook.answer_and_close(request, 503, "busy; try again")
+        reading += 1
+        try:
+            return await handler(request)
+        finally:
+            reading -= 1
+
+    return bounded
 
 
 def _graph(session: aiohttp.ClientSession, settings: Settings) -> GraphClient:
@@ -217,5 +254,6 @@ async def readyz(request: web.Request) -> web.Response:
         "problems": problems,
         "dry_run": request.app[SETTINGS].whatsapp.dry_run,
         "outbox_depth": sender.depth,
+        "outbox_retrying": sender.retrying,
     }
     return web.json_response(body, status=200 if not problems else 503)

@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from wabot.db.base import DB_ERRORS, Database, OutRow
+from wabot.db.base import DATA_ERRORS, DB_ERRORS, Database, OutRow
 from wabot.db.postgres import Stale
 from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import Bot
 from wabot.logs import mask
-from wabot.server.effects import perform, real_http
+from wabot.server.effects import NO_PRIVATE_HOSTS, Effected, HttpRules, perform, real_http
 from wabot.server.hub import Hub
+from wabot.server.limits import DEFAULT_MAX_STATE_BYTES, fit_state
 from wabot.server.metrics import Metrics
 from wabot.server.outbox import Sender
 from wabot.state import HANDOFF, IDLE, State
@@ -72,6 +73,8 @@ class Dispatcher:
         notify: str = "",
         read_receipts: bool = False,
         metrics: Metrics | None = None,
+        http_rules: HttpRules = NO_PRIVATE_HOSTS,
+        max_state_bytes: int = DEFAULT_MAX_STATE_BYTES,
         hub: Hub | None = None,
     ) -> None:
         self.store = store
@@ -79,6 +82,8 @@ class Dispatcher:
         self.bot = bot  # replaced as a whole on hot reload
         self.renderer = renderer
         self.http = http
+        self.http_rules = http_rules
+        self.max_state_bytes = max_state_bytes
         self.clock = clock
         self.notify = notify  # the operator's number, told about each new handoff
         self.read_receipts = read_receipts
@@ -89,6 +94,8 @@ class Dispatcher:
         self.hub = hub or Hub()  # tells the console (and other listeners) what happened
         self.queues: dict[str, deque[Work]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.events = False  # keep events for the shop's systems (events.url is set): see server/shopevents.py
+        self.openings: dict[int, outbound.Template] = {}  # id(Work) -> template replacing a started flow's first words
         self.cluster: Cluster | None = None  # several instances on PostgreSQL: customers are claimed first
         self.again: set[str] = set()  # customers whose running task must look at the inbox once more
 
@@ -104,6 +111,18 @@ class Dispatcher:
     def resume(self, customer: inbound.Customer) -> None:
         """Give a handed-off conversation back to the bot, in order with the customer's messages."""
         self._put(Work(None, customer, advance.Resume()))
+
+    def start_flow(
+        self, customer: inbound.Customer, flow: str, variables: dict[str, Any], *, opening: outbound.Template | None
+    ) -> None:
+        """The business starts `flow` for the customer, in order with their messages (the business API).
+
+        `opening`: the 24-hour window is closed, so this template is sent instead of the flow's first messages.
+        """
+        work = Work(None, customer, advance.StartFlow(flow, variables))
+        if opening is not None:
+            self.openings[id(work)] = opening
+        self._put(work)
 
     def _put(self, work: Work) -> None:
         key = work.customer.key
@@ -194,6 +213,11 @@ class Dispatcher:
                     await self._turn(work)
                 except asyncio.CancelledError:
                     raise
+                except DATA_ERRORS as exc:  # this message, not the database: replaying it would fail for ever
+                    log.error("could not store the turn of %s from %s (%s); the message is skipped",
+                              work, mask(key), exc)
+                    if work.seq is not None:
+                        await self.store.skip(work.seq, customer=key)
                 except DB_ERRORS as exc:  # the database, not the message: it stays in the inbox for a restart
                     log.error("could not process %s from %s: the database failed (%s); it is processed again "
                               "after a restart", work, mask(key), exc)
@@ -222,17 +246,22 @@ class Dispatcher:
             return self._advance(bot, state, event, customer)
 
         async def http(call: advance.HttpCall) -> advance.HttpResult:
-            return await real_http(self.http, call)
+            return await real_http(self.http, call, self.http_rules)
 
         outcome = await perform(step(state, work.event), step=step, http=http)
         replies, handoff = outcome.replies, outcome.handoff
         if handoff:
             log.info("handoff opened for %s: %s", mask(key), handoff)
         recipient = outbound.Recipient(customer.wa_id, customer.user_id)
+        opening = self.openings.pop(id(work), None)
+        if opening is not None and replies:  # the window is closed: the template opens the conversation instead
+            replies = (opening,)
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
+        final = fit_state(outcome.state, self.max_state_bytes, customer=key)
         rows = await self.store.finish_turn(
-            seq=work.seq, customer=key, state=outcome.state, bodies=bodies, now=self.clock(),
+            seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(),
             contact=customer if isinstance(work.event, advance.Incoming) else None, handoff=handoff,
+            events=self._events(state, outcome, handoff) if self.events else (),
         )
         self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)
@@ -258,6 +287,14 @@ class Dispatcher:
             self.hub.publish("handoff_opened", key, {"reason": reason or ""})
         elif was == HANDOFF and after.status != HANDOFF:
             self.hub.publish("handoff_closed", key)
+
+    def _events(self, before: State | None, outcome: Effected, reason: str | None) -> list[tuple[str, Any]]:
+        """What the shop's systems hear about this turn (kept in the turn's commit; sent by server/shopevents.py)."""
+        was, now = before.status if before else IDLE, outcome.state.status
+        closed: list[tuple[str, Any]] = [("handoff_closed", {})] if was == HANDOFF and now != HANDOFF else []
+        opened = [("handoff_opened", {"reason": reason or ""})] if now == HANDOFF and was != HANDOFF else []
+        finished = [("flow_finished", {"flow": f, "vars": v}) for f, v in outcome.finished]
+        return [*closed, *finished, *opened]  # the order they happened in
 
     async def reengage(self, key: str) -> None:
         """A reply bounced off the closed 24-hour window (131047): queue the `reengage` template, once a day."""
@@ -296,11 +333,13 @@ class Dispatcher:
         """A stop word opts the customer out of bot-initiated templates; a start word opts them back in."""
         said = fold(message.text or "")
         if said and said in self.stop_words:
-            await self.store.set_opted_out(key, True, now=self.clock())
+            await self.store.set_opted_out(key, True, now=self.clock(),
+                                           events=[("opted_out", {})] if self.events else ())
             self.hub.publish("opted_out", key)
             log.info("%s opted out of messages the bot starts", mask(key))
         elif said and said in self.start_words:
-            await self.store.set_opted_out(key, False, now=self.clock())
+            await self.store.set_opted_out(key, False, now=self.clock(),
+                                           events=[("opted_in", {})] if self.events else ())
             self.hub.publish("opted_in", key)
             log.info("%s opted back in", mask(key))
 

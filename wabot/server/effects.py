@@ -7,19 +7,69 @@ back to the engine, and repeats (bounded) until a turn has no more calls to make
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
+from wabot import urls
 from wabot.engine import advance
 from wabot.state import State
 from wabot.whatsapp import outbound
 
-__all__ = ["MAX_EFFECT_ROUNDS", "Effected", "HttpAnswer", "perform", "real_http"]
+__all__ = [
+    "MAX_EFFECT_ROUNDS", "NO_PRIVATE_HOSTS", "Effected", "HttpAnswer", "HttpRules", "http_session", "perform",
+    "real_http",
+]
 
 MAX_EFFECT_ROUNDS = 20  # http steps in a row within one turn
+MAX_REDIRECTS = 5
+DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRules:
+    """What an http step may reach: private hosts the config allows, and the largest answer read."""
+
+    private_hosts: frozenset[str] = frozenset()
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+
+
+NO_PRIVATE_HOSTS = HttpRules()
+
+
+class _Blocked(OSError):
+    """A name resolved only to private addresses the config does not allow."""
+
+
+class _PublicOnly(AbstractResolver):
+    """Resolves names, dropping private addresses, so a name cannot point the bot at an internal host."""
+
+    def __init__(self, private_hosts: frozenset[str]) -> None:
+        self.inner = aiohttp.ThreadedResolver()
+        self.private_hosts = private_hosts
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+                      ) -> list[ResolveResult]:
+        found = await self.inner.resolve(host, port, family)
+        if urls.allowed(host, port, self.private_hosts):
+            return found
+        public = [r for r in found if urls.is_public(r["host"])]
+        if not public:
+            raise _Blocked(f"{host} resolves to a private address (add it to http.private_hosts to allow it)")
+        return public
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def http_session(rules: HttpRules) -> aiohttp.ClientSession:
+    """A session for http steps only (never Graph's): its resolver refuses private addresses."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_PublicOnly(rules.private_hosts)))
 
 HttpAnswer = Callable[[advance.HttpCall], Awaitable[advance.HttpResult]]
 Step = Callable[[State, advance.Event], advance.Outcome]
@@ -33,6 +83,7 @@ class Effected:
     state: State
     calls: tuple[advance.HttpCall, ...] = ()
     handoff: str | None = None
+    finished: tuple[tuple[str, dict[str, Any]], ...] = ()  # flows that ended in this turn, with their variables
 
 
 async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> Effected:
@@ -40,6 +91,7 @@ async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> 
     replies = list(outcome.replies)
     calls: list[advance.HttpCall] = []
     handoff: str | None = None
+    finished = list(outcome.finished)
     for _ in range(MAX_EFFECT_ROUNDS):
         for effect in outcome.effects:
             if isinstance(effect, advance.HandoffOpened):
@@ -50,27 +102,72 @@ async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> 
         calls.append(pending[0])
         outcome = step(outcome.state, await http(pending[0]))
         replies.extend(outcome.replies)
-    return Effected(tuple(replies), outcome.state, tuple(calls), handoff)
+        finished.extend(outcome.finished)
+    return Effected(tuple(replies), outcome.state, tuple(calls), handoff, tuple(finished))
 
 
-async def real_http(session: aiohttp.ClientSession, call: advance.HttpCall) -> advance.HttpResult:
-    """Perform an http step's request (errors and non-2xx answers become a failed HttpResult, never raise)."""
+async def real_http(
+    session: aiohttp.ClientSession, call: advance.HttpCall, rules: HttpRules = NO_PRIVATE_HOSTS
+) -> advance.HttpResult:
+    """Perform an http step's request (errors and non-2xx answers become a failed HttpResult, never raise).
+
+    Redirects are followed only when the step says so, only within the same scheme, host and port.
+    """
+    url, method, body = call.url, call.method, call.body
     try:
-        async with session.request(
-            call.method, call.url, headers=call.headers, json=call.body,
-            timeout=aiohttp.ClientTimeout(total=call.timeout),
-        ) as resp:
-            text = await resp.text()
-            try:
-                data: Any = json.loads(text) if text else None
-            except ValueError:
-                data = text
-            if resp.status >= 400:
-                return advance.HttpResult(False, resp.status, data, f"the server answered {resp.status}")
-            return advance.HttpResult(True, resp.status, data)
+        for _ in range(MAX_REDIRECTS + 1):
+            if refused := urls.problem(url, allowed_hosts=rules.private_hosts):
+                return advance.HttpResult(False, error=f"refused: {refused}")
+            async with session.request(
+                method, URL(url, encoded=True), headers=call.headers, json=body, allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=call.timeout),
+            ) as resp:
+                if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                    if not call.follow_redirects:
+                        return advance.HttpResult(False, resp.status, None, f"the server answered {resp.status} "
+                                                  "(a redirect; the step does not say follow_redirects: true)")
+                    target = URL(url, encoded=True).join(URL(resp.headers["Location"], encoded=True))
+                    if target.origin() != URL(url, encoded=True).origin():
+                        return advance.HttpResult(False, resp.status, None, "refused: the server redirected to "
+                                                  f"another host ({target.host}); redirects stay on one host")
+                    url = str(target)
+                    if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+                        method, body = "GET", None
+                    continue
+                raw = await _read_limited(resp, rules.max_answer_bytes)
+                if raw is None:
+                    return advance.HttpResult(False, resp.status, None, "the answer is larger than "
+                                              f"{rules.max_answer_bytes} bytes (http.max_answer_bytes)")
+                text = raw.decode(resp.get_encoding() if resp.charset else "utf-8", errors="replace")
+                try:
+                    data: Any = json.loads(text) if text else None
+                except ValueError:
+                    data = text
+                if resp.status >= 400:
+                    return advance.HttpResult(False, resp.status, data, f"the server answered {resp.status}")
+                return advance.HttpResult(True, resp.status, data)
+        return advance.HttpResult(False, error=f"more than {MAX_REDIRECTS} redirects")
     except TimeoutError:
         return advance.HttpResult(False, error=f"no answer within {call.timeout:g} seconds")
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, _Blocked):
+            return advance.HttpResult(False, error=f"refused: {exc.os_error}")
+        return advance.HttpResult(False, error=f"could not connect: {exc.__class__.__name__}")
     except aiohttp.ClientError as exc:
         return advance.HttpResult(False, error=f"could not connect: {exc.__class__.__name__}")
     except ValueError as exc:
         return advance.HttpResult(False, error=f"invalid request: {exc}")
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None as soon as it is longer than `limit` (never read whole into memory)."""
+    if resp.content_length is not None and resp.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -68,6 +68,8 @@ class Metrics:
             registry=r,
         )
         self._handoffs = Gauge("wabot_handoffs_open", "Conversations waiting for a person.", registry=r)
+        self._retrying = Gauge("wabot_outbox_retrying", "Replies that failed for a passing reason and will be tried "
+                               "again (a Graph outage shows here).", registry=r)
         self._paused = Gauge("wabot_sending_paused", "1 while sending is paused because the token was refused.",
                              registry=r)
         # Label children are looked up once: `labels()` takes a lock and builds a tuple on every call.
@@ -154,6 +156,7 @@ class Metrics:
         self._store = store
         self._sender = sender
         self._depth.set_function(lambda: sender.depth)
+        self._retrying.set_function(lambda: sender.retrying)
         self._paused.set_function(lambda: 1 if sender.paused else 0)
 
     async def refresh(self, *, now: float | None = None) -> None:

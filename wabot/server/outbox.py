@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wabot.db.base import DB_ERRORS, Database
-from wabot.db.store import OutRow
+from wabot.db.store import OutRow, Store
 from wabot.errors import GraphError
 from wabot.logs import mask
 from wabot.server.metrics import Metrics
@@ -60,10 +60,15 @@ class Sender:
         concurrency: int,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        retry_for: float = 24 * 3600.0,
+        max_backoff: float = 60.0,
     ) -> None:
         self.store = store
         self.graph = graph
         self.max_attempts = max_attempts
+        self.retry_for = retry_for  # a Meta outage of hours must lose nothing (issue 16 item 3)
+        self.max_backoff = max_backoff
+        self.failing_since: dict[int, float] = {}  # outbox id -> first retryable failure (this run)
         self.concurrency = concurrency
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -82,6 +87,7 @@ class Sender:
         self.hooks: set[asyncio.Task[None]] = set()
         self.sent: list[tuple[str, float, int]] = []  # (wamid, when, outbox id) not yet committed
         self.flushes: set[asyncio.Task[None]] = set()
+        self.events = False  # tell the shop's systems about replies that failed for good (events.url is set)
         self.rate = rate
         # several instances (server/cluster.py): told when sending pauses, and when a customer has nothing left
         self.on_pause: Callable[[str], None] | None = None
@@ -109,6 +115,11 @@ class Sender:
         await asyncio.gather(*self.workers, *self.hooks, return_exceptions=True)
         await asyncio.gather(*self.flushes)  # what was sent is recorded before the database closes
         self.workers = []
+
+    @property
+    def retrying(self) -> int:
+        """Replies that failed for a passing reason and wait for their next try."""
+        return len(self.failing_since)
 
     @property
     def depth(self) -> int:
@@ -167,6 +178,8 @@ class Sender:
             return
         row = queue[0]
         await self.pacer.wait()
+        if row.once and isinstance(self.store, Store):  # campaign rows exist only on SQLite (for now)
+            await self.store.sending(row.id)
         started = time.perf_counter()
         try:
             wamid = await self._post(row)
@@ -174,6 +187,7 @@ class Sender:
             await self._failed(customer, row, err)
             return
         queue.popleft()
+        self.failing_since.pop(row.id, None)
         self.metrics.sent(row.id)
         self._mark_sent(row.id, wamid)
         if self.graph is not None:
@@ -200,17 +214,22 @@ class Sender:
             self.parked.add(customer)
             return
         attempts = row.attempts + 1
-        if err.retryable and attempts < self.max_attempts:
-            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload)
+        since = self.failing_since.setdefault(row.id, now)
+        if err.retryable and (attempts < self.max_attempts or now - since < self.retry_for):
+            self.queues[customer][0] = OutRow(row.id, row.customer, row.body, attempts, row.payload, row.once)
             await self.store.mark_retry(row.id, code=err.code, error=str(err), now=now)
-            delay = backoff(attempts)
+            delay = backoff(attempts, cap=self.max_backoff)
             self.metrics.retried()
             log.warning("send to %s failed (%s); retry %d in %.1fs", mask(customer), err, attempts, delay)
             self._later(customer, delay)
             return
         self.queues[customer].popleft()
-        reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
+        self.failing_since.pop(row.id, None)
+        reason = str(err) if not err.retryable else f"gave up after {attempts} attempts in {now - since:.0f} s: {err}"
         await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
+        if self.events and isinstance(self.store, Store):  # events are SQLite-only (config.py refuses them else)
+            await self.store.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
+                                                                     "error": reason})], now=now)
         self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
         if err.code == WINDOW_CLOSED:

@@ -109,7 +109,8 @@ def _log_all(problems: list[Problem], level: int) -> None:
 
 async def reloading(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: watch the flow files while the server runs (after the dispatcher is set up)."""
-    reloader = Reloader(app[DISPATCHER], settings=app[SETTINGS].bot, env=template_env(os.environ))
+    bot = app[SETTINGS].bot
+    reloader = Reloader(app[DISPATCHER], settings=bot, env=template_env(os.environ, bot.env))
     await reloader.start()
     try:
         yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -15,7 +16,7 @@ from wabot.errors import PayloadError
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.metrics import METRICS
 from wabot.whatsapp.graph import WINDOW_CLOSED
-from wabot.whatsapp.parse import parse_webhook
+from wabot.whatsapp.parse import count_updates, parse_webhook
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,9 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """X-Hub-Signature-256 is "sha256=" + hex HMAC-SHA256 of the raw body, keyed with the app secret."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[7:].strip().lower())
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    # aiohttp hands non-ASCII header bytes over as surrogate escapes; compare bytes, never fail on them
+    return hmac.compare_digest(expected, header[7:].strip().lower().encode("utf-8", "surrogateescape"))
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -48,13 +50,19 @@ async def verify(request: web.Request) -> web.Response:
     return web.Response(text=q.get("hub.challenge", ""), content_type="text/plain")
 
 
-async def receive(request: web.Request) -> web.Response:
+async def receive(request: web.Request) -> web.StreamResponse:
     """Meta's event POST. Answers 200 only once the events are committed; processing follows after."""
     started = time.perf_counter()
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
     try:
-        body = await request.read()
+        async with asyncio.timeout(settings.server.body_timeout):
+            body = await request.read()
+    except TimeoutError:  # a slow sender holds a connection (and a file) for as long as it likes otherwise
+        log.warning("webhook refused: the body did not arrive within server.body_timeout_seconds (%g s)",
+                    settings.server.body_timeout)
+        metrics.rejected("slow_body")
+        return await answer_and_close(request, 408, "the body took too long")
     except web.HTTPRequestEntityTooLarge:
         log.warning("webhook refused: body larger than server.max_body_bytes (%d)", settings.server.max_body_bytes)
         metrics.rejected("too_large")
@@ -65,20 +73,22 @@ async def receive(request: web.Request) -> web.Response:
         metrics.rejected("signature")
         return web.Response(status=401, text="invalid signature")
     try:
-        batch = parse_webhook(json.loads(body))
+        payload = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         log.warning("webhook refused: the body is not valid JSON (%s)", _short(exc))
         metrics.rejected("bad_json")
         return web.Response(status=400, text="body is not valid JSON")
-    except PayloadError as exc:
-        log.warning("webhook refused: %s%s", exc, f" at {exc.where}" if exc.where else "")
-        metrics.rejected("bad_shape")
-        return web.Response(status=400, text=str(exc))
-    count = len(batch.messages) + len(batch.statuses)
+    count = count_updates(payload)  # before parsing: a huge batch is refused without the work
     if count > settings.server.max_batch:
         log.warning("webhook refused: %d updates in one POST, more than server.max_batch", count)
         metrics.rejected("too_many")
         return web.Response(status=413, text="too many updates in one request")
+    try:
+        batch = parse_webhook(payload)
+    except PayloadError as exc:
+        log.warning("webhook refused: %s%s", exc, f" at {exc.where}" if exc.where else "")
+        metrics.rejected("bad_shape")
+        return web.Response(status=400, text=str(exc))
     for err in batch.errors:
         log.warning("WhatsApp reported error %d: %s %s", err.code, err.title, err.details)
     for status in batch.statuses:
@@ -98,6 +108,16 @@ async def receive(request: web.Request) -> web.Response:
         dispatcher.hub.publish("status", s.recipient_id, {"wamid": s.id, "status": s.status})
     dispatcher.submit(fresh)
     return web.Response(text="ok")
+
+
+async def answer_and_close(request: web.Request, status: int, text: str) -> web.StreamResponse:
+    """Answer, then drop the connection at once (aiohttp would otherwise wait for the rest of the body)."""
+    response = web.Response(status=status, text=text, headers={"Connection": "close"})
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 def _short(exc: BaseException) -> str:

@@ -349,3 +349,9 @@ def shown(body: dict[str, Any]) -> str:
     if kind == "template" and isinstance(part, dict):
         return f"[template {part.get('name', '')}]"
     return f"[{kind}]"
+
+
+def template_with(name: str, language: str, parameters: list[str]) -> Template:
+    """A template whose body placeholders {{1}}, {{2}}, ... take `parameters` in order (campaigns, the API)."""
+    body = [{"type": "text", "text": p} for p in parameters]
+    return Template(name, language, ({"type": "body", "parameters": body},) if body else ())

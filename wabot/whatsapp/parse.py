@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from wabot.errors import PayloadError
@@ -37,6 +38,9 @@ from wabot.whatsapp.inbound import (
 log = logging.getLogger(__name__)
 
 LABEL = 64  # names Meta controls end up in logs and Batch.ignored: keep them short
+MAX_DEPTH = 64  # Meta's payloads nest about ten levels; a deeper body is not Meta's
+INT64 = 2**63  # SQLite's integers; Meta's timestamps are far below
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone half of a UTF-16 pair: JSON allows it, UTF-8 cannot hold it
 
 Person = tuple[str | None, str | None, str | None, str | None]  # wa_id, user_id, name, username
 
@@ -49,6 +53,8 @@ def parse_webhook(payload: Any) -> Batch:
     """Turn a decoded webhook body into a Batch; raise PayloadError if it is not Meta's shape."""
     if not isinstance(payload, dict):
         raise PayloadError("the body is not a JSON object", where="")
+    if _needs_cleaning(payload):
+        payload = _clean(payload)
     kind = payload.get("object")
     if kind != "whatsapp_business_account":
         said = f"is {kind[:LABEL]!r}" if isinstance(kind, str) else "is missing or not a text"
@@ -83,8 +89,9 @@ def parse_webhook(payload: Any) -> Batch:
                 rejected.append(f"{at}: 'value' is missing or not an object")
                 continue
             _value(value, at, messages, statuses, errors, rejected)
-    for why in rejected:
-        log.warning("webhook item skipped: %s", why)
+    if rejected:  # one line per POST, however many items are broken
+        more = f" (and {len(rejected) - 3} more)" if len(rejected) > 3 else ""
+        log.warning("webhook items skipped: %s%s", "; ".join(rejected[:3]), more)
     if ignored:
         log.debug("webhook fields not handled: %s", ", ".join(ignored))
     return Batch(tuple(messages), tuple(statuses), tuple(errors), tuple(ignored), tuple(rejected))
@@ -183,7 +190,8 @@ def _content(kind: str, m: dict[str, Any]) -> Content:
         if sub in ("button_reply", "list_reply") and isinstance(reply, dict):
             return Reply(str(sub), _need(reply, "id"), _text(reply.get("title")), _opt(reply.get("description")))
         if sub == "nfm_reply" and isinstance(reply, dict):
-            return FlowReply(_text(reply.get("name")), _text(reply.get("body")), _json(reply.get("response_json")))
+            response = _kept(_json(reply.get("response_json")), "the flow's answer")
+            return FlowReply(_text(reply.get("name")), _text(reply.get("body")), response)
         label = f"interactive.{sub[:LABEL] if isinstance(sub, str) else ''}"
         log.info("message type %r is not handled; passed on as unsupported", label)
         return Unsupported(label, errors)
@@ -210,7 +218,7 @@ def _content(kind: str, m: dict[str, Any]) -> Content:
             _opt(part.get("url")),
         )
     if kind == "contacts" and isinstance(part, list):
-        return SharedContacts(tuple(c for c in part if isinstance(c, dict)))
+        return SharedContacts(tuple(_kept(c, "a contacts card") for c in part if isinstance(c, dict)))
     if kind == "reaction" and isinstance(part, dict):
         return Reaction(_text(part.get("message_id")), _text(part.get("emoji")))
     if kind == "order" and isinstance(part, dict):
@@ -246,7 +254,7 @@ def _context(raw: Any) -> Context | None:
         from_=_opt(raw.get("from")),
         forwarded=raw.get("forwarded") is True,
         frequently_forwarded=raw.get("frequently_forwarded") is True,
-        referred_product=product if isinstance(product, dict) else None,
+        referred_product=_kept(product, "the referred product") if isinstance(product, dict) else None,
     )
 
 
@@ -297,6 +305,68 @@ def _errors(raw: Any) -> tuple[ErrorInfo, ...]:
     return tuple(found)
 
 
+def count_updates(payload: Any) -> int:
+    """How many messages and statuses a decoded body carries, counted before anything is parsed."""
+    count = 0
+    entries = payload.get("entry") if isinstance(payload, dict) else None
+    for entry in entries if isinstance(entries, list) else ():
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        for change in changes if isinstance(changes, list) else ():
+            value = change.get("value") if isinstance(change, dict) else None
+            if isinstance(value, dict):
+                count += sum(len(v) for v in (value.get("messages"), value.get("statuses")) if isinstance(v, list))
+    return count
+
+
+# --- hostile bodies --------------------------------------------------------------------------
+
+
+def _needs_cleaning(value: Any) -> bool:
+    """Whether a text (or a key) anywhere in `value` holds a lone surrogate."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item) is not None:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """`value` with lone surrogates replaced by U+FFFD, so it can be logged and stored.
+
+    Below MAX_DEPTH nothing is read or kept (see `_kept`), so the walk stops there.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if depth > MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {_clean(k, depth): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    return value
+
+
+def _kept(value: Any, what: str) -> Any:
+    """A raw object kept in a message (a contacts card, a flow's answer): refused when nested too deeply."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH // 2:
+            raise _Bad(f"{what} nests more than {MAX_DEPTH // 2} levels deep")
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return value
+
+
 # --- tolerant field readers -----------------------------------------------------------------
 
 
@@ -323,11 +393,10 @@ def _text(value: Any) -> str:
 
 def _int(value: Any) -> int:
     """Meta sends timestamps as strings of digits; anything unreadable becomes 0 rather than a lost message."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    number = value if isinstance(value, int) and not isinstance(value, bool) else 0
     if isinstance(value, str) and value.isdigit() and len(value) < 20:
-        return int(value)
-    return 0
+        number = int(value)
+    return number if -INT64 <= number < INT64 else 0
 
 
 def _float(value: Any, name: str) -> float:
@@ -353,5 +422,6 @@ def _json(value: Any) -> dict[str, Any]:
             parsed = json.loads(value)
         except (ValueError, RecursionError):
             return {}
+        parsed = _clean(parsed) if _needs_cleaning(parsed) else parsed
         return parsed if isinstance(parsed, dict) else {}
     return {}
