@@ -112,6 +112,16 @@ def test_token_from_a_file_and_a_missing_file_named(tmp_path: Path) -> None:
     assert caught.value.key == "whatsapp.token_file" and "nope" in str(caught.value)
 
 
+def test_database_url_picks_postgresql_or_an_sqlite_path_and_refuses_other_schemes(tmp_path: Path) -> None:
+    shipped = load_settings(ROOT / "config.yaml", {})
+    assert (shipped.database_url, shipped.database_target, shipped.lease_seconds) == ("", str(ROOT / "wabot.db"), 10)
+    url = "postgresql://wabot:secret@db:5432/shop"
+    pg = load_settings(ROOT / "config.yaml", {"WABOT_DATABASE_URL": url})
+    assert pg.database_url == pg.database_target == url
+    path = load_settings(write(tmp_path, "database: {url: shop.db}\n"), {})
+    assert (path.database_url, path.database) == ("", tmp_path / "shop.db")
+    with pytest.raises(ConfigError, match=r"database\.url .* must start with postgresql://"):
+        load_settings(write(tmp_path, "database: {url: 'mysql://x@y/z'}\n"), {})
 @pytest.mark.parametrize(
     ("text", "key", "hint"),
     [

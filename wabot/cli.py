@@ -401,6 +401,18 @@ def campaign_command(args: argparse.Namespace) -> int:
     return campaign.switch(settings, args.id, args.action)
 
 
+def _db_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("copy",), help="copy: move an SQLite file's data into PostgreSQL")
+    p.add_argument("source", type=Path, help="the SQLite file (database.path), with wabot stopped")
+    p.add_argument("target", help="postgresql://user@host/database, an empty database")
+
+
+def db_command(args: argparse.Namespace) -> int:
+    from wabot.tools import dbcopy
+
+    return dbcopy.copy(args.source, args.target)
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -418,6 +430,8 @@ COMMANDS: list[_Command] = [
              _apikey_arguments),
     _Command("campaign", "send a template to a CSV of customers: send | show | pause | resume | cancel",
              campaign_command, _campaign_arguments),
+    _Command("db", "database tools: copy SQLITE_PATH postgresql://... moves a shop to PostgreSQL", db_command,
+             _db_arguments),
 ]
 
 

@@ -31,7 +31,9 @@ class Server:
     """`python -m wabot` in a child process, on a free port."""
 
     def __init__(self, tmp_path: Path, graph_url: str, *, flows: Path = DEMO, token: str = "token: test-token",
-                 outbox: str = "rate_per_second: 1000, shutdown_grace_seconds: 5", extra: str = "") -> None:
+                 outbox: str = "rate_per_second: 1000, shutdown_grace_seconds: 5", extra: str = "",
+                 db: str = "", lease: float = 2.0) -> None:
+        """`db`: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path); `lease`: PostgreSQL's."""
         self.port = free_port()
         self.config = tmp_path / "config.yaml"
         self.log = tmp_path / "server.log"
@@ -41,7 +43,7 @@ class Server:
             f"whatsapp: {{{token}, phone_number_id: '{PHONE_ID}', app_secret: {SECRET},"
             f" verify_token: v, api_url: '{graph_url}', timeout: 5}}\n"
             f"server: {{host: 127.0.0.1, port: {self.port}}}\n"
-            f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
+            f"database: {{path: '{tmp_path / 'wabot.db'}', url: '{db}', lease_seconds: {lease}}}\n"
             "admin: {port: 0}\n"
             f"bot: {{flows: '{flows}'}}\n"
             f"outbox: {{{outbox}}}\n"
@@ -98,9 +100,9 @@ async def post_raw(session: aiohttp.ClientSession, url: str, body: bytes) -> boo
 
 
 async def test_kill_9_under_traffic_then_restart_answers_every_accepted_message(
-    tmp_path: Path, fake: FakeGraph
+    tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    server = Server(tmp_path, fake.url)
+    server = Server(tmp_path, fake.url, db=db_target)
     await server.start()
     customers = [f"849{n:08d}" for n in range(300)]
     accepted: list[str] = []
@@ -142,8 +144,8 @@ async def test_kill_9_under_traffic_then_restart_answers_every_accepted_message(
     assert duplicated <= 64  # at most the sends in flight at the kill (outbox.concurrency)
 
 
-async def test_sigterm_flushes_the_outbox_and_closes_cleanly(tmp_path: Path, fake: FakeGraph) -> None:
-    server = Server(tmp_path, fake.url)
+async def test_sigterm_flushes_the_outbox_and_closes_cleanly(tmp_path: Path, fake: FakeGraph, db_target: str) -> None:
+    server = Server(tmp_path, fake.url, db=db_target)
     await server.start()
     fake.script(delay=0.3, times=40)  # a slow Graph API: replies are still queued when SIGTERM comes
     async with aiohttp.ClientSession() as session:
@@ -174,7 +176,7 @@ flows:
 
 
 async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_and_reorder_nothing(
-    tmp_path: Path, fake: FakeGraph
+    tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
     """Issue 4's acceptance test: every accepted message answered once, in order, whatever happens around it.
 
@@ -192,7 +194,7 @@ async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_
     fake.faults = {3: Answer(429, RATE_LIMIT), 6: Answer(500, text="<html>oops</html>"), 9: Answer(delay=0.3),
                    14: Answer(429, RATE_LIMIT)}
     fake.expire_at = 30
-    server = Server(tmp_path, fake.url, flows=flows, token=f"token_file: '{token}'")
+    server = Server(tmp_path, fake.url, flows=flows, token=f"token_file: '{token}'", db=db_target)
     await server.start()
     customers = [f"8490{n:07d}" for n in range(40)]
     accepted: dict[str, list[str]] = {c: [] for c in customers}  # texts the server took, in the order it took them

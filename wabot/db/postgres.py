@@ -37,20 +37,29 @@ class Stale(Exception):
 class PgStore:
     """The database on PostgreSQL. Open with `await PgStore.open(url)`, close with `await store.close()`."""
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, quick: asyncpg.Pool | None = None) -> None:
         self.pool = pool
+        self.quick = quick or pool  # commits that need not wait for the disk (pgsql.connect)
         self.url = url
         self.path = pgsql.shown(url)  # what messages call this database
         self.closed = False
 
     @classmethod
     async def open(cls, url: str) -> PgStore:
-        return cls(await pgsql.connect(url), url)
+        pool = await pgsql.connect(url)
+        try:
+            quick = await pgsql.connect(url, size=4, durable=False)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, url, quick)
 
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
             await self.pool.close()
+            if self.quick is not self.pool:
+                await self.quick.close()
 
     # --- inbox --------------------------------------------------------------------------------
 
@@ -247,7 +256,7 @@ class PgStore:
 
     async def mark_sent_many(self, sent: list[tuple[str, float, int]]) -> None:
         """(wamid, when, outbox id) for several replies, in one commit."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.quick.acquire() as conn, conn.transaction():
             await conn.executemany(
                 "UPDATE outbox SET status = 'sent', wamid = $1, attempts = attempts + 1, updated_at = $2"
                 " WHERE id = $3 AND status = 'queued'",
@@ -277,7 +286,7 @@ class PgStore:
 
     async def claim(self, customer: str, *, owner: str, lease: float) -> bool:
         """Take the customer for `owner` unless a live instance holds it; True when `owner` holds it now."""
-        got = await self.pool.fetchval(
+        got = await self.quick.fetchval(
             f"INSERT INTO claims (customer, owner, until) VALUES ($1, $2, {pgsql.NOW} + $3)"
             " ON CONFLICT (customer) DO UPDATE SET owner = excluded.owner, until = excluded.until"
             f" WHERE claims.owner = excluded.owner OR claims.until < {pgsql.NOW} RETURNING 1",
@@ -287,7 +296,7 @@ class PgStore:
 
     async def release(self, customer: str, *, owner: str) -> bool:
         """Give the customer up when nothing of theirs waits (no inbound to process, no reply to send)."""
-        gone = await self.pool.fetchval(
+        gone = await self.quick.fetchval(
             "DELETE FROM claims WHERE customer = $1 AND owner = $2"
             " AND NOT EXISTS (SELECT 1 FROM inbox WHERE customer = $1 AND done = 0)"
             " AND NOT EXISTS (SELECT 1 FROM outbox WHERE customer = $1 AND status = 'queued') RETURNING 1",
@@ -297,7 +306,7 @@ class PgStore:
 
     async def heartbeat(self, *, owner: str, lease: float) -> int:
         """Renew `owner`'s leases and its sign of life; return how many instances are alive."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.quick.acquire() as conn, conn.transaction():
             await conn.execute(f"UPDATE claims SET until = {pgsql.NOW} + $2 WHERE owner = $1", owner, lease)
             await conn.execute(
                 f"INSERT INTO instances (id, seen_at) VALUES ($1, {pgsql.NOW})"

@@ -79,6 +79,8 @@ class Cluster:
 
     async def acquire(self, customer: str) -> bool:
         """Hold the customer; when newly held, take over the replies a dead owner left queued."""
+        if customer in self.owned:
+            return True  # the renewal keeps the lease; finish_turn refuses a message someone else finished
         if not await self.store.claim(customer, owner=self.me, lease=self.lease):
             self.owned.discard(customer)
             return False
@@ -106,8 +108,11 @@ class Cluster:
     async def _idle(self, customer: str) -> None:
         if self.sender is not None:
             await asyncio.gather(*self.sender.flushes)  # the last reply recorded as sent, so it does not hold the claim
-        if self.dispatcher is not None:
-            self.dispatcher.wake(customer)
+        dispatcher = self.dispatcher
+        if dispatcher is None or customer not in self.owned or customer in dispatcher.tasks:
+            return  # a running task gives the customer up itself when it ends
+        if not await self.release(customer):
+            dispatcher.wake(customer)  # something came meanwhile: handle it
 
     # --- notices --------------------------------------------------------------------------------
 

@@ -1,0 +1,88 @@
+"""Two `python -m wabot` processes on one PostgreSQL: every message answered once, in order; a kill -9 costs a lease."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.apptools import envelope, text
+from tests.fakegraph import FakeGraph
+from tests.server.test_crash import ECHO, Server, post_raw
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+LEASE = 2.0  # database.lease_seconds of both instances
+SLACK = 4.0  # a renewal (a third of the lease), the takeover's own work, a busy 2-core test machine
+
+
+async def test_two_instances_answer_every_customer_once_in_order_and_a_kill_9_costs_one_lease(
+    tmp_path: Path, fake: FakeGraph, pg_url: str
+) -> None:
+    rng = random.Random(14)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")  # one reply per message: "nhận <its text>"
+    servers = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        servers.append(Server(tmp_path / name, fake.url, flows=flows, db=pg_url, lease=LEASE))
+    await asyncio.gather(*(s.start() for s in servers))
+    victim, survivor = servers
+    customers = [f"8491{n:07d}" for n in range(30)]
+    accepted: dict[str, list[str]] = {c: [] for c in customers}
+    killed_at = 0.0
+
+    async def customer(session: aiohttp.ClientSession, wa_id: str) -> None:
+        for i in range(8):
+            await asyncio.sleep(rng.uniform(0, 0.03))
+            body = f"m{i}"
+            payload = json.dumps(envelope(text(wa_id, body, mid=f"wamid.{wa_id}.{body}"))).encode()
+            first = rng.choice(servers)  # the load balancer picks either instance
+            for server in (first, survivor, survivor, survivor):  # a refused post goes to the live one
+                if await post_raw(session, server.url, payload):
+                    accepted[wa_id].append(body)
+                    break
+                await asyncio.sleep(0.05)
+
+    async def killer() -> None:
+        nonlocal killed_at
+        while sum(map(len, accepted.values())) < 100:  # noqa: ASYNC110 - polling the senders' progress
+            await asyncio.sleep(0.001)
+        assert victim.proc is not None
+        victim.proc.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(killer(), *(customer(session, c) for c in customers))
+    assert victim.proc is not None
+    assert await victim.proc.wait() == -signal.SIGKILL
+    try:
+        async with asyncio.timeout(LEASE + SLACK + 20):
+            while not all(set(fake.texts(c)) >= {f"nhận {t}" for t in accepted[c]} for c in customers):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        answered_after = time.monotonic() - killed_at
+    finally:
+        assert survivor.proc is not None
+        survivor.proc.send_signal(signal.SIGTERM)
+        await survivor.proc.wait()
+    total = sum(map(len, accepted.values()))
+    assert total == 8 * len(customers), "with a live instance left, every message is taken"
+    duplicates = 0
+    for c in customers:
+        got = fake.texts(c)
+        once = [t for i, t in enumerate(got) if i == 0 or t != got[i - 1]]  # a resend right after itself
+        assert once == [f"nhận m{i}" for i in range(8)], (c, got)
+        duplicates += len(got) - len(once)
+    assert duplicates <= len(customers)  # at most the reply in flight per customer at the kill
+    print(f"all answered {answered_after:.2f} s after the kill (lease {LEASE} s), {duplicates} resent")
+    assert answered_after <= LEASE + SLACK, f"the dead instance's customers waited {answered_after:.1f} s"
+    assert "Traceback" not in survivor.output()
+    assert "Traceback" not in victim.output()
