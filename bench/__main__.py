@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the server on asyncio's own loop, not uvloop (or WABOT_UVLOOP=0): the plain install")
     p.add_argument("--profile", type=Path, help="run the server under cProfile and write the profile here")
     p.add_argument("--pyspy", type=Path, help="sample the server with py-spy during the load (collapsed stacks)")
+    p.add_argument("--campaign", type=int, default=0, metavar="RECIPIENTS",
+                   help="a campaign of this many recipients runs beside the load (issue 13; with --send-rate 1000)")
     args = p.parse_args(argv)
 
     if args.startup:
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     for rate in rates:
         opts = Options(rate=rate, duration=args.duration, customers=args.customers, prefill=args.prefill,
                        flows=args.flows, send_rate=args.send_rate, uvloop=not args.asyncio, profile=args.profile,
-                       pyspy=args.pyspy)
+                       pyspy=args.pyspy, campaign=args.campaign)
         result = run(opts)
         results.append(result)
         print("\n".join(result.lines()), flush=True)

@@ -18,7 +18,7 @@ import psutil  # type: ignore[import-untyped]
 
 from wabot.state import WAITING, State
 
-from . import fakegraph
+from . import campaign, fakegraph
 from .fakegraph import Reply
 from .load import Generator, customer_ids
 from .profile import Sampler
@@ -43,6 +43,7 @@ class Options:
     profile: Path | None = None  # run the server under cProfile, writing here
     pyspy: Path | None = None  # sample the server with py-spy during the load, writing collapsed stacks here
     seed: int = 1
+    campaign: int = 0  # recipients of a campaign running beside the load (issue 13), 0: none
 
 
 class FakeGraph:
@@ -121,6 +122,9 @@ def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
             if opts.prefill:
                 prefill(server.db, opts.prefill)
                 say(f"database filled with {opts.prefill} conversations")
+            if opts.campaign:
+                campaign.prepare(server.db, opts.campaign)
+                say(f"campaign of {opts.campaign} recipients waiting in the database")
             startup = server.start()
             say(f"server up in {startup * 1000:.0f} ms (pid {server.proc.pid if server.proc else '?'})")
             gen = Generator(server.url + "/webhook/whatsapp", SECRET, customers=customer_ids(customers),
@@ -146,7 +150,13 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server) -> Result:
-    graph.follow(asyncio.get_running_loop(), gen.on_replies)
+    pace = campaign.Pace()
+
+    def sink(replies: list[Reply]) -> None:
+        pace.on_replies(replies)
+        gen.on_replies(replies)
+
+    graph.follow(asyncio.get_running_loop(), sink if opts.campaign else gen.on_replies)
     sampler = Sampler(server.proc.pid, opts.pyspy) if opts.pyspy and server.proc else None
     cpu0 = server.cpu_seconds()
     others = [psutil.Process(), psutil.Process(graph.proc.pid)]
@@ -169,6 +179,9 @@ async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server)
     gen_cpu, graph_cpu = ((_cpu(p) - c0) / wall for p, c0 in zip(others, others0, strict=True))
     # whatever else ran on the machine meanwhile (other tests, builds) takes cores from the server
     foreign = max(0.0, (_machine_busy() - busy0) / wall - usage.cpu - gen_cpu - graph_cpu)
+    if opts.campaign:
+        for line in pace.lines(window=window, send_rate=opts.send_rate):
+            print(line, flush=True)
     return summarise(gen, rate=opts.rate, duration=opts.duration, window=window, usage=usage,
                      load_cpu=(gen_cpu, graph_cpu), foreign_cpu=foreign)
 

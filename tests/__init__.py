@@ -21,9 +21,11 @@ FIXTURES = DATA / "flows"  # flow files made to be broken or odd
 def bot_settings(flows: Path = DEMO, **changes: Any) -> BotSettings:
     """The bot settings of a config.yaml that says nothing (config.py's defaults), reading `flows`.
 
-    `env` is None (no allow-list): the flows see the whole `environ` a test hands them, secrets removed.
+    `env` is None (no allow-list): the flows see the whole `environ` a test hands them, secrets removed;
+    `desk` is True: a person can answer handoffs, as the tests of flows assume.
     """
-    return replace(load_settings(Path(os.devnull), environ={}).bot, flows=flows, **{"env": None, **changes})
+    return replace(load_settings(Path(os.devnull), environ={}).bot, flows=flows,
+                   **{"env": None, "desk": True, **changes})
 
 
 def load_flows(

@@ -35,10 +35,11 @@ MakeClient = Callable[..., Awaitable[Client]]
 
 
 def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path | None = None,
-           whatsapp: str = "", db: str = "") -> Path:
+           whatsapp: str = "", db: str = "", flows: Path | None = None) -> Path:
     """A config for tests; `whatsapp` adds keys to the whatsapp section ("read_receipts: true, ").
 
-    `db` is the database: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path).
+    `db` is the database: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path); `flows` the flows
+    (default: the demo shop).
     """
     path = tmp_path / "config.yaml"
     # the admin listener on a free port, whatever else the test puts in its admin section
@@ -49,7 +50,7 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
         f"whatsapp: {{token: '${{WHATSAPP_TOKEN:-test-token}}',{file} phone_number_id: '{PHONE_ID}',"
         f" app_secret: {SECRET}, verify_token: {VERIFY}, api_url: '{graph_url}', timeout: 2}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}', url: '{db}'}}\n"
-        f"bot: {{flows: '{DEMO}'}}\n"
+        f"bot: {{flows: '{flows or DEMO}'}}\n"
         "outbox: {rate_per_second: 1000, shutdown_grace_seconds: 2}\n" + extra,
         encoding="utf-8",
     )
@@ -59,8 +60,10 @@ def config(tmp_path: Path, graph_url: str, extra: str = "", *, token_file: Path 
 async def start(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", env: dict[str, str] | None = None,
     token_file: Path | None = None, whatsapp: str = "", db: str = "", admin: Sequence[Extension] = (),
+    flows: Path | None = None,
 ) -> Client:
-    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp, db=db))
+    settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp, db=db,
+                                    flows=flows))
     bot = configured_bot(replace(settings.bot, env=None), environ=env)  # a test hands the flows `env` itself
     client: Client = await aiohttp_client(create_app(settings, bot, admin=admin))
     return client

@@ -23,6 +23,9 @@ def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+DESK_CONFIG = "admin: {token: desk-secret-token-16}\nbot: {flows: flows, env: [SHOP_API, SHOP_TOKEN]}\n"
+
+
 def _edit(file: Path, old: str, new: str) -> int:
     """Replace `old` (which must be there) and return the 1-based line it was on."""
     text = file.read_text(encoding="utf-8")
@@ -32,9 +35,19 @@ def _edit(file: Path, old: str, new: str) -> int:
 
 
 def test_clean_flows_pass(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (flows.parent / "config.yaml").write_text(DESK_CONFIG, encoding="utf-8")
     assert main(["validate"]) == 0
     out = capsys.readouterr().out
     assert re.fullmatch(r"OK: \d+ flows, 0 warning\(s\)\.\n", out), out
+
+
+def test_a_handoff_without_a_desk_is_warned_about(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _edit(flows / "support.yaml", "- handoff:", "- handoff:")
+    assert main(["validate"]) == 0  # no config.yaml: no admin token, so no desk
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"flows/support.yaml:{line}: ") and "(warning)" in out[0]
+    assert "the handoff desk is off, so nobody can answer" in out[0] and "WABOT_ADMIN_TOKEN" in out[0]
+    assert re.fullmatch(r"OK: \d+ flows, 1 warning\(s\)\.", out[-1]), out[-1]
 
 
 def test_each_break_is_named_with_its_line(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,6 +78,7 @@ def test_a_yaml_mistake_is_named_with_its_line(flows: Path, capsys: pytest.Captu
 def test_warnings_fail_only_when_strict(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = _edit(flows / "main.yaml", "      - goto: main.menu\n\n  language:",
                  '      - goto: main.menu\n      - say: "Không bao giờ tới đây"\n\n  language:') + 1
+    (flows.parent / "config.yaml").write_text(DESK_CONFIG, encoding="utf-8")
     assert main(["validate"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"flows/main.yaml:{line}: ") and "(warning)" in out[0]

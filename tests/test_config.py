@@ -184,3 +184,11 @@ def test_synchronous_and_trusted_proxies(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "database: {synchronous: fast}\n"), {})
     with pytest.raises(ConfigError, match=r"server\.trusted_proxies .* not 'proxy\.local'"):
         load_settings(write(tmp_path, "server: {trusted_proxies: [proxy.local]}\n"), {})
+
+
+def test_a_token_without_a_phone_number_id_stops_start_up(tmp_path: Path) -> None:
+    """Issue 16 item 15: it started in dry-run, took unsigned POSTs and ran http steps while /readyz said 200."""
+    path = write(tmp_path, "whatsapp: {token: EAAG123}\n")
+    with pytest.raises(ConfigError, match=r"whatsapp\.phone_number_id .* is empty, but a token is set"):
+        load_settings(path, {})
+    assert load_settings(write(tmp_path, "whatsapp: {}\n"), {}).whatsapp.dry_run  # neither: a deliberate dry-run

@@ -30,7 +30,8 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("wabot.db",)),
     (2, ("wabot.whatsapp",)),
     (2, ("wabot.config",)),
-    (0, ("wabot.text", "wabot.urls", "wabot.templates", "wabot.errors", "wabot.state", "wabot.logs", "wabot.envfile")),
+    (0, ("wabot.text", "wabot.urls", "wabot.templates", "wabot.errors", "wabot.state", "wabot.logs", "wabot.envfile",
+         "wabot.dates")),
 ]
 
 

@@ -150,3 +150,14 @@ def test_reasonable_templates_still_work(renderer: Renderer) -> None:
     )
     assert renderer.render(source, CONTEXT) == "0,1,2 ababab 00042"
     assert renderer.render("{{ 'x' | center(5) }}|{{ '{:>4}'.format(7) }}", CONTEXT) == "  x  |   7"
+
+
+def test_date_helpers_for_opening_hours_and_booking_days() -> None:
+    r = Renderer(timezone="Asia/Ho_Chi_Minh")
+    sunday_afternoon = {"now": r.now(1_797_760_800.0), "day": "2026-12-25"}  # 2026-12-20 17:00, a Sunday
+    assert r.render("{{ now | add_days(5) | date }}, {{ day | weekday }}, {{ day | weekday('en') }}",
+                    sunday_afternoon) == "25/12/2026, Thứ Sáu, Friday"
+    assert r.render("{{ day | add_days(-1) | date }}", sunday_afternoon) == "24/12/2026"
+    assert r.evaluate("now.weekday() == 6 and now.hour >= 12", sunday_afternoon) is True  # closed on Sunday afternoon
+    assert r.evaluate("now.hour < 8", sunday_afternoon) is False  # we open at 8
+    assert r.render("{{ 'không phải ngày' | add_days(1) }}", {}) == "không phải ngày"

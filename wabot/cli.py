@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wabot import envfile, logs
-from wabot.config import BotSettings, Settings, load_settings
+from wabot.config import START_WORDS, STOP_WORDS, BotSettings, Settings, load_settings
 from wabot.db.lock import InUseError
 from wabot.errors import ConfigError
 from wabot.flows.load import load_configured
@@ -86,7 +86,8 @@ def _bot_settings(args: argparse.Namespace) -> BotSettings | None:
     """
     if args.config is None and not Path(DEFAULT_CONFIG).exists():
         return BotSettings(flows=Path("flows"), start_flow="main", default_language="vi",
-                           session_timeout=30 * 60.0, timezone=DEFAULT_TIMEZONE)
+                           session_timeout=30 * 60.0, timezone=DEFAULT_TIMEZONE,
+                           stop_words=STOP_WORDS, start_words=START_WORDS)
     settings = _settings(args)
     return settings.bot if settings else None
 
@@ -333,7 +334,8 @@ def handoff_command(args: argparse.Namespace) -> int:
 
 
 def _history_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("customer", help="the customer's number (wa_id)")
+    p.add_argument("customer", help="the customer's number in any form: 84912345678, +84 912 345 678, 0912345678, "
+                                    "or masked as the log prints it (8491****678)")
     p.add_argument("--limit", type=int, default=50, help="the last N messages (default 50)")
 
 
@@ -413,6 +415,35 @@ def db_command(args: argparse.Namespace) -> int:
     return dbcopy.copy(args.source, args.target)
 
 
+def _backup_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, help="the file to write; it must not exist yet")
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database while the server runs: 0 written, 1 not."""
+    import sqlite3
+
+    from wabot.db.backup import backup
+
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    if settings.database_url:
+        print("wabot: the database is PostgreSQL (database.url); back it up with pg_dump, for example: "
+              'pg_dump --format=custom --file=wabot.dump "$WABOT_DATABASE_URL".', file=sys.stderr)
+        return 1
+    try:
+        size = backup(settings.database, args.path)
+    except (FileNotFoundError, FileExistsError, PermissionError) as err:
+        print(f"wabot: no backup: {err}.", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as err:
+        print(f"wabot: the backup of {settings.database} failed: {err}.", file=sys.stderr)
+        return 1
+    print(f"{settings.database} copied to {args.path} ({size / 2**20:.1f} MB), consistent as of now.")
+    return 0
+
+
 COMMANDS: list[_Command] = [
     _Command("run", "start the server (the default when no command is given)", run_command),
     _Command("validate", "check the flow files and list every problem with its line", validate_command,
@@ -430,6 +461,8 @@ COMMANDS: list[_Command] = [
              _apikey_arguments),
     _Command("campaign", "send a template to a CSV of customers: send | show | pause | resume | cancel",
              campaign_command, _campaign_arguments),
+    _Command("backup", "copy the database to a new file while the server runs (SQLite's online backup)",
+             backup_command, _backup_arguments),
     _Command("db", "database tools: copy SQLITE_PATH postgresql://... moves a shop to PostgreSQL", db_command,
              _db_arguments),
 ]

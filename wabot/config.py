@@ -62,6 +62,10 @@ class Server:
     max_connections: int = 512  # POSTs read at once; more answer 503 at once (Meta delivers them again)
 
 
+STOP_WORDS = ("STOP", "hủy đăng ký")  # the shipped defaults of bot.stop_words and bot.start_words
+START_WORDS = ("START", "đăng ký lại")
+
+
 @dataclass(frozen=True, slots=True)
 class BotSettings:
     flows: Path
@@ -71,6 +75,8 @@ class BotSettings:
     timezone: str
     stop_words: tuple[str, ...] = ()  # opt out of messages the bot starts (templates)
     start_words: tuple[str, ...] = ()  # opt back in
+    handoff_timeout: float = 4 * 3600.0  # seconds a handoff waits for a person's answer before it ends
+    desk: bool = False  # the handoff desk (admin API) is on: someone can answer and give conversations back
     # the environment variables flows may read as `{{ env.X }}` (an allow-list); None only for the author
     # tools in a folder without config.yaml, where the author's own environment (secrets removed) is seen
     env: tuple[str, ...] | None = None
@@ -168,8 +174,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             default_language=r.text("bot.default_language", "vi"),
             session_timeout=60 * r.number("bot.session_timeout_minutes", 30, low=0),
             timezone=r.text("bot.timezone", DEFAULT_TIMEZONE),
-            stop_words=r.words("bot.stop_words", ("STOP", "hủy đăng ký")),
-            start_words=r.words("bot.start_words", ("START", "đăng ký lại")),
+            stop_words=r.words("bot.stop_words", STOP_WORDS),
+            start_words=r.words("bot.start_words", START_WORDS),
+            handoff_timeout=60 * r.number("bot.handoff_timeout_minutes", 240, low=1),
+            desk=bool(r.text("admin.token", "")),
             env=r.names("bot.env"),
             max_state_bytes=int(r.number("bot.max_state_bytes", 256 * 1024, low=1024, integer=True)),
         ),
@@ -205,6 +213,12 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             raise r.fail("database.url", "must start with postgresql:// (PostgreSQL) or be an SQLite file path")
         settings = dataclasses.replace(settings, database=r.path("database.url", ""), database_url="")
     wa = settings.whatsapp
+    if wa.token and not wa.phone_number_id:  # half configured: neither live nor a deliberate dry-run (issue 16)
+        raise r.fail(
+            "whatsapp.phone_number_id",
+            "is empty, but a token is set: set it too to go live (with WHATSAPP_APP_SECRET), or unset the token "
+            "for a dry-run that logs replies instead of sending them",
+        )
     if not wa.dry_run and not wa.app_secret:
         raise r.fail(
             "whatsapp.app_secret",
@@ -330,7 +344,7 @@ class _Reader:
         value = self.get(key, list(default))
         if not isinstance(value, list) or not all(isinstance(w, str | int) for w in value):
             raise self.fail(key, 'must be a list of words, like ["STOP", "hủy đăng ký"]')
-        return tuple(self.interpolate(key, str(w)).strip() for w in value if str(w).strip())
+        return tuple(x for x in (self.interpolate(key, str(w)).strip() for w in value) if x)  # ${X:-} may be empty
 
     def names(self, key: str) -> tuple[str, ...]:
         value = self.get(key, [])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 _masking = True  # set once by `setup` from logging.mask_numbers
 
@@ -23,6 +25,14 @@ def mask(customer: str) -> str:
     return customer[:4] + "*" * (len(customer) - 7) + customer[-3:]
 
 
+_NUMBER = re.compile(r"(?<!\d)\d{8,15}(?!\d)")  # a phone number written inside a text (E.164 has at most 15)
+
+
+def mask_text(text: str) -> str:
+    """`text` with every phone-number-like run of digits masked, as `mask` does (a reply naming a customer)."""
+    return _NUMBER.sub(lambda m: mask(m.group(0)), text) if _masking else text
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -34,6 +44,13 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines whose times carry their zone (2026-11-25 13:18:12.345+07:00), as `wabot history` shows."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(sep=" ", timespec="milliseconds")
 
 
 class Repeats(logging.Filter):
@@ -66,15 +83,30 @@ class Repeats(logging.Filter):
         return True
 
 
+def one_line_bad_requests(record: logging.LogRecord) -> bool:
+    """aiohttp logs a malformed request (anyone can send one) at ERROR with a traceback: make it one WARNING line."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if record.name == "aiohttp.server" and exc is not None and type(exc).__name__ in _BAD_HTTP:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args = "malformed HTTP request refused: %s", (str(exc).splitlines()[0][:200],)
+        record.exc_info = record.exc_text = None
+    return True
+
+
+_BAD_HTTP = frozenset({"BadHttpMessage", "BadStatusLine", "LineTooLong", "InvalidHeader", "BadHttpMethod",
+                       "TransferEncodingError", "ContentLengthError", "InvalidURLError"})
+
+
 def setup(level: str = "INFO", fmt: str = "text", *, mask_numbers: bool = True) -> None:
     global _masking
     _masking = mask_numbers
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(one_line_bad_requests)
     handler.addFilter(Repeats())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

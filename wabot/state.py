@@ -34,6 +34,7 @@ class State:
     misses: int = 0  # consecutive replies that matched nothing (for the fallback)
     page: int = 0  # menu page shown (menus with more than 10 options)
     last_seen: float = 0.0  # unix time of the customer's last message
+    handoff_at: float = 0.0  # unix time the handoff opened or a person last answered (status HANDOFF)
 
     def with_(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -50,6 +51,7 @@ class State:
                 "misses": self.misses,
                 "page": self.page,
                 "last_seen": self.last_seen,
+                "handoff_at": self.handoff_at,
             },
             ensure_ascii=False,
             default=str,
@@ -68,4 +70,5 @@ class State:
             misses=d["misses"],
             page=d["page"],
             last_seen=d["last_seen"],
+            handoff_at=d.get("handoff_at", 0.0),  # absent in states saved before handoffs could expire
         )

@@ -14,7 +14,7 @@ import operator
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
 
 from wabot import urls
+from wabot.text import e164
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +330,10 @@ def number(value: Any, decimals: int | None = None) -> Any:
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # `now` and the date filters, unless bot.timezone says otherwise
 DATE_FORMATS = {"date": "%d/%m/%Y", "datetime": "%d/%m/%Y %H:%M", "time": "%H:%M"}  # Vietnamese order
-FILTERS = ("money", "number", *DATE_FORMATS, "urlpath")  # wabot's own filters, beside Jinja's
+# wabot's own filters, beside Jinja's
+FILTERS = ("money", "number", *DATE_FORMATS, "urlpath", "add_days", "weekday", "e164")
+WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
+WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class Renderer:
@@ -346,7 +350,8 @@ class Renderer:
         for env in (self.env, self.url_env):
             for name in ("center", "indent", "wordwrap", "replace", "truncate", "format"):
                 env.filters[name] = _limit_width(env.filters[name], check_value=name == "format")
-            env.filters.update(money=money, number=number, urlpath=urls.PathValue)
+            env.filters.update(money=money, number=number, urlpath=urls.PathValue, add_days=self._add_days,
+                               e164=lambda phone: e164(str(phone)), weekday=self._weekday)
             env.filters.update({name: self._formatter(form) for name, form in DATE_FORMATS.items()})
         self._templates: OrderedDict[str, Template] = OrderedDict()
         self._urls: OrderedDict[str, Template] = OrderedDict()
@@ -406,6 +411,22 @@ class Renderer:
         else:
             cache.move_to_end(source)
         return found
+
+    def _add_days(self, value: Any, days: Any = 1) -> Any:
+        """`{{ now | add_days(1) | date }}`: a date or moment `days` later (earlier when negative)."""
+        moment = _as_moment(value, self.zone)
+        steps = _as_number(days)
+        if moment is None or steps is None or abs(steps) > 36600:
+            return value
+        return moment + timedelta(days=steps)
+
+    def _weekday(self, value: Any, lang: str = "vi") -> Any:
+        """`{{ day | weekday }}` -> "Thứ Sáu" ("Friday" with weekday('en'))."""
+        moment = _as_moment(value, self.zone)
+        if moment is None:
+            return value
+        names = WEEKDAYS_EN if lang == "en" else WEEKDAYS_VI
+        return names[moment.weekday()]
 
     def _formatter(self, pattern: str) -> Callable[..., Any]:
         zone = self.zone

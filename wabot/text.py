@@ -16,3 +16,8 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.casefold()).replace("đ", "d")
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _SPACE.sub(" ", _PUNCT.sub(" ", bare)).strip()
+
+
+def e164(phone: str) -> str:
+    """A phone number as `expect: phone` saves it, in E.164: "0912345678" -> "+84912345678"."""
+    return "+84" + phone[1:] if phone.startswith("0") else phone

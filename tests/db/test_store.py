@@ -229,3 +229,20 @@ async def test_heartbeat_counts_live_instances_and_notices_reach_the_others(pg_u
     assert await b.heartbeat(owner="B", lease=5) == 1
     await a.close()
     await b.close()
+
+
+async def test_customers_like_and_dry_run_on_both_stores(db_target: str) -> None:
+    """`wabot history` finds numbers by pattern and shows dry-run replies as such, on either database."""
+    store = await open_database(db_target)
+    for mid, number in (("a", "84912345678"), ("b", "84912999678"), ("c", "84987654321")):
+        [(seq, _)] = await store.record([message(mid, customer=number)], [], now=1.0)
+        [row] = await store.finish_turn(seq=seq, customer=number, state=State(), bodies=[{"type": "text"}], now=1.0)
+        await store.mark_dry_run(row.id, now=2.0)
+    assert await store.customers_like("84912345678") == ["84912345678"]
+    assert await store.customers_like("*912345678") == ["84912345678"]
+    assert await store.customers_like("8491????678") == ["84912345678", "84912999678"]
+    assert await store.customers_like("8491????678", limit=1) == ["84912345678"]
+    assert await store.customers_like("*000") == []
+    statuses = {r[4] for r in await store.history("84987654321") if r[2] == "out"}
+    assert statuses == {"dry-run"}
+    await store.close()

@@ -8,6 +8,7 @@ import pytest
 
 from wabot.engine import answers, menus
 from wabot.flows.model import Expect
+from wabot.templates import Renderer
 from wabot.whatsapp import inbound
 
 TODAY = date(2026, 3, 1)
@@ -70,7 +71,7 @@ def test_dates(typed: str, value: str) -> None:
     assert parse(Expect("date"), typed) == answers.Answer(True, value)
 
 
-@pytest.mark.parametrize("typed", ["31/02/2026", "13/13/2026", "thứ hai", "2026/11/25x"])
+@pytest.mark.parametrize("typed", ["31/02/2026", "13/13/2026", "thứ mười", "2026/11/25x", "12", "ngày 32"])
 def test_not_dates(typed: str) -> None:
     assert not parse(Expect("date"), typed).ok
 
@@ -138,3 +139,73 @@ def test_choices_match_by_tap_number_or_title_without_diacritics() -> None:
 def test_hints_name_the_bounds() -> None:
     assert answers.hint(Expect("integer", min=1, max=50), "vi") == "Bạn nhập một số từ 1 đến 50 nhé."
     assert answers.hint(Expect("phone"), "en").startswith("That is not a phone number")
+
+
+SUNDAY = date(2026, 12, 20)
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("thứ 3", "2026-12-22"), ("thứ ba", "2026-12-22"), ("T3", "2026-12-22"), ("chủ nhật", "2026-12-20"),
+     ("CN", "2026-12-20"), ("thứ 6 tuần sau", "2026-12-25"), ("tuần sau", "2026-12-21"), ("ngày 25", "2026-12-25"),
+     ("ngày 5", "2027-01-05"), ("25 tháng 12", "2026-12-25"), ("25 thg 12", "2026-12-25"), ("5/1", "2027-01-05"),
+     ("mốt", "2026-12-22"), ("Thứ 2 ạ", "2026-12-21"), ("ngày 1 tháng 1 năm 2027", "2027-01-01")],
+)
+def test_vietnamese_dates_as_customers_type_them(typed: str, value: str) -> None:
+    assert answers.parse(Expect("date"), _text(typed), today=SUNDAY) == answers.Answer(True, value)
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("9h", "09:00"), ("9h30", "09:30"), ("14:00", "14:00"), ("2 giờ chiều", "14:00"), ("9 rưỡi", "09:30"),
+     ("8g", "08:00"), ("10 giờ tối", "22:00"), ("1 giờ trưa", "13:00")],
+)
+def test_times(typed: str, value: str) -> None:
+    assert answers.parse(Expect("time"), _text(typed), today=SUNDAY) == answers.Answer(True, value)
+
+
+@pytest.mark.parametrize("typed", ["12", "25h", "9h75", "sáng"])
+def test_not_times(typed: str) -> None:
+    assert not answers.parse(Expect("time"), _text(typed), today=SUNDAY).ok
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("sáng mai 9h", "2026-12-21 09:00"), ("9h thứ 6", "2026-12-25 09:00"), ("25/12 14:00", "2026-12-25 14:00"),
+     ("chiều thứ 3 lúc 2h", "2026-12-22 14:00")],
+)
+def test_dates_with_times(typed: str, value: str) -> None:
+    assert answers.parse(Expect("datetime"), _text(typed), today=SUNDAY) == answers.Answer(True, value)
+
+
+def test_date_bounds_refuse_with_a_reason() -> None:
+    bounded = Expect("date", earliest="today", latest="+60d")
+    past = answers.parse(bounded, _text("19/12/2026"), today=SUNDAY)
+    assert not past.ok and past.why is not None and "đã qua" in past.why[0]
+    late = answers.parse(bounded, _text("25/2/2027"), today=SUNDAY)
+    assert not late.ok and late.why is not None and "18/02/2027" in late.why[0]
+    assert answers.parse(bounded, _text("18/2/2027"), today=SUNDAY).ok
+    opening = Expect("time", earliest="08:00", latest="17:30")
+    early = answers.parse(opening, _text("7h"), today=SUNDAY)
+    assert not early.ok and early.why == ("Bên mình bắt đầu từ 08:00, bạn chọn giờ muộn hơn nhé.",
+                                         "Please choose 08:00 or later.")
+
+
+def _text(body: str) -> inbound.Message:
+    return message(inbound.Text(body))
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("0912345678 ạ", "0912345678"), ("số em là 0912 345 678", "0912345678"), ("+84 (0) 912 345 678", "0912345678"),
+     ("sdt: 0387.654.321 nhé", "0387654321"), ("(028) 3822 1234", "02838221234")],
+)
+def test_phones_as_a_vietnamese_shop_means_them(typed: str, value: str) -> None:
+    answer = parse(Expect("phone"), typed)
+    assert answer == answers.Answer(True, value)
+    assert Renderer().render("{{ p | e164 }}", {"p": value}) == "+84" + value[1:]
+
+
+@pytest.mark.parametrize("typed", ["0112345678", "09123456789", "0612345678", "01234567890"])
+def test_retired_or_impossible_numbers_are_refused(typed: str) -> None:
+    assert not parse(Expect("phone"), typed).ok

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.enginekit import Chat, bodies, build, choices, flow, load, say
-from wabot.engine import advance
+from wabot.engine import advance, handoffs
 from wabot.flows import model
 from wabot.state import HTTP, IDLE, WAITING
 from wabot.whatsapp import inbound, outbound
@@ -473,10 +473,33 @@ def test_handoff_silences_the_bot_until_resume(tmp_path: Path) -> None:
     assert bodies(chat.send("nhan vien")) == ["Mình đã báo nhân viên"]
     assert chat.effects == (advance.HandoffOpened(""),)
     assert chat.send("alo?") == [] and chat.send("menu") == []
-    chat.wait(10 * 3600)
-    assert chat.send("còn ai không") == []  # a handoff does not time out
+    chat.wait(3 * 3600)
+    chat.feed(advance.Answered())  # a person wrote: the handoff's four hours start again
+    chat.wait(3 * 3600)
+    assert chat.feed(advance.Tick()) == []
     assert bodies(chat.feed(advance.Resume())) == ["Bot quay lại đây", "Chọn"]
     assert chat.state is not None and chat.state.status == WAITING
+
+
+def test_a_handoff_never_mutes_a_customer_for_ever(tmp_path: Path) -> None:
+    source = HANDOFF.replace('- handoff: "Mình đã báo nhân viên"',
+                             '- handoff: "Mình đã báo nhân viên"\n            back: ["quay lại bot"]')
+    bot = load(tmp_path, source + "    welcome_back: Chào mừng quay lại\n", stop_words=["STOP"])
+    chat = Chat(bot)
+    chat.send("hi")
+    chat.send("nhan vien")
+    chat.wait(30 * 86400)  # a month later, with the server stopped all along: no "nobody answered", a welcome
+    assert bodies(chat.send("alo")) == ["Chào mừng quay lại", "Chọn"]
+    chat.send("nhan vien")
+    chat.wait(5 * 3600)
+    assert bodies(chat.feed(advance.Tick())) == [handoffs.EXPIRED[0].text["vi"]]
+    assert chat.state is not None and chat.state.status == IDLE
+    chat.send("hi")
+    chat.send("nhan vien")
+    assert bodies(chat.send("Quay lai BOT!")) == ["Bot quay lại đây", "Chọn"]  # the step's back words
+    chat.send("nhan vien")
+    assert bodies(chat.send("stop")) == [handoffs.OPTED_OUT[0].text["vi"]]  # no trigger of the author's
+    assert chat.state is not None and chat.state.status == IDLE
 
 
 def test_resume_after_a_called_handoff_returns_to_the_caller() -> None:

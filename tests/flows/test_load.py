@@ -228,3 +228,20 @@ def test_the_schema_and_the_types_name_the_same_expect_and_step_kinds() -> None:
     handled = {value for part in get_args(ExpectKind) for value in get_args(part)}
     assert written == handled
     assert set(ACTIONS) <= set(defs["step"]["properties"]), "a step kind the schema does not allow"
+
+
+def test_validate_names_a_flow_reading_an_environment_variable_bot_env_does_not_allow(tmp_path: Path) -> None:
+    """Issue 16 item 4: flows see only bot.env; a flow reading another variable is named, with the fix."""
+    from wabot.config import BotSettings
+    from wabot.flows.load import load_configured
+
+    say = "{{ env.SHOP_API }} {{ env['AWS_SECRET_ACCESS_KEY'] }}"
+    write(tmp_path, "main.yaml", f'flows:\n  main:\n    steps:\n      - say: "{say}"\n')
+    settings = BotSettings(flows=tmp_path, start_flow="main", default_language="vi", session_timeout=1800.0,
+                           timezone="UTC", env=("SHOP_API",))
+    bot, problems = load_configured(settings, environ={"SHOP_API": "http://shop", "AWS_SECRET_ACCESS_KEY": "k"})
+    assert bot.env == {"SHOP_API": "http://shop"}
+    [problem] = problems
+    assert problem.severity == "warning" and problem.line == 4
+    assert "env.AWS_SECRET_ACCESS_KEY" in problem.message
+    assert "bot: env: [SHOP_API, AWS_SECRET_ACCESS_KEY]" in problem.fix

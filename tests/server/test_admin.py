@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,8 +16,9 @@ import pytest
 
 from tests.apptools import Client, admin, envelope, post, settle, start, text
 from tests.fakegraph import FakeGraph
+from wabot.server import handoffs
 from wabot.server.adminsite import ADMIN_URL
-from wabot.server.keys import SETTINGS
+from wabot.server.keys import DISPATCHER, SETTINGS
 from wabot.tools import desk
 
 LAN = "84901234567"
@@ -42,7 +44,7 @@ async def test_handoff_listed_answered_and_resumed(
     await post(client, envelope(text(LAN, "hi")))
     await post(client, envelope(text(LAN, "nhân viên")))
     await settle(client)
-    assert fake.texts(LAN)[-1] == "Mình đã báo nhân viên, bạn chờ một chút nhé. 🙏"
+    assert fake.texts(LAN)[-1].startswith("Mình đã báo nhân viên, bạn chờ một chút nhé. 🙏")
 
     waiting = await (await desk_api.get("/admin/handoffs", headers=AUTH)).json()
     assert [(h["customer"], h["name"], h["reason"]) for h in waiting["handoffs"]] == [(LAN, "Lan", "Khách cần hỗ trợ")]
@@ -133,16 +135,57 @@ async def test_cli_desk_history_and_export(client: Client, fake: FakeGraph, tmp_
 
 
 async def test_the_operator_number_is_told_about_a_new_handoff(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = await start(aiohttp_client, tmp_path, fake, f"admin: {{token: {TOKEN}, notify: '84988888888'}}\n")
-    await post(client, envelope(text(LAN, "hi")))
-    await post(client, envelope(text(LAN, "nhân viên")))
-    await post(client, envelope(text(LAN, "alo")))  # still waiting: not told twice
-    await settle(client)
+    with caplog.at_level(logging.DEBUG, logger="wabot"):
+        await post(client, envelope(text(LAN, "hi")))
+        await post(client, envelope(text(LAN, "nhân viên")))
+        await post(client, envelope(text(LAN, "alo")))  # still waiting: not told twice
+        await settle(client)
     assert fake.texts("84988888888") == [
         f"🔔 Lan ({LAN}) cần nhân viên: Khách cần hỗ trợ. Xem: wabot handoff show {LAN}"
     ]
+    # issue 16 item 11: the note's text named the customer's full number in the log despite mask_numbers
+    assert "8490****567" in caplog.text and LAN not in caplog.text and "84988888888" not in caplog.text
+
+
+async def test_a_handoff_nobody_answers_ends_by_itself_and_the_customer_is_told(
+    client: Client, fake: FakeGraph, desk_api: aiohttp.ClientSession
+) -> None:
+    await post(client, envelope(text(LAN, "hi")))
+    await post(client, envelope(text(LAN, "nhân viên")))
+    await settle(client)
+    dispatcher = client.app[DISPATCHER]
+    real = dispatcher.clock
+    dispatcher.clock = lambda: real() + 3 * 3600  # three hours on: a person answers
+    resp = await desk_api.post(f"/admin/conversations/{LAN}/reply", json={"text": "Em xem ngay ạ."}, headers=AUTH)
+    assert resp.status == 202
+    await settle(client)
+    dispatcher.clock = lambda: real() + 6 * 3600  # six hours after the handoff, three after the answer
+    assert await handoffs.sweep_once(client.app) == 0
+    dispatcher.clock = lambda: real() + 7.5 * 3600  # over four hours since the person's answer
+    assert await handoffs.sweep_once(client.app) == 1
+    await settle(client)
+    assert fake.texts(LAN)[-1] == ("Xin lỗi bạn, nhân viên đang bận chưa trả lời được. "
+                                   "Bạn nhắn lại cho Trà Sen bất cứ lúc nào nhé!")
+    assert (await (await desk_api.get("/admin/handoffs", headers=AUTH)).json())["handoffs"] == []
+    assert await handoffs.sweep_once(client.app) == 0  # told once
+    await post(client, envelope(text(LAN, "alo")))  # and the bot answers again, from the start
+    await settle(client)
+    assert fake.texts(LAN)[-2:] == ["Xin chào Lan! 👋 Chào mừng đến với Trà Sen.", "Bạn cần gì hôm nay?"]
+
+
+async def test_stop_during_a_handoff_is_recorded_and_confirmed(
+    client: Client, fake: FakeGraph, desk_api: aiohttp.ClientSession
+) -> None:
+    await post(client, envelope(text(LAN, "hi")))
+    await post(client, envelope(text(LAN, "nhân viên")))
+    await post(client, envelope(text(LAN, "STOP")))
+    await settle(client)
+    assert fake.texts(LAN)[-1].startswith("Đã hủy đăng ký")
+    shown = await (await desk_api.get(f"/admin/conversations/{LAN}", headers=AUTH)).json()
+    assert shown["opted_out"] is True and shown["status"] == "idle"
 
 
 async def test_wrong_tokens_are_throttled_per_address(desk_api: aiohttp.ClientSession) -> None:

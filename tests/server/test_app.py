@@ -362,6 +362,26 @@ async def test_a_database_that_refuses_the_write_answers_503_so_meta_retries(cli
     assert fake.requests == []
 
 
+async def test_a_read_only_database_makes_readyz_say_so_and_is_counted(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    """Issue 16 item 10: /readyz stayed 200 while every webhook answered 503, and no metric counted them."""
+    from tests.apptools import admin
+    from wabot.db.store import Store
+    from wabot.server.keys import STORE
+
+    client = await start(aiohttp_client, tmp_path, fake)
+    assert (await client.get("/readyz")).status == 200
+    store = client.app[STORE]
+    assert isinstance(store, Store)  # the SQLite store (this test's fixture)
+    store.conn.execute("PRAGMA query_only = ON")  # reads work, writes fail: a read-only file
+    assert await post(client, envelope(text(LAN, "hi"))) == 503
+    resp = await client.get("/readyz")
+    assert resp.status == 503 and "could not be stored" in " ".join((await resp.json())["problems"])
+    async with admin(client) as session, session.get("/metrics") as metrics_page:
+        assert 'wabot_webhook_rejected_total{reason="store_failed"} 1.0' in await metrics_page.text()
+
+
 async def test_read_receipts_mark_each_message_read_with_typing(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:

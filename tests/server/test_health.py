@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -65,7 +66,7 @@ async def _ready(client: Client) -> tuple[int, dict[str, Any]]:
 async def test_healthz_says_the_process_is_up(client: Client) -> None:
     resp = await client.get("/healthz")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ok"}
+    assert await resp.json() == {"status": "ok", "service": "wabot", "pid": os.getpid()}
 
 
 async def test_ready_when_all_is_well(client: Client) -> None:

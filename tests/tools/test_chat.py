@@ -65,7 +65,8 @@ async def test_language_image_location_reset_and_handoff() -> None:
     ]))
     assert "(language: en)\nbot: What can we do for you today?\n" in out
     assert out.count("bot: Sorry, I did not get that 😅\n") == 2
-    assert "bot: A person will be with you shortly. 🙏\n(a person would take over now (Khách cần hỗ trợ);" in out
+    assert ("bot: A person will be with you shortly. 🙏 Type *bot* to go back to the bot.\n"
+            "(a person would take over now (Khách cần hỗ trợ);") in out
     assert "bot: Thanks for waiting! The bot is back.\n" in out
     assert "(the conversation starts over: send a message)\n(no conversation running, status idle)\n" in out
     assert "(unknown command '/nonsense'; type /help)\n" in out
@@ -95,7 +96,7 @@ async def test_db_keeps_the_conversation_between_sessions(tmp_path: Path) -> Non
     db = tmp_path / "chat.db"
     await _session("hi\n2\n", options=Options(offline=True, db=db))
     out = await _session("/state\n", options=Options(offline=True, db=db))
-    assert out == "(flow order, step #1, waiting)\n"
+    assert out.startswith("(flow order, step #2, waiting)\n  catalog = [{\"id\": \"tra_sen\", \"name\": \"Trà sen\"")
 
 
 def test_piped_stdin_through_the_command(tmp_path: Path) -> None:
@@ -105,7 +106,14 @@ def test_piped_stdin_through_the_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("> hi\nbot: Xin chào Lan! 👋")
-    assert done.stdout.endswith("> 6\nbot: Mình đã báo nhân viên, bạn chờ một chút nhé. 🙏\n"
+    assert done.stdout.endswith("> 6\nbot: Mình đã báo nhân viên, bạn chờ một chút nhé. 🙏 "
+                                "Gõ *bot* nếu muốn quay lại với bot.\n"
                                 "(a person would take over now (Khách cần hỗ trợ); the bot stays silent — "
                                 "/resume gives it back)\n")
     assert done.stderr == ""
+
+
+async def test_wait_lets_an_unanswered_handoff_end_as_on_the_server() -> None:
+    out = await _session("hi\n6\n/wait 3h\n/wait 2h\n")
+    assert out.endswith("(2h later)\nbot: Xin lỗi bạn, nhân viên đang bận chưa trả lời được. "
+                        "Bạn nhắn lại cho Trà Sen bất cứ lúc nào nhé!\n")

@@ -64,14 +64,14 @@ def _free_port() -> int:
 
 
 def _config(tmp_path: Path, *, api_url: str = "http://127.0.0.1:9", token: str = "good", phone: str = PHONE_ID,
-            verify: str = "v3rify", port: int | None = None, flows: Path = DEMO) -> Path:
+            verify: str = "v3rify", port: int | None = None, flows: Path = DEMO, desk: bool = True) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
         f"whatsapp: {{token: '{token}', phone_number_id: '{phone}', app_secret: s, verify_token: '{verify}',"
         f" api_url: '{api_url}', timeout: 2}}\n"
         f"server: {{host: 127.0.0.1, port: {port or _free_port()}}}\n"
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
-        "admin: {port: 0}\n"
+        f"admin: {{port: 0{', token: desk-secret' if desk else ''}}}\n"
         f"bot: {{flows: '{flows}'}}\n", encoding="utf-8")
     return config
 
@@ -209,6 +209,10 @@ def test_main_prints_a_line_per_check_and_exits_2_on_a_config_error(
     assert doctor.main(config) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line[:5] for line in lines] == ["ok   ", "ok   ", "ok   ", "warn ", "ok   "]
+    config.write_text(config.read_text().replace("verify_token: 'v3rify'", "verify_token: ''"), encoding="utf-8")
+    assert doctor.main(config) == 0  # the out-of-the-box demo: dry-run, no verify token, only warnings
+    lines = capsys.readouterr().out.splitlines()
+    assert [line[:5] for line in lines] == ["ok   ", "ok   ", "ok   ", "warn ", "warn "]
     config.write_text("server: {port: lots}\n", encoding="utf-8")
     assert doctor.main(config) == 2
     out = capsys.readouterr().out
@@ -217,3 +221,35 @@ def test_main_prints_a_line_per_check_and_exits_2_on_a_config_error(
 
 def _bot() -> Bot:
     return demo_bot()
+
+
+async def test_something_else_on_the_port_is_not_taken_for_wabot(tmp_path: Path, meta: str) -> None:
+    port = _free_port()
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(text=request.query.get("hub.challenge", "ok"))  # answers the challenge, yet is not wabot
+
+    other = web.Application()
+    other.router.add_get("/{tail:.*}", answer)
+    async with TestServer(other, host="127.0.0.1", port=port):
+        code, lines = await _doctor(_config(tmp_path, api_url=meta, port=port))
+    line = _line(lines, "webhook")
+    assert code == 1 and line.startswith("FAIL ") and f"something listens on port {port}, but it is not wabot" in line
+
+
+async def test_a_wabot_serving_another_database_is_named(tmp_path: Path, meta: str) -> None:
+    port = _free_port()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    running = _config(tmp_path / "a", api_url=meta, port=port)
+    async with TestServer(create_app(_settings(running), _bot()), host="127.0.0.1", port=port):
+        code, lines = await _doctor(_config(tmp_path / "b", api_url=meta, port=port))
+    line = _line(lines, "webhook")
+    assert code == 1 and line.startswith("FAIL ")
+    assert f"does not serve the database {tmp_path / 'b' / 'wabot.db'}" in line and "no running wabot" in line
+
+
+async def test_flows_that_hand_off_with_no_desk_are_warned_about(tmp_path: Path) -> None:
+    _, lines = await _doctor(_config(tmp_path, desk=False))
+    line = _line(lines, "flows")
+    assert line.startswith("warn ") and "the handoff desk is off" in line and "WABOT_ADMIN_TOKEN" in line

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import DEMO
+from tests import DEMO, FIXTURES
 from wabot.cli import main
 from wabot.tools.scenarios import read_cases
 
@@ -167,3 +167,65 @@ tests:
         expect: {text: "Hôm nay là 25/11/2026, 11:30."}
 """)
     assert main(["test", "clock_test.yaml"]) == 0, capsys.readouterr().out
+
+
+def test_a_reply_the_server_would_not_send_fails_the_test(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(flows / "link.yaml", """\
+flows:
+  link:
+    steps:
+      - set: {page: "dat-ban"}
+      - say:
+          text: "Đặt lịch ở đây:"
+          link: {button: "Đặt lịch", url: "{{ page }}"}
+triggers:
+  - words: ["lịch"]
+    goto: link
+""")
+    _write(flows.parent / "link_test.yaml", """\
+tests:
+  - name: the link
+    steps:
+      - send: "lịch"
+        expect: {contains: "Đặt lịch ở đây:"}
+""")
+    assert main(["test", "link_test.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert ("the server would not send a reply, so the customer would not see it: "
+            "the link must start with https://") in out
+
+
+def test_a_top_level_now_is_the_clock_of_every_test_in_the_file(
+    flows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(flows / "clock.yaml", """\
+flows:
+  clock:
+    steps:
+      - say: "Hôm nay là {{ now | date }}, {{ now | weekday }}."
+triggers:
+  - words: ["giờ"]
+    goto: clock
+""")
+    _write(flows.parent / "clock_test.yaml", """\
+now: "2026-12-25 09:30"
+tests:
+  - name: the file's clock
+    steps:
+      - send: "giờ"
+        expect: {text: "Hôm nay là 25/12/2026, Thứ Sáu."}
+  - name: its own clock
+    now: "2026-12-20 09:30"
+    steps:
+      - send: "giờ"
+        expect: {text: "Hôm nay là 20/12/2026, Chủ nhật."}
+""")
+    assert main(["test", "clock_test.yaml"]) == 0, capsys.readouterr().out
+
+
+def test_the_dental_clinic_of_issue_11_works_as_a_new_user_wrote_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["test", str(FIXTURES / "dental_tests"), "--flows", str(FIXTURES / "dental")]) == 0, \
+        capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -36,4 +37,22 @@ def lines(entries: list[dict[str, Any]]) -> Iterator[str]:
     for e in entries:
         who = "customer" if e["direction"] == "in" else "bot     "
         status = "" if e["direction"] == "in" else f"  [{e['status']}{': ' + e['error'] if 'error' in e else ''}]"
-        yield f"{e['at'][:19].replace('T', ' ')}  {who}  {e['text']}{status}"
+        yield f"{e['at'].replace('T', ' ')}  {who}  {e['text']}{status}"  # with its zone, as the log's times
+
+
+def number_pattern(text: str) -> str | None:
+    """A number as people write it -> a GLOB pattern over stored wa_ids; None when it is no number.
+
+    +84 912 345 678, 0084912345678 and 84912345678 are the same customer; 0912345678 (the national form)
+    matches the numbers ending in 912345678; 8491****678 (the masked form the log prints) keeps its length.
+    """
+    digits = re.sub(r"[\s().-]", "", text)
+    if digits.startswith("+"):
+        digits = digits[1:]
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    if not re.fullmatch(r"[\d*]{4,20}", digits) or digits.count("*") == len(digits):
+        return None
+    if digits.startswith("0"):
+        return "*" + digits[1:].replace("*", "?")
+    return digits.replace("*", "?")

@@ -182,6 +182,15 @@ class PgStore:
             for c, ct, r, at in rows
         ]
 
+    async def stale_handoffs(self, *, before: float) -> list[str]:
+        """Customers in a handoff that no person has answered since `before` (the state keeps when one last did)."""
+        rows = await self.pool.fetch(
+            "SELECT customer FROM conversations WHERE status = 'handoff'"
+            " AND COALESCE((state::jsonb->>'handoff_at')::double precision, 0) < $1 ORDER BY handoff_at",
+            before,
+        )
+        return [str(r[0]) for r in rows]
+
     async def last_inbound(self, customer: str) -> float | None:
         at = await self.pool.fetchval(
             "SELECT received_at FROM inbox WHERE customer = $1 ORDER BY seq DESC LIMIT 1", customer
@@ -220,6 +229,16 @@ class PgStore:
             sql = f"SELECT * FROM ({sql} ORDER BY at DESC, n DESC LIMIT {int(limit)}) AS recent"
         sql += " ORDER BY customer, at, n"
         return [tuple(r)[:6] for r in await self.pool.fetch(sql, *args)]
+
+    async def customers_like(self, pattern: str, *, limit: int = 10) -> list[str]:
+        """Customers whose number matches the GLOB `pattern` (history.number_pattern makes one; digits, * and ?)."""
+        like = pattern.replace("*", "%").replace("?", "_")
+        rows = await self.pool.fetch(
+            "SELECT customer FROM conversations WHERE customer LIKE $1 UNION SELECT customer FROM inbox"
+            " WHERE customer LIKE $1 UNION SELECT customer FROM outbox WHERE customer LIKE $1 ORDER BY 1 LIMIT $2",
+            like, limit,
+        )
+        return [str(r[0]) for r in rows]
 
     async def purge(self, *, before: float) -> int:
         total = 0
@@ -262,6 +281,13 @@ class PgStore:
                 " WHERE id = $3 AND status = 'queued'",
                 sent,
             )
+
+    async def mark_dry_run(self, row_id: int, *, now: float) -> None:
+        """The reply was written to the log instead of sent: status 'dry-run', in the history and the export."""
+        await self.pool.execute(
+            "UPDATE outbox SET status = 'dry-run', attempts = attempts + 1, updated_at = $1 WHERE id = $2",
+            now, row_id,
+        )
 
     async def mark_failed(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
         await self.pool.execute(

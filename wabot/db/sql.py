@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -384,6 +386,16 @@ def history(conn: sqlite3.Connection, customer: str | None, limit: int) -> list[
     return [tuple(r[:6]) for r in conn.execute(sql, args).fetchall()]
 
 
+def customers_like(conn: sqlite3.Connection, pattern: str, limit: int) -> list[str]:
+    """Customers (wa_id) with a conversation or history matching the GLOB `pattern`, at most `limit`."""
+    rows = conn.execute(
+        "SELECT customer FROM conversations WHERE customer GLOB ?1 UNION SELECT customer FROM inbox"
+        " WHERE customer GLOB ?1 UNION SELECT customer FROM outbox WHERE customer GLOB ?1 ORDER BY 1 LIMIT ?2",
+        (pattern, limit),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 PURGES = (  # finished history, oldest first, through the indexes of migration 2
     "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < ? LIMIT ?)",
     "DELETE FROM outbox WHERE id IN"
@@ -396,6 +408,39 @@ def purge_batch(conn: sqlite3.Connection, which: int, before: float, limit: int)
     """Delete up to `limit` rows older than `before` with PURGES[which], in one short transaction."""
     with transaction(conn):
         return int(conn.execute(PURGES[which], (before, limit)).rowcount)
+
+
+PURGE_CHECKPOINT_EVERY = 0.5  # seconds between the purge thread's checkpoints
+
+
+def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: threading.Event,
+                gate: threading.Lock) -> int:
+    """The whole purge on a connection of its own, for a worker thread: rows deleted (until `stop` is set).
+
+    Each batch holds `gate`, the lock the server's own transactions take without blocking the loop, so the two
+    never wait on SQLite's lock (whose waiting is unfair: the thread won the race again and again, for seconds).
+    The disk work the deletes cause (checkpoints, fsync) happens here, outside the gate, not on the loop.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=5000")  # this thread may wait for another program; the server does not
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints below, after the gate is released
+    total = 0
+    checkpointed = time.monotonic()
+    try:
+        for which in range(len(PURGES)):
+            while not stop.is_set():
+                with gate:
+                    removed = purge_batch(conn, which, before, limit)
+                if time.monotonic() - checkpointed > PURGE_CHECKPOINT_EVERY:  # each one syncs the disk: not too often
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # copies the WAL to the file; blocks no writer
+                    checkpointed = time.monotonic()
+                total += removed
+                if removed < limit:
+                    break
+                time.sleep(pause)
+    finally:
+        conn.close()
+    return total
 
 
 # --- outbox -----------------------------------------------------------------------------------
@@ -452,3 +497,13 @@ def _contact(c: inbound.Customer) -> str:
 
 def _err(e: inbound.ErrorInfo) -> dict[str, Any]:
     return {"code": e.code, "title": e.title, "message": e.message, "details": e.details}
+
+
+def stale_handoffs(conn: sqlite3.Connection, before: float) -> list[str]:
+    """Customers in a handoff nobody has answered since `before` (the state keeps when a person last did)."""
+    rows = conn.execute(
+        "SELECT customer FROM conversations WHERE status = 'handoff'"
+        " AND COALESCE(json_extract(state, '$.handoff_at'), 0) < ? ORDER BY handoff_at",
+        (before,),
+    ).fetchall()
+    return [str(c) for (c,) in rows]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,8 @@ from wabot.whatsapp import inbound
 
 T = TypeVar("T")
 
-PURGE_BATCH = 1000  # rows a purge transaction deletes: a few milliseconds on the loop (bench/purge.py)
+PURGE_BATCH = 250  # rows a purge transaction deletes: a few milliseconds on the loop (bench/purge.py)
+PURGE_PAUSE = 0.01  # seconds the loop is left to serve between two batches
 LOCKED_RETRIES = 40  # with pauses growing to 0.25 s: about 8 seconds before a locked database is an error
 
 
@@ -50,6 +52,7 @@ class Store:
         self.conn = conn
         self.path = path
         self.closed = False
+        self.gate = threading.Lock()  # held by each transaction, the server's and the purge thread's
 
     @classmethod
     async def open(cls, path: Path | str, *, synchronous: str = "normal") -> Store:
@@ -63,13 +66,18 @@ class Store:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.closed:
             raise sqlite3.ProgrammingError(f"the database {self.path} is closed")
-        for attempt in range(1, LOCKED_RETRIES + 1):
-            try:
-                return fn(self.conn, *args)
-            except sqlite3.OperationalError as exc:  # each call is one transaction: nothing was written
-                if attempt == LOCKED_RETRIES or ("locked" not in str(exc) and "busy" not in str(exc)):
-                    raise
-            await asyncio.sleep(min(0.25, 0.01 * attempt))
+        while not self.gate.acquire(blocking=False):  # noqa: ASYNC110 - a thread holds it: poll, the loop free
+            await asyncio.sleep(0.001)
+        try:
+            for attempt in range(1, LOCKED_RETRIES + 1):
+                try:
+                    return fn(self.conn, *args)
+                except sqlite3.OperationalError as exc:  # each call is one transaction: nothing was written
+                    if attempt == LOCKED_RETRIES or ("locked" not in str(exc) and "busy" not in str(exc)):
+                        raise
+                await asyncio.sleep(min(0.25, 0.01 * attempt))
+        finally:
+            self.gate.release()
         raise AssertionError("unreachable")
 
     # --- inbox --------------------------------------------------------------------------------
@@ -150,21 +158,32 @@ class Store:
         """
         return await self._run(sql.history, customer, limit)
 
+    async def customers_like(self, pattern: str, *, limit: int = 10) -> list[str]:
+        """Customers whose number matches the GLOB `pattern` (history.number_pattern makes one)."""
+        return await self._run(sql.customers_like, pattern, limit)
+
     async def purge(self, *, before: float, batch: int = PURGE_BATCH) -> int:
         """Forget finished conversation history older than `before` (the retention period); return rows deleted.
 
-        A batch at a time, yielding to the loop in between: 2 million rows in one transaction held the loop
-        for 3.4 seconds (issue 15).
+        A batch per transaction, in a worker thread on a connection of its own: 2 million rows in one
+        transaction held the loop for 3.4 seconds, and even small batches on the loop stalled it for the
+        checkpoints (disk syncs) their deletes cause (issue 15, bench/purge.py).
         """
-        total = 0
-        for which in range(len(sql.PURGES)):
-            while True:
-                removed = await self._run(sql.purge_batch, which, before, batch)
+        if self.path == ":memory:":  # a private database: no second connection can see it
+            total = 0
+            for which in range(len(sql.PURGES)):
+                while (removed := await self._run(sql.purge_batch, which, before, batch)) == batch:
+                    total += removed
+                    await asyncio.sleep(PURGE_PAUSE)
                 total += removed
-                if removed < batch:
-                    break
-                await asyncio.sleep(0)
-        return total
+            return total
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(sql.purge_apart, self.path, before, batch, pause=PURGE_PAUSE, stop=stop,
+                                           gate=self.gate)
+        except asyncio.CancelledError:  # shutting down: the thread ends after its current batch
+            stop.set()
+            raise
 
     # --- outbox -------------------------------------------------------------------------------
 
@@ -184,6 +203,14 @@ class Store:
         """(wamid, when, outbox id) for several replies, in one commit."""
         await self._run(sql.mark_sent, sent)
 
+    async def mark_dry_run(self, row_id: int, *, now: float) -> None:
+        """The reply was written to the log instead of sent: status 'dry-run', in the history and the export."""
+        await self._run(
+            sql.update,
+            "UPDATE outbox SET status = 'dry-run', attempts = attempts + 1, updated_at = ? WHERE id = ?",
+            (now, row_id),
+        )
+
     async def mark_failed(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
         await self._run(
             sql.update,
@@ -202,6 +229,10 @@ class Store:
 
     async def outbox_row(self, row_id: int) -> dict[str, Any] | None:
         return await self._run(sql.outbox_row, row_id)
+
+    async def stale_handoffs(self, *, before: float) -> list[str]:
+        """Customers in a handoff that no person has answered since `before`."""
+        return await self._run(sql.stale_handoffs, before)
 
     # --- the business API (wabot/api) -------------------------------------------------------------
 

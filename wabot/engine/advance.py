@@ -11,18 +11,30 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from wabot.engine import answering
-from wabot.engine.events import Effect, Event, HandoffOpened, HttpCall, HttpResult, Incoming, Resume, StartFlow
+from wabot.engine import answering, handoffs
+from wabot.engine.events import (
+    Answered,
+    Effect,
+    Event,
+    HandoffOpened,
+    HttpCall,
+    HttpResult,
+    Incoming,
+    Resume,
+    StartFlow,
+    Tick,
+)
 from wabot.engine.turn import KEPT_ON_END, Turn
 from wabot.flows.model import Bot, Jump, ReplyRef, TextSpec, Trigger
 from wabot.state import HANDOFF, HTTP, IDLE, WAITING, State
 from wabot.templates import Renderer
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
+from wabot.whatsapp.fitting import fit_all
 
 __all__ = [
-    "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume", "StartFlow",
-    "advance", "reengage",
+    "Answered", "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume",
+    "StartFlow", "Tick", "advance", "reengage",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,7 +69,7 @@ def advance(
         turn.say(RESTARTED)
         if isinstance(event, Incoming) and not isinstance(event.message.content, IGNORED):
             later = _incoming(bot, renderer, state, event.message, customer=customer, now=now)
-            return replace(later, replies=tuple(turn.replies) + later.replies)
+            return replace(later, replies=fit_all(turn.replies) + later.replies)
         turn.start()
         return _outcome(turn, last_seen=state.last_seen)
     if isinstance(event, Incoming):
@@ -67,6 +79,12 @@ def advance(
     turn = Turn(bot, renderer, state, customer=customer, now=now)
     if isinstance(event, HttpResult):
         turn.http_result(event)
+    elif isinstance(event, Tick):
+        if handoffs.expired(bot, state, now):
+            handoffs.expire(turn)
+    elif isinstance(event, Answered):
+        if state.status == HANDOFF:
+            turn.handoff_at = now
     elif state.status == HANDOFF:
         turn.next()  # Resume: on with the steps after the handoff, or back to the caller
     else:
@@ -90,14 +108,36 @@ RESTARTED = (
 def _incoming(
     bot: Bot, renderer: Renderer, state: State, message: inbound.Message, *, customer: inbound.Customer, now: float
 ) -> Outcome:
-    if state.status == HANDOFF or isinstance(message.content, IGNORED):
-        return Outcome(state.with_(last_seen=now))  # a person has the conversation: the bot stays silent
+    if isinstance(message.content, IGNORED):
+        return Outcome(state.with_(last_seen=now))
     turn = Turn(bot, renderer, state, customer=customer, now=now, message=message)
-    if state.status != IDLE and now - state.last_seen > bot.session_timeout:
+    silence = now - state.last_seen > bot.session_timeout
+    trigger = _trigger(bot, message)
+    if state.status == HANDOFF:
+        why = handoffs.leaving(bot, turn, state, message, now)
+        if why is None:
+            return Outcome(state.with_(last_seen=now))  # a person has the conversation: the bot stays silent
+        if why == "back" and trigger is None:
+            turn.next()  # as if a person gave the conversation back
+            return _outcome(turn, last_seen=now)
+        if why == "expired":
+            handoffs.expire(turn, quietly=silence)  # after a long silence, welcome back says enough
+            if silence:
+                turn.say(bot.welcome_back)
+        else:
+            turn.finish()
+    elif turn.status != IDLE and silence:
         turn.finish()
         turn.finished.clear()  # abandoned, not finished: no flow_finished event for it
         turn.say(bot.welcome_back)
-    trigger = _trigger(bot, message)
+    if handoffs.is_stop(bot, message):
+        # the server has recorded the opt-out; it is confirmed by the author's trigger or, without one, here
+        if trigger is not None:
+            turn.leap(trigger.jump, calls=trigger.jump.kind == "call")
+        else:
+            turn.finish()
+            turn.say(handoffs.OPTED_OUT)
+        return _outcome(turn, last_seen=now)
     step = turn.current() if turn.status == WAITING else None
     listens = step is None or getattr(step.action, "triggers", True)
     if trigger and listens and not (step and answering.accepts(turn, step, message)):
@@ -106,7 +146,7 @@ def _incoming(
         answering.answer(turn, message)
     elif turn.status == HTTP and turn.position():
         turn.run(turn.position())  # the http result was lost (a crash): ask again
-    else:
+    elif not answering.older_menu(turn, message):  # a tap on a menu of a finished conversation still counts
         turn.start()
     return _outcome(turn, last_seen=now)
 
@@ -132,7 +172,10 @@ def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
 
 
 def _outcome(turn: Turn, *, last_seen: float) -> Outcome:
-    return Outcome(turn.state(last_seen=last_seen), tuple(turn.replies), tuple(turn.effects), tuple(turn.finished))
+    # fitted here, so the server, `wabot chat` and `wabot test` all see the very messages that are sent
+    return Outcome(
+        turn.state(last_seen=last_seen), fit_all(turn.replies), tuple(turn.effects), tuple(turn.finished)
+    )
 
 
 REENGAGE = "reengage"  # the reply sent when the 24-hour customer-service window has closed

@@ -11,6 +11,7 @@ from wabot.engine import answers, menus
 from wabot.engine.turn import MENU_DEFAULTS, Turn
 from wabot.flows import model
 from wabot.flows.model import Step
+from wabot.state import WAITING
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
 
@@ -19,8 +20,7 @@ def accepts(turn: Turn, step: Step, message: inbound.Message) -> bool:
     """Whether the waiting step takes `message` as one of its options (so a trigger word does not win)."""
     action = step.action
     if isinstance(action, model.Menu):
-        entries = [turn.writer.entry(o.id, o.title) for o in action.options]
-        return menus.pick(entries, message) not in (None, menus.NEXT_PAGE)
+        return menus.pick(turn.options(action), message) not in (None, menus.NEXT_PAGE)
     if isinstance(action, model.Ask) and action.expect.kind == "choice":
         return menus.pick(turn.choice_entries(action), message) not in (None, menus.NEXT_PAGE)
     if isinstance(action, model.Route):
@@ -36,6 +36,8 @@ def answer(turn: Turn, message: inbound.Message) -> None:
         turn.start()
         return
     action = step.action
+    if isinstance(message.content, inbound.Reply) and not accepts(turn, step, message) and older_menu(turn, message):
+        return
     if isinstance(action, model.Menu):
         _menu(turn, action, message)
     elif isinstance(action, model.Ask):
@@ -47,8 +49,33 @@ def answer(turn: Turn, message: inbound.Message) -> None:
         turn.run(found)
 
 
+def older_menu(turn: Turn, message: inbound.Message) -> bool:
+    """A tap on an option of an earlier menu (customers scroll up): honour it there, if that menu still exists."""
+    if not isinstance(message.content, inbound.Reply):
+        return False
+    tapped = message.content.id
+    flows = sorted(turn.bot.flows.values(), key=lambda f: f.name != turn.flow)  # this flow's menus first
+    for flow in flows:
+        for step in flow.steps:
+            action = step.action
+            if isinstance(action, model.Menu):
+                options: tuple[model.Option | model.ChoiceSpec, ...] = action.options
+            elif isinstance(action, model.Ask) and action.expect.kind == "choice":
+                options = action.expect.choices
+            else:
+                continue
+            if (flow.name, step.key) != (turn.flow, turn.step) and any(
+                o.data is None and o.id == tapped for o in options
+            ):
+                turn.flow, turn.step, turn.status = flow.name, step.key, WAITING
+                turn.attempts = turn.misses = turn.page = 0
+                answer(turn, message)
+                return True
+    return False
+
+
 def _menu(turn: Turn, menu: model.Menu, message: inbound.Message) -> None:
-    entries = [turn.writer.entry(o.id, o.title, o.description) for o in menu.options]
+    entries = turn.options(menu)
     chosen = menus.pick(entries, message, page=turn.page, more=turn.writer.text(menu.more))
     if chosen == menus.NEXT_PAGE:
         turn.page = menus.next_page(len(entries), turn.page)
@@ -57,9 +84,9 @@ def _menu(turn: Turn, menu: model.Menu, message: inbound.Message) -> None:
         miss(turn, menu)
     else:
         if menu.save:
-            turn.vars[menu.save] = entries[chosen].title
+            save_choice(turn, menu.save, entries[chosen])
         turn.misses = turn.page = 0
-        turn.follow(menu.options[chosen].jump, waiting=True)
+        turn.follow(menu.options[entries[chosen].source].jump, waiting=True)
 
 
 def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
@@ -70,6 +97,8 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
             turn.page = menus.next_page(len(entries), turn.page)
             turn.prompt(ask)
             return
+        if chosen is not None:
+            save_choice(turn, ask.save, entries[chosen])
         answer = answers.MISS if chosen is None else answers.Answer(True, entries[chosen].title)
     else:
         answer = answers.parse(ask.expect, message, today=turn.today)
@@ -88,7 +117,10 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
         return
     if _escalate(turn):
         return
-    if ask.retry:
+    if answer.why is not None:  # a well-formed answer out of bounds: say why, then ask again
+        turn.replies.append(outbound.Text(answer.why[0] if turn.writer.lang == "vi" else answer.why[1]))
+        turn.prompt(ask)
+    elif ask.retry:
         if ask.expect.kind == "choice":
             turn.prompt(ask, retry=True)
         else:
@@ -96,6 +128,16 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
     else:
         turn.replies.append(outbound.Text(answers.hint(ask.expect, turn.writer.lang)))
         turn.prompt(ask)
+
+
+def save_choice(turn: Turn, name: str, entry: menus.Entry) -> None:
+    """`save: x` keeps the title shown (x), the option's id (x_id) and, for options from data, the item (x_item)."""
+    turn.vars[name] = entry.title
+    turn.vars[f"{name}_id"] = entry.id
+    if entry.item is not None:
+        turn.vars[f"{name}_item"] = entry.item
+    else:
+        turn.vars.pop(f"{name}_item", None)
 
 
 def _route(turn: Turn, route: model.Route, message: inbound.Message) -> None:

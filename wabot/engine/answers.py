@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
+from wabot import dates
 from wabot.flows.model import Expect
 from wabot.text import fold
 from wabot.whatsapp import inbound
@@ -23,6 +24,7 @@ class Answer:
 
     ok: bool
     value: Any = None
+    why: tuple[str, str] | None = None  # (vi, en): why a well-formed answer was refused (a date out of bounds)
 
 
 MISS = Answer(False)
@@ -44,8 +46,8 @@ def parse(expect: Expect, message: inbound.Message, *, today: date) -> Answer:
         if isinstance(content, inbound.Location):
             return Answer(True, location_value(content))
         return Answer(True, text)
-    if not text:
-        return MISS
+    if not text or isinstance(content, inbound.Media):
+        return MISS  # a photo's caption is not a typed answer (issue 11)
     value: Any
     if kind in ("number", "integer"):
         value = parse_number(text)
@@ -59,15 +61,56 @@ def parse(expect: Expect, message: inbound.Message, *, today: date) -> Answer:
         value = parse_email(text)
     elif kind == "phone":
         value = parse_phone(text)
-    elif kind == "date":
-        value = parse_date(text, today=today)
+    elif kind in ("date", "time", "datetime"):
+        return _moment(expect, kind, text, today=today)
     elif kind == "yes_no":
         value = parse_yes_no(text)
     elif kind == "regex":
-        value = text if expect.pattern and re.search(expect.pattern, text, re.IGNORECASE) else None
+        found = re.search(expect.pattern, text, re.IGNORECASE) if expect.pattern else None
+        value = found[0] if found else None  # the match, as a route's `save` keeps: "HP12345", not the sentence
     else:
         raise ValueError(f"unknown answer kind {kind!r}")
     return MISS if value is None else Answer(True, value)
+
+
+def _moment(expect: Expect, kind: str, text: str, *, today: date) -> Answer:
+    """A date ("2026-12-25"), a time ("14:30") or both ("2026-12-25 14:30"), within the step's bounds."""
+    if kind == "time":
+        value = dates.parse_time(text)
+    elif kind == "datetime":
+        value = dates.parse_datetime(text, today=today)
+    else:
+        value = dates.parse_date(text, today=today)
+    if value is None:
+        return MISS
+    if kind == "time":
+        low, high, shown = expect.earliest, expect.latest, value
+    else:
+        low = dates.bound(expect.earliest, today=today) if expect.earliest else None
+        high = dates.bound(expect.latest, today=today) if expect.latest else None
+        shown = value[:10]
+    if low is not None and shown < low:
+        return Answer(False, why=_too_early(low, kind, today=today))
+    if high is not None and shown > high:
+        if kind == "time":
+            return Answer(False, why=(f"Bên mình nhận đến {high}, bạn chọn giờ sớm hơn nhé.",
+                                      f"Please choose {high} or earlier."))
+        return Answer(False, why=(f"Bạn chọn ngày đến {_day(high)} thôi nhé.",
+                                  f"Please choose {_day(high)} or earlier."))
+    return Answer(True, value)
+
+
+def _too_early(low: str, kind: str, *, today: date) -> tuple[str, str]:
+    if kind == "time":
+        return (f"Bên mình bắt đầu từ {low}, bạn chọn giờ muộn hơn nhé.", f"Please choose {low} or later.")
+    if low == today.isoformat():
+        return ("Ngày đó đã qua rồi, bạn chọn từ hôm nay trở đi nhé.",
+                "That day has passed; please choose today or later.")
+    return (f"Bạn chọn từ ngày {_day(low)} trở đi nhé.", f"Please choose {_day(low)} or later.")
+
+
+def _day(value: str) -> str:
+    return date.fromisoformat(value).strftime("%d/%m/%Y")
 
 
 def _within(value: float, expect: Expect) -> bool:
@@ -156,39 +199,27 @@ def parse_email(text: str) -> str | None:
     return f"{local}@{domain.lower()}"
 
 
+_PHONE = re.compile(r"\+?\(?\d[\d\s.\-()]*\d")
+# Vietnam's numbering plan since 2018: 10-digit mobiles by network prefix, 11-digit landlines 02x (area code)
+_VN_MOBILE = re.compile(r"^0(?:3[2-9]|5[2689]|7[06-9]|8[1-9]|9\d)\d{7}$")
+_VN_LANDLINE = re.compile(r"^02\d{9}$")
+
+
 def parse_phone(text: str) -> str | None:
-    """Vietnamese numbers in local form ("0912345678"); other countries as "+<digits>"."""
-    compact = re.sub(r"[\s.\-()]", "", text.strip())
-    if not re.fullmatch(r"\+?\d+", compact):
-        return None
-    if compact.startswith("+84") or (compact.startswith("84") and len(compact) in (11, 12)):
-        compact = "0" + compact.removeprefix("+").removeprefix("84")
-    if compact.startswith("0"):
-        return compact if len(compact) in (10, 11) and compact[1] != "0" else None
-    if compact.startswith("+") and 8 <= len(compact) - 1 <= 15:
-        return compact
-    return None
-
-
-_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?$")
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_RELATIVE = {"hom nay": 0, "nay": 0, "today": 0, "ngay mai": 1, "mai": 1, "tomorrow": 1,
-             "ngay kia": 2, "mot": 2, "hom qua": -1, "yesterday": -1}
-
-
-def parse_date(text: str, *, today: date) -> str | None:
-    """dd/mm/yyyy, d/m/yy, d/m (this year), ISO, "hôm nay", "ngày mai" -> "2026-11-25"."""
-    text = text.strip()
-    if fold(text) in _RELATIVE:
-        return (today + timedelta(days=_RELATIVE[fold(text)])).isoformat()
-    try:
-        if m := _ISO.match(text):
-            return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
-        if m := _DMY.match(text):
-            year = int(m[3]) if m[3] else today.year
-            year = year + 2000 if year < 100 else year
-            return date(year, int(m[2]), int(m[1])).isoformat()
-    except ValueError:
+    """A phone number in a sentence ("số em là 0912 345 678 ạ"): Vietnamese ones in local form ("0912345678"),
+    checked against the numbering plan (no retired 11-digit mobiles); other countries as "+<digits>"."""
+    for found in _PHONE.finditer(text):
+        raw = re.sub(r"^(\+?84)\s*\(0\)", r"\1", found[0].strip())  # "+84 (0) 912 ..."
+        compact = re.sub(r"[\s.\-()]", "", raw)
+        digits = compact.removeprefix("+")
+        if len(digits) < 8:
+            continue
+        if compact.startswith("+84") or (compact.startswith("84") and len(compact) in (11, 12)):
+            compact = "0" + digits.removeprefix("84")
+        if compact.startswith("0"):
+            return compact if _VN_MOBILE.match(compact) or _VN_LANDLINE.match(compact) else None
+        if compact.startswith("+") and 8 <= len(digits) <= 15:
+            return compact
         return None
     return None
 
@@ -227,8 +258,12 @@ _HINTS: dict[str, tuple[str, str]] = {
     "integer": ("Bạn nhập một số nguyên giúp mình nhé (ví dụ 2).", "Please type a whole number (e.g. 2)."),
     "email": ("Email chưa đúng, ví dụ ten@gmail.com.", "That is not an e-mail address, e.g. name@gmail.com."),
     "phone": ("Số điện thoại chưa đúng, ví dụ 0912 345 678.", "That is not a phone number, e.g. 0912 345 678."),
-    "date": ("Bạn nhập ngày theo dạng ngày/tháng/năm nhé, ví dụ 25/11/2026.",
-             "Please type a date as day/month/year, e.g. 25/11/2026."),
+    "date": ("Bạn nhập ngày giúp mình nhé, ví dụ 25/12, mai, thứ 3 hoặc 25 tháng 12.",
+             "Please type a date, e.g. 25/12, tomorrow (mai) or Tuesday (thứ 3)."),
+    "time": ("Bạn nhập giờ giúp mình nhé, ví dụ 9h, 9h30, 14:00 hoặc 2 giờ chiều.",
+             "Please type a time, e.g. 9h, 9:30, 14:00 or 2 giờ chiều."),
+    "datetime": ("Bạn nhập ngày và giờ giúp mình nhé, ví dụ sáng mai 9h hoặc 25/12 14:00.",
+                 "Please type a day and a time, e.g. 25/12 14:00 or sáng mai 9h."),
     "yes_no": ("Bạn trả lời có hoặc không giúp mình nhé.", "Please answer yes or no."),
     "choice": ("Bạn chọn một mục bên dưới nhé.", "Please pick one of the options below."),
     "regex": ("Câu trả lời chưa đúng dạng, bạn thử lại nhé.", "That is not in the expected form, please try again."),

@@ -31,6 +31,16 @@ class Resume:
 
 
 @dataclass(frozen=True, slots=True)
+class Answered:
+    """A person answered the customer during a handoff: the handoff's clock starts again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed without a message (the server's periodic sweep): a handoff may have expired."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartFlow:
     """The business starts `flow` for the customer (the business API), with `vars` saved first."""
 
@@ -38,7 +48,7 @@ class StartFlow:
     vars: dict[str, Any]
 
 
-Event = Incoming | HttpResult | Resume | StartFlow
+Event = Incoming | HttpResult | Resume | StartFlow | Answered | Tick
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
@@ -20,7 +21,9 @@ class Entry:
     id: str
     title: str
     description: str | None = None
-    names: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()  # with the option's synonyms
+    source: int = 0  # which option of the step it comes from (several, for options from data)
+    item: Any = None  # the list item it was made from (options from data)
 
 
 def page_bounds(count: int, page: int) -> tuple[int, int, bool]:
@@ -74,6 +77,9 @@ def pick(entries: list[Entry], reply: inbound.Message, *, page: int = 0, more: s
         return number - 1 if 1 <= number <= len(entries) else None
     for i, entry in enumerate(entries):
         if typed in entry.names or typed == fold(entry.title):
+            return i
+    for i, entry in enumerate(entries):
+        if typed == fold(entry.id):  # a typed option id ("DH123", "tra_sen")
             return i
     if more and typed == fold(more) and page_bounds(len(entries), page)[2]:
         return NEXT_PAGE

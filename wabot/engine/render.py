@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -100,6 +100,55 @@ class Writer:
     def entry(self, id_: str, title: Localized, description: Localized | None = None) -> menus.Entry:
         names = tuple(dict.fromkeys(fold(self.renderer.render(t, self.context())) for t in title.values()))
         return menus.Entry(id_, self.text(title), self.optional(description), names)
+
+    def entries(self, options: Sequence[model.Option | model.ChoiceSpec]) -> tuple[list[menus.Entry], list[Any]]:
+        """The options as shown now, those from data made one per item; and what to say for empty lists."""
+        shown: list[menus.Entry] = []
+        notes: list[Any] = []
+        for n, option in enumerate(options):
+            if option.data is None:
+                context = self.context()
+                names = tuple(dict.fromkeys(fold(self.renderer.render(t, context)) for t in option.title.values()))
+                shown.append(menus.Entry(option.id, self.text(option.title), self.optional(option.description),
+                                         names + option.synonyms, n))
+                continue
+            items = self._items(option.data.source)
+            if not items:
+                notes.extend(option.data.empty)
+            ids: set[str] = set()
+            for item in items:
+                entry = self._item_entry(option, item, n)
+                if entry.title.strip() and entry.id not in ids:
+                    ids.add(entry.id)
+                    shown.append(entry)
+        return shown, notes
+
+    def _items(self, source: str) -> list[Any]:
+        value = self.renderer.evaluate(source, self.context())
+        if isinstance(value, Mapping):
+            return list(value.values())
+        if isinstance(value, list | tuple):
+            return list(value)
+        if value not in (None, "") and not isinstance(value, Undefined):
+            log.warning("options from %r: %r is not a list; no options were made from it", source, value)
+        return []
+
+    def _item_entry(self, option: model.Option | model.ChoiceSpec, item: Any, n: int) -> menus.Entry:
+        assert option.data is not None
+        context = {**self.context(), "item": item}
+        render = self.renderer.render
+        variants = option.title
+        shown = render(pick(variants, self.lang, self.bot.default_language) or "", context).strip()
+        if option.data.id is not None:
+            id_ = render(option.data.id, context).strip()
+        elif isinstance(item, Mapping) and item.get("id") not in (None, ""):
+            id_ = str(item["id"])
+        else:
+            id_ = shown
+        source = pick(option.description, self.lang, self.bot.default_language) if option.description else None
+        description = (render(source, context).strip() or None) if source else None
+        names = tuple(dict.fromkeys(fold(render(t, context)) for t in variants.values()))
+        return menus.Entry(id_[: outbound.ROW_ID], shown, description, names + option.synonyms, n, plain(item))
 
     def messages(self, specs: tuple[model.MessageSpec, ...]) -> list[outbound.Outgoing]:
         return [m for m in (self.message(s) for s in specs) if m is not None]

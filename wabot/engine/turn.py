@@ -12,7 +12,7 @@ from typing import Any
 
 from wabot.engine import answers, menus
 from wabot.engine.events import Effect, HandoffOpened, HttpCall, HttpResult
-from wabot.engine.render import Writer
+from wabot.engine.render import Writer, plain
 from wabot.flows import model
 from wabot.flows.model import Flow, Jump, Step
 from wabot.state import HANDOFF, HTTP, IDLE, WAITING, Frame, State
@@ -34,6 +34,9 @@ class _Stop:
 
 STOP = _Stop()
 MENU_DEFAULTS = model.Menu(text={}, options=())  # the default list button and "next page" labels
+NOTHING_TO_CHOOSE = (
+    model.TextSpec({"vi": "Hiện chưa có lựa chọn nào.", "en": "There is nothing to choose from right now."}),
+)
 
 
 class Turn:
@@ -55,6 +58,7 @@ class Turn:
         self.vars: dict[str, Any] = dict(state.vars)
         self.stack = list(state.stack)
         self.attempts, self.misses, self.page = state.attempts, state.misses, state.page
+        self.handoff_at = state.handoff_at
         self.replies: list[outbound.Outgoing] = []
         self.effects: list[Effect] = []
         self.finished: list[tuple[str, dict[str, Any]]] = []  # flows that ended, with their variables (events)
@@ -75,6 +79,7 @@ class Turn:
         return State(
             flow=self.flow, step=self.step, status=self.status, vars=dict(self.vars), stack=tuple(self.stack),
             attempts=self.attempts, misses=self.misses, page=self.page, last_seen=last_seen,
+            handoff_at=self.handoff_at if self.status == HANDOFF else 0.0,
         )
 
     # --- where we are -----------------------------------------------------------------------------
@@ -141,6 +146,8 @@ class Turn:
             return None
         if isinstance(action, model.Menu | model.Ask | model.Route):
             self.attempts = self.page = 0
+            if self._nothing_to_choose(action):
+                return None
             self.prompt(action)
             return STOP
         if isinstance(action, model.If):
@@ -165,6 +172,7 @@ class Turn:
             reason = self.writer.renderer.render(action.reason, self.writer.context()) if action.reason else ""
             self.effects.append(HandoffOpened(reason))
             self.status = HANDOFF
+            self.handoff_at = self.now
             return STOP
         raise TypeError(f"unknown step {action!r}")
 
@@ -183,8 +191,28 @@ class Turn:
         else:
             self.say(action.prompt)
 
+    def options(self, action: model.Menu | model.Ask) -> list[menus.Entry]:
+        """The options of a menu or choice question as shown now (those from data, one per item)."""
+        return self.writer.entries(action.options if isinstance(action, model.Menu) else action.expect.choices)[0]
+
+    def _nothing_to_choose(self, action: model.Menu | model.Ask | model.Route) -> bool:
+        """Options from data that came out empty: say so (the author's `empty:` or a built-in text) and go on."""
+        if isinstance(action, model.Route) or (isinstance(action, model.Ask) and action.expect.kind != "choice"):
+            return False
+        options = action.options if isinstance(action, model.Menu) else action.expect.choices
+        if all(o.data is None for o in options):
+            return False  # written options: there is always something to choose
+        entries, notes = self.writer.entries(options)
+        if entries:
+            self.replies.extend(self.writer.messages(tuple(notes)))
+            return False
+        self.say(tuple(notes) or NOTHING_TO_CHOOSE)
+        if isinstance(action, model.Ask):
+            self.vars.pop(action.save, None)
+        return True
+
     def menu_message(self, menu: model.Menu) -> outbound.Outgoing:
-        entries = [self.writer.entry(o.id, o.title, o.description) for o in menu.options]
+        entries = self.options(menu)
         return menus.message(
             self.writer.text(menu.text), entries, page=self.page, button=self.writer.text(menu.button),
             more=self.writer.text(menu.more), header=self.writer.optional(menu.header),
@@ -192,7 +220,7 @@ class Turn:
         )
 
     def choice_entries(self, ask: model.Ask) -> list[menus.Entry]:
-        return [self.writer.entry(c.id, c.title, c.description) for c in ask.expect.choices]
+        return self.options(ask)
 
     def _choice_prompt(self, ask: model.Ask, messages: list[outbound.Outgoing]) -> None:
         """The last text of the question carries the choices as buttons or a list."""
@@ -307,6 +335,10 @@ class Turn:
             log.warning("an http result arrived while no http step was waiting; ignored")
             return
         http = step.action
+        if http.save:
+            # every answer, good or bad: "not found" and "full" told apart from "server down", the API's words shown
+            self.vars[f"{http.save}_status"] = result.status  # 0: no answer at all
+            self.vars[f"{http.save}_body"] = plain(result.data)
         if result.ok:
             if http.save:
                 self.vars[http.save] = result.data

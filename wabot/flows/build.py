@@ -179,7 +179,8 @@ class Builder:
             self.problem("this trigger has no usable words", Where(file, line), place,
                          "write words with letters or digits")
         jump = self.jump_of(raw, None, line, file, place)
-        self.out.triggers.append(Trigger(words, jump, Where(file, line), resume=jump.kind == "call"))
+        written = tuple(str(word) for word in raw["words"] if fold(str(word)))
+        self.out.triggers.append(Trigger(words, jump, Where(file, line), resume=jump.kind == "call", written=written))
 
     def _fallback(self, file: str, raw: Any, line: int) -> None:
         at = Where(file, line)

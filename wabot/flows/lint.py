@@ -10,7 +10,7 @@ from wabot.flows.build import Built
 from wabot.flows.model import Ask, Bot, End, Flow, Goto, Http, If, Jump, Localized, Menu, Route, Step
 from wabot.flows.texts import suggest
 
-BUILTIN_VARIABLES = frozenset({"contact", "message", "now", "env", "lang"})
+BUILTIN_VARIABLES = frozenset({"contact", "message", "now", "env", "lang", "item"})  # item: options from data
 
 
 def check_bot(bot: Bot, built: Built, *, first_file: str) -> list[Problem]:

@@ -13,9 +13,10 @@ from wabot.errors import FlowError, Problem
 from wabot.flows.build import Builder, Built
 from wabot.flows.check import check_document
 from wabot.flows.lint import check_bot
-from wabot.flows.model import Bot
+from wabot.flows.model import Bot, Handoff
 from wabot.flows.source import Document, parse
 from wabot.flows.texts import Use
+from wabot.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ def load_bot(
     timezone: str,
     env: Mapping[str, str],
     env_allowed: tuple[str, ...] | None = None,
+    handoff_timeout: float = 4 * 3600.0,
+    stop_words: Sequence[str] = (),
 ) -> tuple[Bot, list[Problem]]:
     """All flow files merged into one Bot, plus every problem (errors and warnings) found.
 
@@ -89,7 +92,8 @@ def load_bot(
     bot = Bot(
         flows=built.flows, replies=built.replies, triggers=tuple(built.triggers), fallback=built.fallback,
         welcome_back=built.welcome_back, start=start, default_language=default_language,
-        session_timeout=session_timeout, timezone=timezone, env=dict(env),
+        session_timeout=session_timeout, timezone=timezone, env=dict(env), handoff_timeout=handoff_timeout,
+        stop_words=tuple(w for w in (fold(str(word)) for word in stop_words) if w),
     )
     later = [*built.texts.problems, *check_bot(bot, built, first_file=str(files[0]) if files else "flows")]
     if env_allowed is not None:
@@ -151,10 +155,13 @@ def load_bot_or_raise(
     session_timeout: float,
     timezone: str,
     env: Mapping[str, str],
+    handoff_timeout: float = 4 * 3600.0,
+    stop_words: Sequence[str] = (),
 ) -> Bot:
     """Like `load_bot`, but raise FlowError listing every problem when there is any error."""
     bot, problems = load_bot(paths, start=start, default_language=default_language,
-                             session_timeout=session_timeout, timezone=timezone, env=env)
+                             session_timeout=session_timeout, timezone=timezone, env=env,
+                             handoff_timeout=handoff_timeout, stop_words=stop_words)
     if any(p.severity == "error" for p in problems):
         raise FlowError(problems)
     return bot
@@ -165,8 +172,27 @@ def load_configured(
 ) -> tuple[Bot, list[Problem]]:
     """The flows the settings name (or those at `path`), with the template environment from `environ`."""
     paths = [settings.flows] if path is None else [path] if isinstance(path, Path) else list(path)
-    return load_bot(
+    bot, problems = load_bot(
         paths, start=settings.start_flow, default_language=settings.default_language,
         session_timeout=settings.session_timeout, timezone=settings.timezone,
         env=template_env(os.environ if environ is None else environ, settings.env), env_allowed=settings.env,
+        handoff_timeout=settings.handoff_timeout, stop_words=settings.stop_words,
     )
+    if not settings.desk and not any(p.severity == "error" for p in problems):
+        problems.extend(_no_desk(bot, settings.handoff_timeout))
+    return bot, problems
+
+
+def _no_desk(bot: Bot, timeout: float) -> list[Problem]:
+    """A warning on each handoff step when nobody can answer: the customer only waits for the timeout."""
+    return [
+        Problem(
+            f"this step hands the customer to a person, but the handoff desk is off, so nobody can answer or give "
+            f"the conversation back; the customer waits {timeout / 60:g} minutes (bot.handoff_timeout_minutes) "
+            "for nothing",
+            step.where.file, step.where.line, f"{flow.name}/{step.key}",
+            "set WABOT_ADMIN_TOKEN (admin.token in config.yaml) and answer with `wabot handoff`",
+            severity="warning",
+        )
+        for flow in bot.flows.values() for step in flow.steps if isinstance(step.action, Handoff)
+    ]

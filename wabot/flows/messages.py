@@ -11,6 +11,7 @@ from wabot.flows.model import (
     ChoiceSpec,
     ContactsSpec,
     CtaSpec,
+    FromData,
     ListSpec,
     LocationSpec,
     MediaSpec,
@@ -21,6 +22,7 @@ from wabot.flows.model import (
     TextSpec,
 )
 from wabot.flows.texts import Texts, Use, line_of
+from wabot.text import fold
 from wabot.whatsapp.inbound import MEDIA_KINDS
 from wabot.whatsapp.outbound import (
     BUTTON_TITLE,
@@ -37,6 +39,12 @@ from wabot.whatsapp.outbound import (
 )
 
 LANGUAGE = re.compile(r"^[a-z]{2}([_-][A-Za-z0-9]{2,8})?$")
+WHOLE = re.compile(r"\{\{(.*)\}\}", re.DOTALL)  # `from: "{{ slots }}"` means `from: slots`
+
+
+def synonyms(raw: dict[str, Any]) -> tuple[str, ...]:
+    """An option's extra words, folded (case and diacritics ignored)."""
+    return tuple(w for w in (fold(str(word)) for word in raw.get("synonyms") or ()) if w)
 
 
 def is_language_map(raw: Any) -> bool:
@@ -162,16 +170,32 @@ class MessageBuilder:
             tuple(sections), header, footer,
         )
 
+    def data(self, raw: dict[str, Any], line: int, ctx: Ctx) -> FromData | None:
+        """`from: slots` (with `id:` and `empty:`): options made from a list at run time; `item` is each one."""
+        if "from" not in raw:
+            return None
+        source = str(raw["from"]).strip()
+        whole = WHOLE.fullmatch(source)
+        source = whole[1].strip() if whole else source
+        self.texts.template(source, ctx.file, line_of(raw, "from", line), ctx.where, expression=True)
+        id_ = raw.get("id")
+        if id_ is not None:
+            self.texts.template(str(id_), ctx.file, line_of(raw, "id", line), ctx.where)
+        empty = self.many(raw["empty"], line_of(raw, "empty", line), ctx) if "empty" in raw else ()
+        return FromData(source, None if id_ is None else str(id_), empty)
+
     def choice(self, raw: Any, line: int, ctx: Ctx, made_up_id: str, *, title_limit: int) -> ChoiceSpec:
         """A button or list row: a title, or {id, title, description}."""
         t = self.texts
         what = "a button title" if title_limit == BUTTON_TITLE else "a list row title"
         if isinstance(raw, dict) and "title" in raw:
             desc = raw.get("description")
+            data = self.data(raw, line, ctx)
             return ChoiceSpec(
-                str(raw.get("id") or made_up_id),
+                made_up_id if data else str(raw.get("id") or made_up_id),
                 t.text(raw["title"], ctx.file, line_of(raw, "title", line), ctx.where, limit=title_limit, what=what),
                 None if desc is None else t.text(desc, ctx.file, line_of(raw, "description", line), ctx.where,
                                                  limit=ROW_DESCRIPTION, what="a row description"),
+                synonyms(raw), data,
             )
         return ChoiceSpec(made_up_id, t.text(raw, ctx.file, line, ctx.where, limit=title_limit, what=what))

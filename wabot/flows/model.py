@@ -74,12 +74,23 @@ class TextSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class FromData:
+    """Options built from a list at run time: one per item, `title`/`id`/`description` rendered with `item`."""
+
+    source: str  # a Jinja expression giving the list
+    id: str | None = None  # a Jinja source; None: the item's `id`, else its title
+    empty: tuple[MessageSpec, ...] = ()  # said when the list is empty
+
+
+@dataclass(frozen=True, slots=True)
 class ChoiceSpec:
     """A reply button or a list row. `id` is what WhatsApp sends back when it is tapped."""
 
     id: str
     title: Localized
     description: Localized | None = None
+    synonyms: tuple[str, ...] = ()  # folded words that pick it when typed
+    data: FromData | None = None  # one choice per item of a list
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +186,8 @@ class Option:
     title: Localized
     jump: Jump
     description: Localized | None = None
+    synonyms: tuple[str, ...] = ()  # folded words that pick it when typed
+    data: FromData | None = None  # one option per item of a list
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,15 +204,15 @@ class Menu:
     triggers: bool = True
 
 
-ExpectKind = Literal["text", "number", "integer", "email", "phone", "date", "yes_no", "choice", "regex", "media",
-                     "location", "any"] | MediaKind
+ExpectKind = Literal["text", "number", "integer", "email", "phone", "date", "time", "datetime", "yes_no", "choice",
+                     "regex", "media", "location", "any"] | MediaKind
 
 
 @dataclass(frozen=True, slots=True)
 class Expect:
     """What an `ask` accepts.
 
-    kind: text | number | integer | email | phone | date | yes_no | choice | regex |
+    kind: text | number | integer | email | phone | date | time | datetime | yes_no | choice | regex |
           image | video | audio | document | sticker | media | location | any.
     """
 
@@ -208,6 +221,8 @@ class Expect:
     pattern: str | None = None  # kind "regex"
     min: float | None = None  # number/integer bounds, text length bounds
     max: float | None = None
+    earliest: str | None = None  # date bounds ("today", "+60d", "2026-12-31"), time bounds ("08:00")
+    latest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +294,8 @@ class Handoff:
 
     messages: tuple[MessageSpec, ...] = ()
     reason: str = ""
+    back: tuple[str, ...] = ()  # folded words that bring the customer back to the bot
+    expired: tuple[MessageSpec, ...] = ()  # said when no person answered in time (empty: the built-in text)
 
 
 Action = Say | Menu | Ask | If | Set | Route | Http | Goto | End | Handoff
@@ -321,6 +338,7 @@ class Trigger:
     jump: Jump
     where: Where
     resume: bool = False
+    written: tuple[str, ...] = ()  # the words as the author wrote them, accents and all (for `wabot graph`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,5 +366,7 @@ class Bot:
     start: str = "main"
     default_language: str = "vi"
     session_timeout: float = 30 * 60.0  # seconds of silence after which the conversation restarts
+    handoff_timeout: float = 4 * 3600.0  # seconds a handoff waits for a person's answer before it ends
+    stop_words: tuple[str, ...] = ()  # folded: the customer opts out (confirmed even during a handoff)
     timezone: str = DEFAULT_TIMEZONE  # for `now` and the date filters
     env: Mapping[str, str] = field(default_factory=dict)  # `{{ env.X }}`: the environment, secrets removed

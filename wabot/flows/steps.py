@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
-from wabot.flows.messages import Ctx, plain
+from wabot.dates import bound, parse_time
+from wabot.flows.messages import Ctx, plain, synonyms
 from wabot.flows.model import (
     END,
     Action,
@@ -89,6 +91,8 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
     if kind == "menu":
         return _menu(b, flow, raw["menu"], line("menu"), ctx)
     if kind == "ask":
+        if isinstance(raw.get("expect"), dict) and "choice" in raw["expect"] and raw.get("save") is not None:
+            b.out.saved.update(choice_variables(str(raw["save"])))
         return Ask(
             messages("ask"), save() or "",
             expect_of(b, raw["expect"], where("expect"), place, ctx.prefix) if "expect" in raw else Expect(),
@@ -134,7 +138,7 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
                 _templates(b, http[k], file, line_of(http, k, hl), place)
         name = http.get("save")
         if name is not None:
-            b.out.saved.update((str(name), f"{name}_error"))
+            b.out.saved.update((str(name), f"{name}_error", f"{name}_status", f"{name}_body"))
         return Http(
             str(http.get("method", "GET")).upper(), str(http["url"]),
             {str(k): str(v) for k, v in (http.get("headers") or {}).items()}, plain(http.get("body")),
@@ -149,7 +153,13 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
         return Goto(b.call(raw["call"], where("call"), place))
     if kind == "end":
         return End(messages("end"))
-    return Handoff(messages("handoff"), str(raw.get("reason", "")))
+    back = tuple(w for w in (fold(str(word)) for word in raw.get("back") or ()) if w)
+    return Handoff(messages("handoff"), str(raw.get("reason", "")), back, messages("expired"))
+
+
+def choice_variables(save: str) -> tuple[str, ...]:
+    """What a menu's or a choice question's `save: x` sets: the title, the option's id, a data option's item."""
+    return save, f"{save}_id", f"{save}_item"
 
 
 def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:
@@ -171,15 +181,17 @@ def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:
                           place, "give every option a different title")
             seen.setdefault(folded, i)
         desc = option.get("description")
+        data = b.msg.data(option, line, ctx)
         built.append(Option(
-            str(option.get("id") or f"{ctx.prefix}.{i + 1}"), title,
+            f"{ctx.prefix}.{i + 1}" if data else str(option.get("id") or f"{ctx.prefix}.{i + 1}"), title,
             b.jump_of(option, flow, line, file, place),
             None if desc is None else t.text(desc, file, line_of(option, "description", line), place,
                                              limit=ROW_DESCRIPTION, what="an option description"),
+            synonyms(option), data,
         ))
     save = raw.get("save")
     if save is not None:
-        b.out.saved.add(str(save))
+        b.out.saved.update(choice_variables(str(save)))
 
     def text(k: str, limit: int, what: str) -> Any:
         return t.text(raw[k], file, line_of(raw, k, at), place, limit=limit, what=what) if k in raw else None
@@ -223,10 +235,35 @@ def expect_of(b: Builder, raw: Any, at: Where, place: str, prefix: str) -> Expec
             for i, c in enumerate(value)))
     bounds = value or {}
     low, high = bounds.get("min"), bounds.get("max")
+    if kind in ("date", "time", "datetime"):
+        return _moment_bounds(b, kind, bounds, Where(at.file, line_of(raw, kind, at.line)), place)
     if low is not None and high is not None and low > high:
         b.problem(f"'min' ({low}) is bigger than 'max' ({high})", Where(at.file, line_of(raw, kind, at.line)),
                   place, "swap them")
     return Expect(kind, min=None if low is None else float(low), max=None if high is None else float(high))
+
+
+def _moment_bounds(b: Builder, kind: str, bounds: dict[str, Any], at: Where, place: str) -> Expect:
+    """`{date: {min: today, max: "+60d"}}` or `{time: {min: "08:00", max: "20:00"}}`, checked now."""
+    found: dict[str, str | None] = {"min": None, "max": None}
+    for key in found:
+        if bounds.get(key) is None:
+            continue
+        written = str(bounds[key]).strip()
+        try:
+            if kind == "time":
+                shown = parse_time(written)
+                if shown is None:
+                    raise ValueError(written)
+                found[key] = shown
+            else:
+                bound(written, today=date(2000, 1, 1))
+                found[key] = written
+        except ValueError:
+            example = '"08:00"' if kind == "time" else 'today, tomorrow, "+60d" (60 days ahead) or "2026-12-31"'
+            b.problem(f"'{key}: {written}' is not a {'time' if kind == 'time' else 'date'} bound", at, place,
+                      f"write {example}")
+    return Expect(cast(ExpectKind, kind), earliest=found["min"], latest=found["max"])
 
 
 def regex(b: Builder, raw: Any, at: Where, place: str) -> str:

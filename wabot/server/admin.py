@@ -22,6 +22,7 @@ from wabot.db.history import entry
 from wabot.errors import LimitError
 from wabot.logs import mask
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.remote import client_address
 from wabot.state import HANDOFF
 from wabot.whatsapp import outbound
 
@@ -87,7 +88,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
         given[7:].encode("utf-8", "surrogateescape"), token.encode()
     ):
         throttle.failed(address, now)
-        log.warning("admin API refused a request without the right token (from %s)", request.remote)
+        log.warning("admin API refused a request without the right token (from %s)", client_address(request))
         return _error(401, "This needs the admin token: send the header 'Authorization: Bearer <WABOT_ADMIN_TOKEN>'.")
     return await handler(request)
 
@@ -152,6 +153,7 @@ async def reply(request: web.Request) -> web.Response:
     body = outbound.to_body(outbound.Recipient(contact.wa_id, contact.user_id), message)
     rows = await store.queue(customer, [body], now=request.app[DISPATCHER].clock())
     request.app[SENDER].enqueue(rows)
+    request.app[DISPATCHER].answered(contact)  # a person answered: the handoff does not expire from now
     log.info("agent reply queued for %s", mask(customer))
     return web.json_response({"queued": [r.id for r in rows]}, status=202)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -20,7 +21,7 @@ from wabot.db.postgres import PgStore
 from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import adminsite, campaigns, metrics, reload, shopevents, webhook
+from wabot.server import adminsite, campaigns, handoffs, metrics, reload, shopevents, webhook
 from wabot.server.cluster import Cluster
 from wabot.server.dispatch import Dispatcher
 from wabot.server.effects import HttpRules, http_session
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 OUTBOX_STUCK_SECONDS = 300.0  # retries back off for up to a minute each; longer than that is stuck
+STORE_FAILURE_SHOWN = 60.0  # /readyz reports a webhook the database refused for this long
 
 
 def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extension] = ()) -> web.Application:
@@ -134,6 +136,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app.cleanup_ctx.append(adminsite.serving)  # after resources: it shares them
     app.cleanup_ctx.append(shopevents.delivering)  # after resources: events to the shop's systems (events.url)
     app.cleanup_ctx.append(campaigns.running)  # after resources: campaigns fed into the outbox
+    app.cleanup_ctx.append(handoffs.sweeping)  # after resources: it wakes handoffs nobody answered
     return app
 
 
@@ -165,6 +168,7 @@ def _bounded(limit: int) -> Any:
             return await handler(request)
         if reading >= limit:
             log.warning("webhook refused: %d requests already being read (server.max_connections)", limit)
+            request.app[metrics.METRICS].rejected("busy")
             return await webhook.answer_and_close(request, 503, "busy; try again")
         reading += 1
         try:
@@ -224,8 +228,8 @@ async def _retention(store: Database, days: float, every: float = 3600) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """The process is up."""
-    return web.json_response({"status": "ok"})
+    """The process is up; `service` and `pid` let `wabot doctor` tell this wabot from whatever else listens."""
+    return web.json_response({"status": "ok", "service": "wabot", "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -239,6 +243,12 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append(
             f"The database {request.app[STORE].path} cannot be read ({exc}). "
             "Check that the file exists, is writable and the disk is not full, then restart wabot."
+        )
+    failed = request.app[metrics.METRICS].last_store_failure
+    if failed is not None and time.time() - failed[0] < STORE_FAILURE_SHOWN:
+        problems.append(
+            f"A webhook could not be stored {time.time() - failed[0]:.0f} seconds ago ({failed[1]}), so Meta's "
+            "events are refused with 503. Check that the disk is not full and the database file is writable."
         )
     if not request.app[DISPATCHER].bot.flows:
         problems.append("No conversation flows are loaded. Run `wabot validate` and fix the flow files.")

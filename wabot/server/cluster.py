@@ -106,8 +106,8 @@ class Cluster:
             self._background(self._idle(customer))
 
     async def _idle(self, customer: str) -> None:
-        if self.sender is not None:
-            await asyncio.gather(*self.sender.flushes)  # the last reply recorded as sent, so it does not hold the claim
+        if self.sender is not None and self.sender.flushes:
+            await asyncio.wait(set(self.sender.flushes))  # the last reply recorded as sent: it must not hold the claim
         dispatcher = self.dispatcher
         if dispatcher is None or customer not in self.owned or customer in dispatcher.tasks:
             return  # a running task gives the customer up itself when it ends

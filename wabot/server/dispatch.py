@@ -112,6 +112,14 @@ class Dispatcher:
         """Give a handed-off conversation back to the bot, in order with the customer's messages."""
         self._put(Work(None, customer, advance.Resume()))
 
+    def answered(self, customer: inbound.Customer) -> None:
+        """A person answered a handed-off customer: the handoff waits `bot.handoff_timeout` again from now."""
+        self._put(Work(None, customer, advance.Answered()))
+
+    def tick(self, customer: inbound.Customer) -> None:
+        """Time passed for this customer (a handoff nobody answered ends and the customer is told)."""
+        self._put(Work(None, customer, advance.Tick()))
+
     def start_flow(
         self, customer: inbound.Customer, flow: str, variables: dict[str, Any], *, opening: outbound.Template | None
     ) -> None:

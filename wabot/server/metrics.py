@@ -19,6 +19,8 @@ from wabot.db.base import DB_ERRORS, Database
 from wabot.db.store import OutRow
 from wabot.state import HANDOFF, HTTP, WAITING
 from wabot.whatsapp import inbound
+from wabot.whatsapp.graph import ADVICE, AUTH_CODES, INVALID_PARAMETER, PERMISSION_CODES, RETRY_CODES, WINDOW_CLOSED
+from wabot.whatsapp.inbound import MEDIA_KINDS
 
 if TYPE_CHECKING:
     from wabot.server.outbox import Sender
@@ -30,7 +32,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Meta asks for a median webhook answer under 250 ms and fewer than 1 % over 1 s.
 WEBHOOK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-REJECTIONS = ("signature", "too_large", "too_many", "bad_json", "bad_shape")
+REJECTIONS = ("signature", "too_large", "too_many", "bad_json", "bad_shape", "slow_body", "store_failed", "busy")
+# Label values taken from Meta's data come from these closed sets, anything else counts as "other": a signed
+# payload must not be able to create a time series per value it makes up (issue 16 item 13).
+KNOWN_CODES = frozenset({*AUTH_CODES, *RETRY_CODES, *PERMISSION_CODES, INVALID_PARAMETER, WINDOW_CLOSED, *ADVICE})
+STATUS_LABELS = frozenset({"sent", "delivered", "read", "failed", "deleted", "warning", "played"})
+TYPE_LABELS = frozenset({*MEDIA_KINDS, "text", "interactive", "button", "location", "contacts", "reaction", "order",
+                         "system", "unsupported", "request_welcome", "unknown"})
 
 
 class Metrics:
@@ -38,6 +46,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.last_store_failure: tuple[float, str] | None = None  # (when, why) a webhook last answered 503
         r = self.registry
         self._received = Counter(
             "wabot_messages_received", "Inbound messages stored (duplicates not counted), by type.", ["type"],
@@ -46,8 +55,9 @@ class Metrics:
         self._statuses = Counter(
             "wabot_statuses_received", "Delivery statuses received from WhatsApp, by status.", ["status"], registry=r
         )
-        self._sent = Counter("wabot_replies_sent", "Replies accepted by the Graph API (or logged in dry-run).",
-                             registry=r)
+        self._sent = Counter("wabot_replies_sent", "Replies accepted by the Graph API.", registry=r)
+        self._dry_run = Counter("wabot_replies_dry_run", "Replies written to the log instead of sent (dry-run mode).",
+                                registry=r)
         self._failed = Counter("wabot_replies_failed", "Replies given up on for good.", registry=r)
         self._graph_errors = Counter("wabot_graph_errors", "Graph API errors on sends, by error code.", ["code"],
                                      registry=r)
@@ -83,6 +93,10 @@ class Metrics:
 
     # --- the webhook ----------------------------------------------------------------------------
 
+    def store_failed(self, why: str) -> None:
+        """A webhook could not be stored (503): /readyz reports it for a while (issue 16 item 10)."""
+        self.last_store_failure = (time.time(), why)
+
     def rejected(self, reason: str) -> None:
         """A webhook POST refused: one of REJECTIONS."""
         child = self._by_reason.get(reason)
@@ -93,15 +107,17 @@ class Metrics:
     ) -> None:
         """A webhook's new messages and its statuses are stored; `at` is perf_counter() when it arrived."""
         for seq, message in fresh:
-            child = self._by_type.get(message.type)
+            kind = message.type if message.type in TYPE_LABELS else "other"
+            child = self._by_type.get(kind)
             if child is None:
-                child = self._by_type[message.type] = self._received.labels(message.type)
+                child = self._by_type[kind] = self._received.labels(kind)
             child.inc()
             self._arrived[seq] = at
         for status in statuses:
-            child = self._by_status.get(status.status)
+            said = status.status if status.status in STATUS_LABELS else "other"
+            child = self._by_status.get(said)
             if child is None:
-                child = self._by_status[status.status] = self._statuses.labels(status.status)
+                child = self._by_status[said] = self._statuses.labels(said)
             child.inc()
 
     def timed(self, handler: Handler) -> Handler:
@@ -137,6 +153,11 @@ class Metrics:
         if arrived is not None:
             self._end_to_end.observe(time.perf_counter() - arrived)
 
+    def dry_run(self, row_id: int) -> None:
+        """Reply `row_id` was only logged: dry-run mode."""
+        self._dry_run.inc()
+        self._waiting.pop(row_id, None)
+
     def failed(self, row_id: int) -> None:
         """Reply `row_id` will never be sent."""
         self._failed.inc()
@@ -144,7 +165,9 @@ class Metrics:
 
     def graph_error(self, code: int | None) -> None:
         """The Graph API refused a send with `code` (None: no answer, e.g. a timeout)."""
-        self._graph_errors.labels("none" if code is None else str(code)).inc()
+        # Graph's codes are numbers Meta's answers carry: bounded to the ones wabot knows, plus "other"
+        label = "none" if code is None else str(code) if code in KNOWN_CODES else "other"
+        self._graph_errors.labels(label).inc()
 
     def retried(self) -> None:
         self._retries.inc()

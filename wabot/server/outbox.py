@@ -18,7 +18,7 @@ from typing import Any
 from wabot.db.base import DB_ERRORS, Database
 from wabot.db.store import OutRow, Store
 from wabot.errors import GraphError
-from wabot.logs import mask
+from wabot.logs import mask, mask_text
 from wabot.server.metrics import Metrics
 from wabot.whatsapp.graph import WINDOW_CLOSED, GraphClient
 from wabot.whatsapp.outbound import MarkRead, shown
@@ -188,17 +188,27 @@ class Sender:
             return
         queue.popleft()
         self.failing_since.pop(row.id, None)
+        if wamid is None:  # dry-run: written to the log, and recorded as such, never as sent
+            self.metrics.dry_run(row.id)
+            await self.store.mark_dry_run(row.id, now=self.clock())
+            self._next(customer)
+            return
         self.metrics.sent(row.id)
         self._mark_sent(row.id, wamid)
         if self.graph is not None:
             log.info("sent reply %d to %s: %s, %.0f ms", row.id, mask(customer), summary(row.body),
                      (time.perf_counter() - started) * 1000)
+        if queue and self.flushes:
+            # the customer's next reply goes once this one is recorded as sent, so a crash resends at most one reply
+            # per customer, right after itself (on PostgreSQL the record takes a round trip, not a loop pass)
+            await asyncio.wait(set(self.flushes))  # (wait, unlike gather, never cancels them)
         self._next(customer)
 
-    async def _post(self, row: OutRow) -> str:
+    async def _post(self, row: OutRow) -> str | None:
+        """The message id Meta gave the reply; None in dry-run, where the reply is only logged."""
         if self.graph is None:
             log.info("DRY RUN: reply to %s not sent: %s", mask(row.customer), summary(row.body))
-            return f"dry-run.{row.id}"
+            return None
         return await self.graph.send_body(row.payload or row.body)
 
     async def _failed(self, customer: str, row: OutRow, err: GraphError) -> None:
@@ -305,4 +315,4 @@ def summary(body: dict[str, Any]) -> str:
     """A one-line description of a Graph message body for logs: what the customer sees, after a list's kind."""
     part = body.get("interactive")
     kind = f"{part.get('type', 'interactive')} " if body.get("type") == "interactive" and isinstance(part, dict) else ""
-    return kind + repr(shown(body))
+    return mask_text(kind + repr(shown(body)))

@@ -15,6 +15,7 @@ from wabot.db.base import DB_ERRORS
 from wabot.errors import PayloadError
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
 from wabot.server.metrics import METRICS
+from wabot.server.remote import client_address
 from wabot.whatsapp.graph import WINDOW_CLOSED
 from wabot.whatsapp.parse import count_updates, parse_webhook
 
@@ -69,7 +70,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
         return web.Response(status=413, text="body too large")
     secret = settings.whatsapp.app_secret
     if secret and not signature_ok(secret, body, request.headers.get("X-Hub-Signature-256")):
-        log.warning("webhook refused: missing or wrong X-Hub-Signature-256 (from %s)", request.remote)
+        log.warning("webhook refused: missing or wrong X-Hub-Signature-256 (from %s)", client_address(request))
         metrics.rejected("signature")
         return web.Response(status=401, text="invalid signature")
     try:
@@ -101,6 +102,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
         fresh = await request.app[STORE].record(batch.messages, batch.statuses, now=time.time())
     except DB_ERRORS as exc:  # not ours to keep: Meta delivers it again later
         log.error("webhook not saved, the database refused it (%s); Meta will deliver it again. Check the disk.", exc)
+        metrics.rejected("store_failed")
+        metrics.store_failed(str(exc))
         return web.Response(status=503, text="cannot store the events now")
     metrics.recorded(fresh, batch.statuses, at=started)
     dispatcher = request.app[DISPATCHER]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from wabot.engine import advance
 from wabot.flows.model import Bot
 from wabot.server.effects import HttpAnswer, HttpRules, real_http
 from wabot.state import State
-from wabot.tools.conversation import Conversation, Turn, choices, describe, offline_http
+from wabot.tools.conversation import Conversation, Turn, choices, describe, offline_http, refused
+from wabot.tools.scenarios import duration
 from wabot.whatsapp import inbound, outbound
 
 HELP = """\
@@ -30,6 +32,7 @@ Type what the customer writes; type a number to tap that button or list row.
   /image [caption]   send a photo (a made-up media id)
   /location LAT LON  send a location, e.g. /location 10.77 106.70
   /resume            a person gives the conversation back to the bot (after a handoff)
+  /wait 4h           let time pass (90s, 31m, 4h, 1d): session timeout, a handoff nobody answers
   /help              this list
   /quit              leave (Ctrl-D works too)"""
 
@@ -107,7 +110,9 @@ class _Session:
             return result
 
         customer = inbound.Customer(options.wa_id, name=options.name)
-        self.conversation = Conversation(bot, store=store, customer=customer, http=logged)
+        self.skew = 0.0  # seconds added by /wait
+        self.conversation = Conversation(bot, store=store, customer=customer, http=logged,
+                                         clock=lambda: time.time() + self.skew)
         self.offered: list[tuple[str, str, str | None]] = []  # (kind, id, title) of the last choices shown
 
     def say(self, text: str) -> None:
@@ -158,6 +163,10 @@ class _Session:
                 self.show(await c.send(inbound.Location(lat, lon)))
         elif name == "/resume":
             self.show(await c.resume())
+        elif name == "/wait" and (seconds := duration(rest)) is not None:
+            self.skew += seconds
+            self.say(f"({rest} later)")
+            self.show(await c.tick())
         else:
             self.say(f"(unknown command {line!r}; type /help)")
         return True
@@ -181,6 +190,9 @@ class _Session:
             self.say(f"bot: {lines[0]}")
             for more in lines[1:]:
                 self.say(f"     {more}")
+            problem = refused(reply)
+            if problem:
+                self.say(f"     ⚠ the server would NOT send this message: {problem}")
             kind = "button_reply" if isinstance(reply, outbound.Buttons) else "list_reply"
             offered += [(kind, c.id, c.title) for c in choices(reply)]
         if offered:

@@ -14,6 +14,7 @@ from typing import Any
 
 from wabot.db.store import Store
 from wabot.engine import advance
+from wabot.errors import LimitError
 from wabot.flows.model import Bot
 from wabot.server.effects import Effected, HttpAnswer, perform
 from wabot.state import State
@@ -57,6 +58,10 @@ class Conversation:
         """A person gives the conversation back to the bot."""
         return await self._turn(advance.Resume())
 
+    async def tick(self) -> Turn:
+        """Time passed, as the server's periodic sweep sees it (a handoff nobody answered ends)."""
+        return await self._turn(advance.Tick())
+
     async def state(self) -> State | None:
         return await self.store.load_state(self.customer.key)
 
@@ -90,6 +95,15 @@ def message_type(content: inbound.Content) -> str:
     if isinstance(content, inbound.Unsupported):
         return content.type
     return type(content).__name__.lower()
+
+
+def refused(reply: outbound.Outgoing) -> str | None:
+    """Why the server would not send `reply` (the check it makes before queueing), or None."""
+    try:
+        outbound.check_limits(reply)
+    except LimitError as err:
+        return str(err)
+    return None
 
 
 def choices(reply: outbound.Outgoing) -> list[outbound.Button | outbound.Row]:
@@ -138,7 +152,7 @@ def describe(reply: outbound.Outgoing) -> list[str]:
         return [f"[{reply.kind}: {what}{extra}]"]
     if isinstance(reply, outbound.Location):
         extra = "".join(f" — {x}" for x in (reply.name, reply.address) if x)
-        return [f"[location: {reply.latitude:g}, {reply.longitude:g}{extra}]"]
+        return [f"[location: {reply.latitude!r}, {reply.longitude!r}{extra}]"]  # as written: 106.6995, not 106.7
     if isinstance(reply, outbound.Contacts):
         return [f"[contact: {_contact_line(c)}]" for c in reply.contacts]
     if isinstance(reply, outbound.Template):

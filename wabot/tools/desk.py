@@ -14,7 +14,7 @@ import aiohttp
 
 from wabot.config import Settings
 from wabot.db.base import open_database
-from wabot.db.history import entry, lines
+from wabot.db.history import entry, lines, number_pattern
 from wabot.db.pgsql import shown
 
 
@@ -86,16 +86,31 @@ def _print(action: str, data: Any, customer: str | None, out: TextIO) -> None:
 
 
 def history(settings: Settings, customer: str, *, limit: int = 50, out: TextIO = sys.stdout) -> int:
-    """`wabot history WA_ID`: the conversation, oldest first, with delivery statuses."""
+    """`wabot history NUMBER`: the conversation, oldest first, with delivery statuses and times with their zone.
 
-    async def read() -> list[tuple[Any, ...]]:
+    NUMBER in any form: +84 912 345 678, 0912345678, or masked as the log prints it (8491****678).
+    """
+    pattern = number_pattern(customer)
+    if pattern is None:
+        print(f"wabot: {customer!r} is not a phone number; write it as 84912345678, +84 912 345 678, "
+              "0912345678 or as the log shows it (8491****678).", file=sys.stderr)
+        return 2
+
+    async def read() -> tuple[list[str], list[tuple[Any, ...]]]:
         store = await open_database(settings.database_target)
         try:
-            return await store.history(customer, limit=limit)
+            found = await store.customers_like(pattern, limit=10)
+            rows = await store.history(found[0], limit=limit) if len(found) == 1 else []
+            return found, rows
         finally:
             await store.close()
 
-    rows = asyncio.run(read())
+    found, rows = asyncio.run(read())
+    if len(found) > 1:
+        more = " (and more)" if len(found) == 10 else ""
+        print(f"wabot: {customer} matches several customers: {', '.join(found)}{more}. Give the whole number.",
+              file=sys.stderr)
+        return 1
     if not rows:
         print(f"No messages with {customer} in {shown(settings.database_target)}.", file=out)
         return 1

@@ -190,15 +190,24 @@ class _Builder:
         me = self.ids[(flow.name, step.key)]
         a = step.action
         lang = self.bot.default_language
-        # the step after this one, for the steps that can go on to it (the jumps come from flows/lint.exits)
-        if isinstance(a, Ask):
+        if isinstance(a, Menu):
+            # options that go to the same place share one arrow: a 13-row menu of slots is one arrow, not 13
+            same: dict[Jump, list[str]] = {}
+            for option in a.options:
+                title = _pick(option.title, lang)
+                shown = f"{title} (from {option.data.source})" if option.data else title
+                same.setdefault(option.jump, []).append(shown)
+            for jump, titles in same.items():
+                more = f" (+{len(titles) - 3})" if len(titles) > 3 else ""
+                self._edge(me, jump, ", ".join(titles[:3]) + more)
+        elif isinstance(a, Ask):
             self._next(me, flow, i, "answer")
         elif isinstance(a, If):
             if a.then is None:
                 self._next(me, flow, i, "yes")
         elif isinstance(a, Http):
             self._next(me, flow, i, "ok" if a.on_error else "")
-        for exit in exits(step):
+        for exit in () if isinstance(a, Menu) else exits(step):  # a menu's exits are grouped above
             self._edge(me, exit.jump, exit.when if isinstance(exit.when, str) else _pick(exit.when, lang))
         if isinstance(a, If) and a.else_ is None:
             self._next(me, flow, i, "no")
@@ -213,7 +222,7 @@ class _Builder:
 
     def _triggers(self) -> None:
         for trigger in self.bot.triggers:
-            words = " / ".join(dict.fromkeys(trigger.words))
+            words = " / ".join(dict.fromkeys(trigger.written or trigger.words))
             source = self._special(f"trigger:{trigger.where}", "terminal", _short(words))
             target = self._target(trigger.jump)
             if target is not None:

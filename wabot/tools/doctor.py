@@ -13,10 +13,12 @@ import aiohttp
 from aiohttp import web
 
 from wabot.config import Settings, load_settings
+from wabot.db import lock
 from wabot.db.base import DB_ERRORS, open_database
 from wabot.db.pgsql import shown
 from wabot.errors import ConfigError, DatabaseError, GraphError
 from wabot.flows.load import load_configured
+from wabot.flows.model import Handoff
 from wabot.server import webhook
 from wabot.server.keys import SETTINGS
 from wabot.whatsapp.graph import INVALID_PARAMETER, PERMISSION_CODES, TOKEN_CODES, UNKNOWN_OBJECT, GraphClient
@@ -72,6 +74,12 @@ async def flows(settings: Settings) -> Check:
         return Check(FAIL, f"flows: {len(errors)} error(s) in {settings.bot.flows}",
                      "run `wabot validate` to see each one with its file and line, and fix them")
     note = f", {len(warnings)} warning(s) (see `wabot validate`)" if warnings else ""
+    if not settings.bot.desk and any(isinstance(s.action, Handoff) for f in bot.flows.values() for s in f.steps):
+        return Check(WARN, f"flows: {len(bot.flows)} loaded from {settings.bot.flows}{note}; they hand customers "
+                     f"to a person, but the handoff desk is off, so nobody can answer them",
+                     "set WABOT_ADMIN_TOKEN (admin.token) and answer with `wabot handoff`; meanwhile a handoff "
+                     f"ends by itself after {settings.bot.handoff_timeout / 60:g} minutes "
+                     "(bot.handoff_timeout_minutes)")
     return Check(OK, f"flows: {len(bot.flows)} loaded from {settings.bot.flows}{note}")
 
 
@@ -155,13 +163,15 @@ async def verification(settings: Settings) -> Check:
     app would start the sender, and a check must never deliver the replies waiting in the outbox.
     """
     s = settings.server
-    if not settings.whatsapp.verify_token:
-        return Check(FAIL, "webhook: WHATSAPP_VERIFY_TOKEN is not set, so Meta cannot verify the webhook",
+    if not settings.whatsapp.verify_token:  # in dry-run nothing talks to Meta yet: a warning, not a failure
+        return Check(WARN if settings.whatsapp.dry_run else FAIL,
+                     "webhook: WHATSAPP_VERIFY_TOKEN is not set, so Meta cannot verify the webhook",
                      "set it to a random text and enter the same text as Verify token in "
                      "Meta App Dashboard > WhatsApp > Configuration")
     host = "127.0.0.1" if s.host in ("", "0.0.0.0", "::") else s.host
     if s.port and await _listening(host, s.port):
-        return await _challenge(settings, f"http://{host}:{s.port}", running=True)
+        stranger = await _not_this_wabot(settings, f"http://{host}:{s.port}")
+        return stranger or await _challenge(settings, f"http://{host}:{s.port}", running=True)
     app = web.Application()
     app[SETTINGS] = settings
     app.router.add_get(s.webhook_path, webhook.verify)
@@ -203,6 +213,33 @@ async def _challenge(settings: Settings, base: str, *, running: bool) -> Check:
                      "the server was started with another WHATSAPP_VERIFY_TOKEN: restart wabot")
     return Check(FAIL, f"webhook: {where} answered {status} instead of the challenge",
                  "make sure it is wabot that listens on server.port, and look at its log")
+
+
+async def _not_this_wabot(settings: Settings, base: str) -> Check | None:
+    """None when the server at `base` is the wabot serving this database; else what it is, as a failure."""
+    port = settings.server.port
+    try:
+        async with aiohttp.ClientSession() as session, session.get(
+            f"{base}/healthz", timeout=aiohttp.ClientTimeout(total=LOCAL_TIMEOUT)
+        ) as resp:
+            body = await resp.json(content_type=None)
+    except ValueError:  # it answered, but not with JSON
+        body = None
+    except (aiohttp.ClientError, TimeoutError):  # no answer at all: the challenge below says so
+        return None
+    if not isinstance(body, dict) or body.get("service") != "wabot":
+        return Check(FAIL, f"webhook: something listens on port {port}, but it is not wabot "
+                           f"(its /healthz does not answer as wabot does)",
+                     "stop the other program, or give wabot another server.port (WABOT_PORT)")
+    if settings.database_url:  # PostgreSQL: several instances may share it, and there is no lock file
+        return None
+    holder = lock.holder_of(settings.database)
+    if holder is None or holder.get("pid") != body.get("pid"):
+        serving = f"process {holder.get('pid')}" if holder else "no running wabot"
+        return Check(FAIL, f"webhook: the wabot on port {port} (process {body.get('pid')}) does not serve the "
+                           f"database {settings.database} of these settings ({serving} does)",
+                     "run doctor with the settings of that server (--config), or stop it and start this one")
+    return None
 
 
 async def _listening(host: str, port: int) -> bool:

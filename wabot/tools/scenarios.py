@@ -105,6 +105,7 @@ class _Reader:
         self.file = file
         self.zone = zone
         self.problems: list[Problem] = []
+        self.now: datetime | None = None  # a top-level now: in the file
 
     def fail(self, line: int, message: str, fix: str = "") -> None:
         self.problems.append(Problem(message, self.file, line, fix=fix))
@@ -112,9 +113,11 @@ class _Reader:
     def document(self, data: LineDict) -> list[Case]:
         tests = data.get("tests")
         env = data.get("env") or {}
-        unknown = [k for k in data if k not in ("tests", "env", "http")]
+        unknown = [k for k in data if k not in ("tests", "env", "http", "now")]
         for key in unknown:
-            self.fail(data.key_lines[key], f"unknown key '{key}' in a test file", "use tests:, env: or http:")
+            self.fail(data.key_lines[key], f"unknown key '{key}' in a test file", "use tests:, env:, http: or now:")
+        # a top-level now: is the clock of every test in the file that does not set its own
+        self.now = self.moment(data.get("now"), data.key_lines.get("now", 1)) if "now" in data else None
         if not isinstance(tests, LineList) or not tests:
             self.fail(data.key_lines.get("tests", 1), "a test file needs a list 'tests:'",
                       "write tests: and under it one '- name: ...' per test")
@@ -156,7 +159,7 @@ class _Reader:
             own_env = {}
         merged_env = {**(env if isinstance(env, dict) else {}), **own_env}
         http = {**shared, **self.stand_ins(raw.get("http"), raw.key_lines.get("http", line))}
-        now = self.moment(raw.get("now"), raw.key_lines.get("now", line)) if "now" in raw else None
+        now = self.moment(raw.get("now"), raw.key_lines.get("now", line)) if "now" in raw else self.now
         return Case(self.file, line, name, customer, tuple(s for s in steps if s is not None), http,
                     {str(k): str(v) for k, v in merged_env.items()}, now)
 
@@ -223,11 +226,10 @@ class _Reader:
     def duration(self, raw: Any, line: int) -> float | None:
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             return float(raw)
-        m = _DURATION.match(str(raw))
-        if m is None:
+        seconds = duration(str(raw))
+        if seconds is None:
             self.fail(line, f"wait: {raw!r} is not a duration", "write it like 90s, 31m, 2h or 1d")
-            return None
-        return float(m[1]) * _SECONDS[(m[2] or "s")[0]]
+        return seconds
 
     def moment(self, raw: Any, line: int) -> datetime | None:
         try:
@@ -286,6 +288,12 @@ class _Reader:
             called=None if called is None else tuple(request_key(c) for c in _texts(called)),
             lines=dict(raw.key_lines),
         )
+
+
+def duration(text: str) -> float | None:
+    """Seconds in "90s", "31m", "2h", "1d" (a bare number is seconds); None if it is not a duration."""
+    m = _DURATION.match(text.strip())
+    return None if m is None else float(m[1]) * _SECONDS[(m[2] or "s")[0]]
 
 
 def request_key(text: str) -> str:

@@ -12,10 +12,9 @@ from typing import Any, TextIO
 from wabot.db.store import Store
 from wabot.engine import advance
 from wabot.flows.model import Bot
-from wabot.state import State
 from wabot.templates import Renderer
 from wabot.text import fold
-from wabot.tools.conversation import Conversation, Turn, body, choices, describe
+from wabot.tools.conversation import Conversation, Turn, body, choices, describe, refused
 from wabot.tools.scenarios import Case, Expect, StandIn, Step, read_cases
 from wabot.whatsapp import inbound, outbound
 
@@ -85,6 +84,10 @@ async def run_case(bot: Bot, case: Case, *, renderer: Renderer | None = None) ->
                 message = (f"step {n}: the flow called {missing[0]}, but the test has no stand-in answer for it — "
                            f"add it under http: in the test")
                 return Result(case, Failure(case.file, step.line, case.name, message))
+            unsent = next((p for p in map(refused, turn.replies) if p), None)
+            if unsent:
+                message = f"step {n}: the server would not send a reply, so the customer would not see it: {unsent}"
+                return Result(case, Failure(case.file, step.line, case.name, message))
             problem = check(step.expect, turn)
             if problem is not None:
                 line = step.expect.lines.get(problem[0], step.line)
@@ -139,7 +142,7 @@ async def _do(chat: Conversation, step: Step, last: Turn | None, clock: _Clock) 
     if step.kind == "resume":
         return await chat.resume()
     clock.now += step.seconds
-    return Turn((), await chat.state() or State())
+    return await chat.tick()  # what the server's sweep would do after that long
 
 
 def _tap(wanted: str | int, last: Turn | None) -> inbound.Reply:
