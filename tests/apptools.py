@@ -74,7 +74,7 @@ async def rows(client: Client, sql: str) -> list[tuple[Any, ...]]:
     store = client.app[STORE]
     if isinstance(store, PgStore):
         return [tuple(r) for r in await store.pool.fetch(sql)]
-    with sqlite3.connect(store.path) as db:
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
         return db.execute(sql).fetchall()
 
 
