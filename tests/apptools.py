@@ -8,6 +8,7 @@ import itertools
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,10 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests import DEMO
+from tests import DEMO, configured_bot
 from tests.fakegraph import FakeGraph
 from wabot.config import load_settings
 from wabot.db.postgres import PgStore
-from wabot.flows.load import load_bot_or_raise
 from wabot.server.adminsite import ADMIN_URL, Extension
 from wabot.server.app import create_app
 from wabot.server.keys import STORE
@@ -64,10 +64,7 @@ async def start(
 ) -> Client:
     settings = load_settings(config(tmp_path, fake.url, extra, token_file=token_file, whatsapp=whatsapp, db=db,
                                     flows=flows))
-    b = settings.bot
-    bot = load_bot_or_raise([b.flows], start=b.start_flow, default_language=b.default_language,
-                            session_timeout=b.session_timeout, timezone=b.timezone, env=env or {},
-                            handoff_timeout=b.handoff_timeout, stop_words=b.stop_words)
+    bot = configured_bot(replace(settings.bot, env=None), environ=env)  # a test hands the flows `env` itself
     client: Client = await aiohttp_client(create_app(settings, bot, admin=admin))
     return client
 
@@ -115,11 +112,13 @@ async def post(client: Client, payload: Any, *, secret: str | None = SECRET, raw
 
 
 async def settle(client: Client, within: float = 5.0) -> None:
-    """Wait until every inbound message is processed and the outbox is empty."""
+    """Wait until every inbound message is processed, the outbox is empty and what was sent is recorded."""
     from wabot.server.keys import DISPATCHER, SENDER
 
+    sender = client.app[SENDER]
     async with asyncio.timeout(within):
-        while client.app[DISPATCHER].tasks or client.app[SENDER].depth:  # noqa: ASYNC110 - two objects' state
+        # the sends of one pass are committed together a moment later (Sender._flush_sent): wait for that too
+        while client.app[DISPATCHER].tasks or sender.depth or sender.sent or sender.flushes:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         await asyncio.gather(*client.app[SENDER].flushes)  # what was sent is recorded (PostgreSQL takes longer)
 

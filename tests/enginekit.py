@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests import bot_settings, configured_bot
 from wabot.engine import advance
 from wabot.flows import model
-from wabot.flows.load import load_bot_or_raise
 from wabot.state import State
 from wabot.templates import Renderer
 from wabot.whatsapp import inbound, outbound
@@ -22,11 +22,7 @@ def load(tmp_path: Path, source: str, *, env: Mapping[str, str] | None = None, *
     """A Bot from one YAML flow file (through the real loader)."""
     path = tmp_path / "flows.yaml"
     path.write_text(textwrap.dedent(source), encoding="utf-8")
-    options: dict[str, Any] = {
-        "start": "main", "default_language": "vi", "session_timeout": 1800.0, "timezone": "Asia/Ho_Chi_Minh",
-    }
-    options.update(settings)
-    return load_bot_or_raise([path], env=env or {}, **options)
+    return configured_bot(bot_settings(path, **settings), environ=env)
 
 
 def text(source: str) -> model.Localized:

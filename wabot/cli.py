@@ -23,6 +23,7 @@ from wabot.db.lock import InUseError
 from wabot.errors import ConfigError
 from wabot.flows.load import load_configured
 from wabot.flows.model import Bot
+from wabot.templates import DEFAULT_TIMEZONE
 
 log = logging.getLogger("wabot")
 
@@ -85,7 +86,7 @@ def _bot_settings(args: argparse.Namespace) -> BotSettings | None:
     """
     if args.config is None and not Path(DEFAULT_CONFIG).exists():
         return BotSettings(flows=Path("flows"), start_flow="main", default_language="vi",
-                           session_timeout=30 * 60.0, timezone="Asia/Ho_Chi_Minh",
+                           session_timeout=30 * 60.0, timezone=DEFAULT_TIMEZONE,
                            stop_words=STOP_WORDS, start_words=START_WORDS)
     settings = _settings(args)
     return settings.bot if settings else None

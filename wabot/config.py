@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from wabot.errors import ConfigError
+from wabot.templates import DEFAULT_TIMEZONE
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -174,7 +175,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             start_flow=r.text("bot.start_flow", "main"),
             default_language=r.text("bot.default_language", "vi"),
             session_timeout=60 * r.number("bot.session_timeout_minutes", 30, low=0),
-            timezone=r.text("bot.timezone", "Asia/Ho_Chi_Minh"),
+            timezone=r.text("bot.timezone", DEFAULT_TIMEZONE),
             stop_words=r.words("bot.stop_words", STOP_WORDS),
             start_words=r.words("bot.start_words", START_WORDS),
             handoff_timeout=60 * r.number("bot.handoff_timeout_minutes", 240, low=1),

@@ -328,6 +328,10 @@ def number(value: Any, decimals: int | None = None) -> Any:
     return Formatted.of(text, num, lambda n: number(n, decimals))
 
 
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # `now` and the date filters, unless bot.timezone says otherwise
+DATE_FORMATS = {"date": "%d/%m/%Y", "datetime": "%d/%m/%Y %H:%M", "time": "%H:%M"}  # Vietnamese order
+# wabot's own filters, beside Jinja's
+FILTERS = ("money", "number", *DATE_FORMATS, "urlpath", "add_days", "weekday", "e164")
 WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
 WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -335,7 +339,7 @@ WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday
 class Renderer:
     """Compiles each Jinja source once (cached) and renders it in a sandbox."""
 
-    def __init__(self, *, timezone: str = "Asia/Ho_Chi_Minh") -> None:
+    def __init__(self, *, timezone: str = DEFAULT_TIMEZONE) -> None:
         try:
             self.zone: tzinfo = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -346,17 +350,9 @@ class Renderer:
         for env in (self.env, self.url_env):
             for name in ("center", "indent", "wordwrap", "replace", "truncate", "format"):
                 env.filters[name] = _limit_width(env.filters[name], check_value=name == "format")
-            env.filters.update(
-                money=money,
-                number=number,
-                date=self._formatter("%d/%m/%Y"),
-                datetime=self._formatter("%d/%m/%Y %H:%M"),
-                time=self._formatter("%H:%M"),
-                urlpath=urls.PathValue,
-                add_days=self._add_days,
-                e164=lambda phone: e164(str(phone)),
-                weekday=self._weekday,
-            )
+            env.filters.update(money=money, number=number, urlpath=urls.PathValue, add_days=self._add_days,
+                               e164=lambda phone: e164(str(phone)), weekday=self._weekday)
+            env.filters.update({name: self._formatter(form) for name, form in DATE_FORMATS.items()})
         self._templates: OrderedDict[str, Template] = OrderedDict()
         self._urls: OrderedDict[str, Template] = OrderedDict()
         self._expressions: OrderedDict[str, Callable[..., Any]] = OrderedDict()

@@ -8,18 +8,14 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 
-from tests import FIXTURES, ROOT
+from tests import FIXTURES, ROOT, load_flows
 from wabot.errors import Problem
 from wabot.flows.check import SCHEMA_PATH, check_document
-from wabot.flows.load import load_bot
 from wabot.flows.source import parse
-
-SETTINGS = {"start": "main", "default_language": "vi", "session_timeout": 1800.0,
-            "timezone": "Asia/Ho_Chi_Minh", "env": {}}
 
 
 def problems_of(path: Path) -> list[Problem]:
-    return load_bot([path], **SETTINGS)[1]  # type: ignore[arg-type]
+    return load_flows(path)[1]
 
 
 def at(problems: list[Problem], line: int) -> list[str]:
@@ -115,7 +111,7 @@ def test_start_flow_must_exist_and_limits_count_literal_text_only(tmp_path: Path
     path.write_text(steps("- menu:", "    text: hi", "    options:", f"      - {{title: '{long}', goto: a}}",
                           "      - {title: '{{ x }}" + long + "', goto: a}", "- id: a", "  set: {x: 1}"),
                     encoding="utf-8")
-    problems = load_bot([path], **{**SETTINGS, "start": "mian"})[1]  # type: ignore[arg-type]
+    problems = load_flows(path, start_flow="mian")[1]
     assert [(p.line, p.message) for p in problems if p.severity == "error"] == [
         (1, "the start flow 'mian' does not exist"),
         (7, "a button title is 30 characters long; WhatsApp allows at most 20"),

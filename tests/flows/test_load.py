@@ -9,9 +9,9 @@ from typing import get_args
 
 import pytest
 
-from tests import FIXTURES, ROOT
+from tests import FIXTURES, ROOT, load_flows
 from wabot.errors import FlowError, Problem
-from wabot.flows.load import load_bot, load_bot_or_raise
+from wabot.flows.load import load_bot_or_raise
 from wabot.flows.model import (
     ANY,
     END,
@@ -38,12 +38,13 @@ from wabot.flows.model import (
 )
 from wabot.flows.steps import ACTIONS
 
-SETTINGS = {"start": "main", "default_language": "vi", "session_timeout": 1800.0,
-            "timezone": "Asia/Ho_Chi_Minh", "env": {"SHOP_API": "http://127.0.0.1:1"}}
+ENVIRON = {"SHOP_API": "http://127.0.0.1:1"}
+SETTINGS = {"start": "main", "default_language": "vi", "session_timeout": 1800.0,  # load_bot_or_raise's own
+            "timezone": "Asia/Ho_Chi_Minh", "env": ENVIRON}
 
 
-def load(*paths: Path | str, **overrides: object) -> tuple[Bot, list[Problem]]:
-    return load_bot(list(paths), **{**SETTINGS, **overrides})  # type: ignore[arg-type]
+def load(*paths: Path) -> tuple[Bot, list[Problem]]:
+    return load_flows(*paths, environ=ENVIRON)
 
 
 def errors(problems: list[Problem]) -> list[Problem]:

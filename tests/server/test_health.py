@@ -15,9 +15,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests import DEMO
+from tests import DEMO, demo_bot
 from wabot.config import load_settings
-from wabot.flows.load import load_bot
 from wabot.server.app import create_app
 from wabot.server.keys import DISPATCHER, SENDER, STORE
 from wabot.server.webhook import sign
@@ -55,10 +54,7 @@ async def client(tmp_path: Path, meta: tuple[TestServer, list[int]], aiohttp_cli
         f"database: {{path: '{tmp_path / 'wabot.db'}'}}\n"
         "admin: {port: 0}\n"
         f"bot: {{flows: '{DEMO}'}}\n", encoding="utf-8")
-    bot, problems = load_bot([DEMO], start="main", default_language="vi", session_timeout=1800,
-                             timezone="Asia/Ho_Chi_Minh", env={})
-    assert not [p for p in problems if p.severity == "error"]
-    c: Client = await aiohttp_client(create_app(load_settings(config, environ={}), bot))
+    c: Client = await aiohttp_client(create_app(load_settings(config, environ={}), demo_bot()))
     return c
 
 

@@ -15,12 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests import DEMO
+from tests import DEMO, demo_bot
 from tests.apptools import admin
 from tests.fakegraph import FakeGraph
 from wabot.config import load_settings
 from wabot.db.store import Store
-from wabot.flows.load import load_bot
 from wabot.flows.model import Bot
 from wabot.server.app import create_app
 from wabot.server.keys import SENDER, STORE
@@ -53,10 +52,7 @@ class Meta:
 
 
 def _bot() -> Bot:
-    bot, problems = load_bot([DEMO], start="main", default_language="vi", session_timeout=1800,
-                             timezone="Asia/Ho_Chi_Minh", env={})
-    assert not [p for p in problems if p.severity == "error"]
-    return bot
+    return demo_bot()
 
 
 AppMaker = Callable[[], Awaitable[tuple[TestClient[web.Request, web.Application], Meta]]]

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests import DEMO
+from tests import DEMO, bot_settings, load_flows
 from wabot.config import BotSettings
 from wabot.db.store import Store
-from wabot.flows.load import load_bot
 from wabot.flows.model import Bot
 from wabot.server.reload import Reloader, snapshot
 from wabot.tools.conversation import Conversation, describe, offline_http
@@ -40,14 +39,11 @@ def flows(tmp_path: Path) -> Path:
 
 
 def _settings(flows: Path) -> BotSettings:
-    return BotSettings(flows=flows, start_flow="main", default_language="vi", session_timeout=1800,
-                       timezone="Asia/Ho_Chi_Minh")
+    return bot_settings(flows)
 
 
 def _load(flows: Path) -> Bot:
-    b = _settings(flows)
-    bot, problems = load_bot([flows], start=b.start_flow, default_language=b.default_language,
-                             session_timeout=b.session_timeout, timezone=b.timezone, env={})
+    bot, problems = load_flows(flows)
     assert not [p for p in problems if p.severity == "error"]
     return bot
 

@@ -10,17 +10,13 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests import ROOT
-from wabot.flows.load import load_bot
+from tests import DEMO, load_flows
 from wabot.flows.model import Bot
 from wabot.tools.chat import Options, chat
 
-DEMO = ROOT / "flows"
-
 
 def _demo(env: dict[str, str] | None = None) -> Bot:
-    bot, problems = load_bot([DEMO], start="main", default_language="vi", session_timeout=1800,
-                             timezone="Asia/Ho_Chi_Minh", env=env or {})
+    bot, problems = load_flows(environ=env)
     assert not [p for p in problems if p.severity == "error"]
     return bot
 

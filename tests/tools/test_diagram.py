@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import DEMO
+from tests import DEMO, demo_bot
 from wabot.flows import diagram
 from wabot.flows.load import load_bot_or_raise
 from wabot.flows.model import (
@@ -151,12 +151,7 @@ def test_dot_is_well_formed() -> None:
 
 @pytest.fixture(scope="module")
 def demo() -> Bot:
-    from wabot.flows.load import load_bot
-
-    bot, problems = load_bot([FLOWS], start="main", default_language="vi", session_timeout=1800,
-                             timezone="Asia/Ho_Chi_Minh", env={})
-    assert not [p for p in problems if p.severity == "error"], problems
-    return bot
+    return demo_bot()
 
 
 def test_demo_chart_has_every_flow_step_and_option(demo: Bot) -> None:

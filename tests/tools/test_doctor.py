@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests import DEMO, FIXTURES
+from tests import DEMO, FIXTURES, demo_bot
 from wabot.config import Settings, load_settings
-from wabot.flows.load import load_bot
+from wabot.flows.model import Bot
 from wabot.server.app import create_app
 from wabot.tools import doctor
 
@@ -219,11 +219,8 @@ def test_main_prints_a_line_per_check_and_exits_2_on_a_config_error(
     assert out.startswith("FAIL settings:") and "server.port" in out
 
 
-def _bot() -> Any:
-    bot, problems = load_bot([DEMO], start="main", default_language="vi", session_timeout=1800,
-                             timezone="Asia/Ho_Chi_Minh", env={})
-    assert not [p for p in problems if p.severity == "error"]
-    return bot
+def _bot() -> Bot:
+    return demo_bot()
 
 
 async def test_something_else_on_the_port_is_not_taken_for_wabot(tmp_path: Path, meta: str) -> None:

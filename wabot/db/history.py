@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from wabot.db import codec
+from wabot.whatsapp import outbound
 
 
 def entry(row: tuple[Any, ...], *, timezone: str = "UTC") -> dict[str, Any]:
@@ -25,23 +26,10 @@ def entry(row: tuple[Any, ...], *, timezone: str = "UTC") -> dict[str, Any]:
         item.update(id=message.id, type=message.type, text=message.text or f"[{message.type}]", status=status)
     else:
         body = json.loads(payload)
-        item.update(type=body.get("type", "?"), text=_shown(body), status=status)
+        item.update(type=body.get("type", "?"), text=outbound.shown(body), status=status)
         if error:
             item["error"] = error
     return item
-
-
-def _shown(body: dict[str, Any]) -> str:
-    """What the customer saw of an outgoing message: its text, or its kind in brackets."""
-    kind = body.get("type", "?")
-    part = body.get(kind)
-    if kind == "text" and isinstance(part, dict):
-        return str(part.get("body", ""))
-    if kind == "interactive" and isinstance(part, dict):
-        return str((part.get("body") or {}).get("text", "")) or f"[{part.get('type', kind)}]"
-    if kind == "template" and isinstance(part, dict):
-        return f"[template {part.get('name', '')}]"
-    return f"[{kind}]"
 
 
 def lines(entries: list[dict[str, Any]]) -> Iterator[str]:

@@ -1,4 +1,4 @@
-"""What the engine takes (events) and asks its caller to do (effects); re-exported by `engine.py`."""
+"""What the engine takes (events) and asks its caller to do (effects); re-exported by `engine/advance.py`."""
 
 from __future__ import annotations
 

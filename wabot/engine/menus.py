@@ -7,11 +7,10 @@ from typing import Any
 
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
+from wabot.whatsapp.outbound import MAX_BUTTONS, MAX_ROWS
 
 MORE_ID = "wabot.more"  # the "next page" row; a dot keeps it apart from author ids ([a-z0-9_])
 NEXT_PAGE = -1  # what `pick` returns for the "next page" row
-MAX_BUTTONS = 3
-MAX_ROWS = 10
 PAGE_ROWS = 9  # options per page when paging, plus the "next page" row
 
 

@@ -15,9 +15,10 @@ from wabot.flows.source import Document, LineDict, LineList
 from wabot.flows.steps import ACTIONS, step_where
 from wabot.flows.texts import line_of, suggest
 from wabot.text import fold
+from wabot.whatsapp.inbound import MEDIA_KINDS
 
 SCHEMA_PATH = Path(__file__).with_name("flows.schema.json")
-MESSAGE_KINDS = ("text", "reply", "image", "video", "audio", "document", "sticker", "location", "contacts", "template")
+MESSAGE_KINDS = ("text", "reply", *MEDIA_KINDS, "location", "contacts", "template")
 GROUPS: dict[str, tuple[str, ...]] = {  # keys of which exactly one must be present
     "step": ACTIONS, "message": MESSAGE_KINDS, "option": ("goto", "call", "end"),
     "rule": ("goto", "call"), "trigger": ("goto", "call"),

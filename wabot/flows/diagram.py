@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wabot.flows.lint import exits
 from wabot.flows.model import (
     ANY,
     Ask,
@@ -201,33 +202,23 @@ class _Builder:
                 self._edge(me, jump, ", ".join(titles[:3]) + more)
         elif isinstance(a, Ask):
             self._next(me, flow, i, "answer")
-            self._edge(me, a.on_fail, f"fails {a.attempts} times" if a.attempts else "fails")
         elif isinstance(a, If):
             if a.then is None:
                 self._next(me, flow, i, "yes")
-            self._edge(me, a.then, "yes")
-            if a.else_ is None:
-                self._next(me, flow, i, "no")
-            self._edge(me, a.else_, "no")
-        elif isinstance(a, Route):
-            for rule in a.routes:
-                words = ", ".join(rule.keywords)
-                self._edge(me, rule.jump, words or f"matches {rule.regex}")
-            if a.else_ is not None:
-                self._edge(me, a.else_, "anything else")
         elif isinstance(a, Http):
             self._next(me, flow, i, "ok" if a.on_error else "")
-            self._edge(me, a.on_error, "error")
-        elif isinstance(a, Goto):
-            self._edge(me, a.jump)
-            if a.jump.kind == "call":
-                self._next(me, flow, i, "back")
+        for exit in () if isinstance(a, Menu) else exits(step):  # a menu's exits are grouped above
+            self._edge(me, exit.jump, exit.when if isinstance(exit.when, str) else _pick(exit.when, lang))
+        if isinstance(a, If) and a.else_ is None:
+            self._next(me, flow, i, "no")
+        elif isinstance(a, Goto) and a.jump.kind == "call":
+            self._next(me, flow, i, "back")
         elif isinstance(a, End):
             self.graph.edges.append(Edge(me, self._special("end", "terminal", "end")))
         elif isinstance(a, Handoff):
             self._next(me, flow, i, "a person hands back")
-        else:
-            self._next(me, flow, i)
+        elif not isinstance(a, Menu | Ask | If | Route | Http | Goto):
+            self._next(me, flow, i)  # say, set: on to the next step
 
     def _triggers(self) -> None:
         for trigger in self.bot.triggers:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from wabot.errors import Problem
 from wabot.flows.build import Built
-from wabot.flows.model import Ask, Bot, End, Flow, Goto, Http, If, Jump, Menu, Route, Step
+from wabot.flows.model import Ask, Bot, End, Flow, Goto, Http, If, Jump, Localized, Menu, Route, Step
 from wabot.flows.texts import suggest
 
 BUILTIN_VARIABLES = frozenset({"contact", "message", "now", "env", "lang", "item"})  # item: options from data
@@ -53,23 +54,36 @@ def _replies(bot: Bot, built: Built) -> Iterator[Problem]:
                           f"use it with 'say: {{reply: {name}}}', or remove it", "warning")
 
 
-def jumps(step: Step) -> Iterator[Jump]:
-    """Every jump a step can make."""
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """A jump a step can make, and when: an option's title, "yes", "fails", a route's words..."""
+
+    jump: Jump
+    when: str | Localized = ""
+
+
+def exits(step: Step) -> Iterator[Exit]:
+    """Every jump a step can make (going on to the next step is not a jump); the diagram draws the same."""
     a = step.action
     if isinstance(a, Menu):
-        yield from (o.jump for o in a.options)
+        yield from (Exit(o.jump, o.title) for o in a.options)
     elif isinstance(a, Ask) and a.on_fail:
-        yield a.on_fail
+        yield Exit(a.on_fail, f"fails {a.attempts} times" if a.attempts else "fails")
     elif isinstance(a, If):
-        yield from (j for j in (a.then, a.else_) if j)
+        yield from (Exit(j, when) for j, when in ((a.then, "yes"), (a.else_, "no")) if j)
     elif isinstance(a, Route):
-        yield from (r.jump for r in a.routes)
+        yield from (Exit(r.jump, ", ".join(r.keywords) or f"matches {r.regex}") for r in a.routes)
         if a.else_:
-            yield a.else_
+            yield Exit(a.else_, "anything else")
     elif isinstance(a, Http) and a.on_error:
-        yield a.on_error
+        yield Exit(a.on_error, "error")
     elif isinstance(a, Goto):
-        yield a.jump
+        yield Exit(a.jump)
+
+
+def jumps(step: Step) -> Iterator[Jump]:
+    """Every jump a step can make."""
+    return (e.jump for e in exits(step))
 
 
 def _ends(step: Step) -> bool:

@@ -168,11 +168,12 @@ def load_bot_or_raise(
 
 
 def load_configured(
-    settings: BotSettings, path: Path | None = None, *, environ: Mapping[str, str] | None = None
+    settings: BotSettings, path: Path | Sequence[Path] | None = None, *, environ: Mapping[str, str] | None = None
 ) -> tuple[Bot, list[Problem]]:
     """The flows the settings name (or those at `path`), with the template environment from `environ`."""
+    paths = [settings.flows] if path is None else [path] if isinstance(path, Path) else list(path)
     bot, problems = load_bot(
-        [path or settings.flows], start=settings.start_flow, default_language=settings.default_language,
+        paths, start=settings.start_flow, default_language=settings.default_language,
         session_timeout=settings.session_timeout, timezone=settings.timezone,
         env=template_env(os.environ if environ is None else environ, settings.env), env_allowed=settings.env,
         handoff_timeout=settings.handoff_timeout, stop_words=settings.stop_words,

@@ -24,6 +24,19 @@ from wabot.flows.model import (
 from wabot.flows.texts import Texts, Use, line_of
 from wabot.text import fold
 from wabot.whatsapp.inbound import MEDIA_KINDS
+from wabot.whatsapp.outbound import (
+    BUTTON_TITLE,
+    CAPTION,
+    CTA_TEXT,
+    FOOTER,
+    HEADER,
+    INTERACTIVE_BODY,
+    LIST_BUTTON,
+    ROW_DESCRIPTION,
+    ROW_TITLE,
+    SECTION_TITLE,
+    TEXT_BODY,
+)
 
 LANGUAGE = re.compile(r"^[a-z]{2}([_-][A-Za-z0-9]{2,8})?$")
 WHOLE = re.compile(r"\{\{(.*)\}\}", re.DOTALL)  # `from: "{{ slots }}"` means `from: slots`
@@ -70,7 +83,7 @@ class MessageBuilder:
     def one(self, raw: Any, line: int, ctx: Ctx, *, n: int = 1) -> MessageSpec:
         t, file, where = self.texts, ctx.file, ctx.where
         if not isinstance(raw, dict) or is_language_map(raw):
-            return TextSpec(t.text(raw, file, line, where, limit=4096, what="a text message"))
+            return TextSpec(t.text(raw, file, line, where, limit=TEXT_BODY, what="a text message"))
         at = raw.line if hasattr(raw, "line") else line
         prefix = f"{ctx.prefix}.m{n}" if n > 1 else ctx.prefix
 
@@ -86,7 +99,7 @@ class MessageBuilder:
             if kind in raw:
                 source = t.template(str(raw[kind]), file, line_of(raw, kind, at), where)
                 filename = raw.get("filename")
-                return MediaSpec(kind, source, text("caption", limit=1024, what="the caption"),
+                return MediaSpec(kind, source, text("caption", limit=CAPTION, what="the caption"),
                                  None if filename is None else str(filename))
         if "location" in raw:
             loc = raw["location"]
@@ -103,14 +116,14 @@ class MessageBuilder:
             lang = tpl.get("language")
             return TemplateSpec(str(tpl["name"]), None if lang is None else str(lang),
                                 tuple(plain(c) for c in tpl.get("components", ())))
-        header = text("header", limit=60)
-        footer = text("footer", limit=60)
+        header = text("header", limit=HEADER)
+        footer = text("footer", limit=FOOTER)
         if "buttons" in raw:
             buttons = raw["buttons"]
             bl = line_of(raw, "buttons", at)
             return ButtonsSpec(
-                text("text", limit=1024, what="the text above buttons"),
-                tuple(self.choice(b, line_of(buttons, i, bl), ctx, f"{prefix}.{i + 1}", title_limit=20)
+                text("text", limit=INTERACTIVE_BODY, what="the text above buttons"),
+                tuple(self.choice(b, line_of(buttons, i, bl), ctx, f"{prefix}.{i + 1}", title_limit=BUTTON_TITLE)
                       for i, b in enumerate(buttons)),
                 header, footer,
             )
@@ -120,12 +133,13 @@ class MessageBuilder:
             link = raw["link"]
             ll = line_of(raw, "link", at)
             return CtaSpec(
-                text("text", limit=1024, what="the text above the link button"),
-                t.text(link["button"], file, line_of(link, "button", ll), where, limit=20, what="the link button"),
+                text("text", limit=INTERACTIVE_BODY, what="the text above the link button"),
+                t.text(link["button"], file, line_of(link, "button", ll), where, limit=CTA_TEXT,
+                       what="the link button"),
                 t.template(str(link["url"]), file, line_of(link, "url", ll), where),
                 header, footer,
             )
-        return TextSpec(text("text", limit=4096, what="a text message"), bool(raw.get("preview_url", False)))
+        return TextSpec(text("text", limit=TEXT_BODY, what="a text message"), bool(raw.get("preview_url", False)))
 
     def list(self, raw: Any, at: int, ctx: Ctx, prefix: str, header: Any, footer: Any) -> ListSpec:
         t, file, where = self.texts, ctx.file, ctx.where
@@ -137,21 +151,22 @@ class MessageBuilder:
         count = 0
         for i, section in enumerate(raw_sections):
             at_s = line_of(raw_sections, i, sl) if "sections" in spec else sl
-            title = (t.text(section["title"], file, line_of(section, "title", at_s), where, limit=24,
+            title = (t.text(section["title"], file, line_of(section, "title", at_s), where, limit=SECTION_TITLE,
                             what="a section title") if "title" in section else None)
             rows = section.get("rows", [])
             rl = line_of(section, "rows", at_s)
             built = []
             for j, row in enumerate(rows):
                 count += 1
-                built.append(self.choice(row, line_of(rows, j, rl), ctx, f"{prefix}.{count}", title_limit=24))
+                built.append(self.choice(row, line_of(rows, j, rl), ctx, f"{prefix}.{count}", title_limit=ROW_TITLE))
             sections.append(SectionSpec(title, tuple(built)))
         if count > 10:
             t.problem(f"the list has {count} rows; WhatsApp allows at most 10 in all sections together",
                       file, ll, where, "remove rows, or use a menu step, which pages long lists")
         return ListSpec(
-            t.text(raw["text"], file, line_of(raw, "text", at), where, limit=1024, what="the text above the list"),
-            t.text(spec["button"], file, line_of(spec, "button", ll), where, limit=20, what="the list button"),
+            t.text(raw["text"], file, line_of(raw, "text", at), where, limit=INTERACTIVE_BODY,
+                   what="the text above the list"),
+            t.text(spec["button"], file, line_of(spec, "button", ll), where, limit=LIST_BUTTON, what="the list button"),
             tuple(sections), header, footer,
         )
 
@@ -172,7 +187,7 @@ class MessageBuilder:
     def choice(self, raw: Any, line: int, ctx: Ctx, made_up_id: str, *, title_limit: int) -> ChoiceSpec:
         """A button or list row: a title, or {id, title, description}."""
         t = self.texts
-        what = "a button title" if title_limit == 20 else "a list row title"
+        what = "a button title" if title_limit == BUTTON_TITLE else "a list row title"
         if isinstance(raw, dict) and "title" in raw:
             desc = raw.get("description")
             data = self.data(raw, line, ctx)
@@ -180,7 +195,7 @@ class MessageBuilder:
                 made_up_id if data else str(raw.get("id") or made_up_id),
                 t.text(raw["title"], ctx.file, line_of(raw, "title", line), ctx.where, limit=title_limit, what=what),
                 None if desc is None else t.text(desc, ctx.file, line_of(raw, "description", line), ctx.where,
-                                                 limit=72, what="a row description"),
+                                                 limit=ROW_DESCRIPTION, what="a row description"),
                 synonyms(raw), data,
             )
         return ChoiceSpec(made_up_id, t.text(raw, ctx.file, line, ctx.where, limit=title_limit, what=what))

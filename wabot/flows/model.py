@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from wabot.templates import DEFAULT_TIMEZONE
 from wabot.whatsapp.inbound import MediaKind
 
 ANY = "*"  # the language key of a text written as a plain string
@@ -367,5 +368,5 @@ class Bot:
     session_timeout: float = 30 * 60.0  # seconds of silence after which the conversation restarts
     handoff_timeout: float = 4 * 3600.0  # seconds a handoff waits for a person's answer before it ends
     stop_words: tuple[str, ...] = ()  # folded: the customer opts out (confirmed even during a handoff)
-    timezone: str = "Asia/Ho_Chi_Minh"  # for `now` and the date filters
+    timezone: str = DEFAULT_TIMEZONE  # for `now` and the date filters
     env: Mapping[str, str] = field(default_factory=dict)  # `{{ env.X }}`: the environment, secrets removed

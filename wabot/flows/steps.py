@@ -31,6 +31,16 @@ from wabot.flows.model import (
 )
 from wabot.flows.texts import line_of
 from wabot.text import fold
+from wabot.whatsapp.outbound import (
+    BUTTON_TITLE,
+    FOOTER,
+    HEADER,
+    INTERACTIVE_BODY,
+    LIST_BUTTON,
+    MAX_BUTTONS,
+    ROW_DESCRIPTION,
+    ROW_TITLE,
+)
 
 if TYPE_CHECKING:
     from wabot.flows.build import Builder
@@ -162,7 +172,8 @@ def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:
     for i, option in enumerate(options):
         line = line_of(options, i, ol)
         title = t.text(option["title"], file, line_of(option, "title", line), place,
-                       limit=24 if as_list else 20, what="a list row title" if as_list else "a button title")
+                       limit=ROW_TITLE if as_list else BUTTON_TITLE,
+                       what="a list row title" if as_list else "a button title")
         for value in title.values():
             folded = fold(value)
             if folded in seen and seen[folded] != i:
@@ -175,7 +186,7 @@ def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:
             f"{ctx.prefix}.{i + 1}" if data else str(option.get("id") or f"{ctx.prefix}.{i + 1}"), title,
             b.jump_of(option, flow, line, file, place),
             None if desc is None else t.text(desc, file, line_of(option, "description", line), place,
-                                             limit=72, what="an option description"),
+                                             limit=ROW_DESCRIPTION, what="an option description"),
             synonyms(option), data,
         ))
     save = raw.get("save")
@@ -185,10 +196,10 @@ def _menu(b: Builder, flow: str, raw: Any, at: int, ctx: Ctx) -> Menu:
     def text(k: str, limit: int, what: str) -> Any:
         return t.text(raw[k], file, line_of(raw, k, at), place, limit=limit, what=what) if k in raw else None
 
-    menu = Menu(text("text", 1024, "the menu text"), tuple(built), text("header", 60, "the header"),
-                text("footer", 60, "the footer"), save=None if save is None else str(save),
+    menu = Menu(text("text", INTERACTIVE_BODY, "the menu text"), tuple(built), text("header", HEADER, "the header"),
+                text("footer", FOOTER, "the footer"), save=None if save is None else str(save),
                 triggers=bool(raw.get("triggers", True)))
-    button, more = text("button", 20, "the list button"), text("more", 24, "the 'more' label")
+    button, more = text("button", LIST_BUTTON, "the list button"), text("more", ROW_TITLE, "the 'more' label")
     if button is not None:
         menu = replace(menu, button=button)
     if more is not None:
@@ -218,7 +229,7 @@ def expect_of(b: Builder, raw: Any, at: Where, place: str, prefix: str) -> Expec
     if kind == "choice":
         line = line_of(raw, "choice", at.line)
         ctx = Ctx(at.file, place, prefix)
-        limit = 20 if len(value) <= 3 else 24
+        limit = BUTTON_TITLE if len(value) <= MAX_BUTTONS else ROW_TITLE
         return Expect("choice", choices=tuple(
             b.msg.choice(c, line_of(value, i, line), ctx, f"{prefix}.{i + 1}", title_limit=limit)
             for i, c in enumerate(value)))

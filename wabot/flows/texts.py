@@ -14,10 +14,8 @@ from jinja2.exceptions import SecurityError
 from wabot.errors import Problem
 from wabot.flows.model import ANY, Localized
 from wabot.flows.source import LineDict, LineList
-from wabot.templates import Renderer, fresh_budget
+from wabot.templates import FILTERS, Renderer, fresh_budget
 
-FILTERS = ("money", "number", "date", "datetime", "time", "urlpath", "add_days",
-           "weekday", "e164")  # wabot's own filters (see templates.py)
 # The rendering sandbox itself: compiling never folds author expressions outside its limits (issue 16)
 _env = Renderer(timezone="UTC").env
 

@@ -21,7 +21,7 @@ from wabot.errors import GraphError
 from wabot.logs import mask, mask_text
 from wabot.server.metrics import Metrics
 from wabot.whatsapp.graph import WINDOW_CLOSED, GraphClient
-from wabot.whatsapp.outbound import MarkRead
+from wabot.whatsapp.outbound import MarkRead, shown
 
 log = logging.getLogger(__name__)
 
@@ -312,12 +312,7 @@ class Sender:
 
 
 def summary(body: dict[str, Any]) -> str:
-    """A one-line description of a Graph message body for logs."""
-    kind = body.get("type", "?")
-    part = body.get(kind)
-    if kind == "text" and isinstance(part, dict):
-        return mask_text(repr(part.get("body", "")))
-    if kind == "interactive" and isinstance(part, dict):
-        text = (part.get("body") or {}).get("text", "")
-        return mask_text(f"{part.get('type', 'interactive')} {text!r}")
-    return str(kind)
+    """A one-line description of a Graph message body for logs: what the customer sees, after a list's kind."""
+    part = body.get("interactive")
+    kind = f"{part.get('type', 'interactive')} " if body.get("type") == "interactive" and isinstance(part, dict) else ""
+    return mask_text(kind + repr(shown(body)))

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from wabot.errors import Problem
 from wabot.flows.source import LineDict, LineList, parse
+from wabot.templates import DEFAULT_TIMEZONE
 from wabot.whatsapp import inbound
 from wabot.whatsapp.inbound import MEDIA_KINDS
 
@@ -83,7 +84,7 @@ def test_files(path: Path) -> list[Path]:
     return [path]
 
 
-def read_cases(file: Path, *, timezone: str = "Asia/Ho_Chi_Minh") -> tuple[list[Case], list[Problem]]:
+def read_cases(file: Path, *, timezone: str = DEFAULT_TIMEZONE) -> tuple[list[Case], list[Problem]]:
     """Every test in one file, and every problem with the file's shape (each with its line)."""
     name = str(file)
     try:

@@ -147,6 +147,7 @@ ROW_ID = 200
 MAX_ROWS = MAX_SECTIONS = 10
 CTA_TEXT = 20
 CAPTION = 1024
+NO_CAPTION = ("audio", "sticker")  # media WhatsApp shows without a caption
 
 
 def check_limits(message: Outgoing) -> None:
@@ -198,7 +199,7 @@ def check_limits(message: Outgoing) -> None:
             raise LimitError("a media message needs exactly one of a link or a media id", field="media", limit=0)
         if message.link:
             _http(f"the {message.kind} link", message.link, "media.link")
-        if message.caption and message.kind in ("audio", "sticker"):
+        if message.caption and message.kind in NO_CAPTION:
             raise LimitError(f"WhatsApp shows no caption on {message.kind} messages", field="media.caption", limit=0)
         _length("the caption", message.caption, CAPTION, "media.caption")
     elif isinstance(message, Location):
@@ -289,7 +290,7 @@ def _part(m: Outgoing) -> tuple[str, Any]:
         return "interactive", _interactive_part("cta_url", m.body, m.header, m.footer, action)
     if isinstance(m, Media):
         media: dict[str, Any] = {"link": m.link} if m.link else {"id": m.id}
-        if m.caption and m.kind not in ("audio", "sticker"):
+        if m.caption and m.kind not in NO_CAPTION:
             media["caption"] = _nfc(m.caption)
         if m.filename and m.kind == "document":
             media["filename"] = m.filename
@@ -335,6 +336,19 @@ def mark_read_body(mark: MarkRead) -> dict[str, Any]:
     if mark.typing:
         body["typing_indicator"] = {"type": "text"}
     return body
+
+
+def shown(body: dict[str, Any]) -> str:
+    """What the customer sees of a Graph message body, on one line: its text, or its kind in brackets."""
+    kind = body.get("type", "?")
+    part = body.get(kind)
+    if kind == "text" and isinstance(part, dict):
+        return str(part.get("body", ""))
+    if kind == "interactive" and isinstance(part, dict):
+        return str((part.get("body") or {}).get("text", "")) or f"[{part.get('type', kind)}]"
+    if kind == "template" and isinstance(part, dict):
+        return f"[template {part.get('name', '')}]"
+    return f"[{kind}]"
 
 
 def template_with(name: str, language: str, parameters: list[str]) -> Template:
