@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from wabot import logs
+from wabot.config import load_settings, secret_values
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +41,21 @@ def test_json_format_is_one_object_per_line(capsys: pytest.CaptureFixture[str]) 
     entry = json.loads(line)
     assert entry["level"] == "ERROR" and entry["logger"] == "wabot.test"
     assert entry["message"] == "khách 8491****678 gửi tin" and "ValueError: boom" in entry["traceback"]
+
+
+def test_secret_values_never_reach_a_log_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16 item 4: a flow allowed to read SHOP_TOKEN put it in a reply, and the INFO line showed it."""
+    logs.setup("INFO", "text", secrets=["shop-token-123456", "abc"])  # too short to hide safely: kept
+    logging.getLogger("wabot.test").info("sent reply 7: %r", "Mã của bạn: shop-token-123456 (abc)")
+    [line] = capsys.readouterr().err.splitlines()
+    assert "shop-token-123456" not in line and "Mã của bạn: *** (abc)" in line
+
+
+def test_the_secret_values_are_wabots_own_and_the_allowed_variables_named_as_secrets(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("whatsapp: {token: tok-123456, phone_number_id: '1', app_secret: sec-123456}\n"
+                      "bot: {env: [SHOP_API, SHOP_TOKEN, STRIPE_API_KEY]}\n", encoding="utf-8")
+    environ = {"SHOP_API": "http://shop", "SHOP_TOKEN": "shop-token-1", "STRIPE_API_KEY": "sk_live_1",
+               "OTHER_PASSWORD": "not-allowed-so-never-read"}
+    found = secret_values(load_settings(config, environ), environ)
+    assert set(found) == {"tok-123456", "sec-123456", "shop-token-1", "sk_live_1"}

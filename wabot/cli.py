@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wabot import envfile, logs
-from wabot.config import START_WORDS, STOP_WORDS, BotSettings, Settings, load_settings
+from wabot.config import START_WORDS, STOP_WORDS, BotSettings, Settings, load_settings, secret_values
 from wabot.db.lock import InUseError
 from wabot.errors import ConfigError
 from wabot.flows.load import load_configured
@@ -130,7 +130,8 @@ def run(config: Path) -> int:
     except ConfigError as err:
         print(f"wabot: {err}", file=sys.stderr)
         return 2
-    logs.setup(settings.log_level, settings.log_format, mask_numbers=settings.mask_numbers)
+    logs.setup(settings.log_level, settings.log_format, mask_numbers=settings.mask_numbers,
+               secrets=secret_values(settings, os.environ))
     bot, errors, warnings = load_bot(settings)
     for line in warnings:
         log.warning("%s", line)

@@ -274,6 +274,17 @@ def _closest(name: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
     return f" (the known ones are: {', '.join(known)})"
 
 
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PWD|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+
+
+def secret_values(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Values never to be logged: wabot's own secrets, and the allowed flow variables whose names say secret."""
+    own = [settings.whatsapp.token, settings.whatsapp.app_secret, settings.whatsapp.verify_token,
+           settings.admin_token, *(environ.get(name, "") for name in SECRET_VARS)]
+    named = [environ.get(name, "") for name in settings.bot.env or () if _SECRET_NAME.search(name)]
+    return [value for value in [*own, *named] if value]
+
+
 def template_env(environ: Mapping[str, str], allowed: tuple[str, ...] | None) -> dict[str, str]:
     """The environment as flow templates see it (`{{ env.SHOP_API }}`): only the allowed names, never secrets."""
     names = environ.keys() if allowed is None else allowed

@@ -7,10 +7,11 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 _masking = True  # set once by `setup` from logging.mask_numbers
+_hidden: tuple[str, ...] = ()  # secret values never written to a log, whatever a flow or a library puts there
 
 
 def mask(customer: str) -> str:
@@ -83,6 +84,17 @@ class Repeats(logging.Filter):
         return True
 
 
+def hide_secrets(record: logging.LogRecord) -> bool:
+    """Replace every secret value in the line with ***: a flow may put an allowed token into a reply."""
+    if _hidden:
+        message = record.getMessage()
+        if any(secret in message for secret in _hidden):
+            for secret in _hidden:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+    return True
+
+
 def one_line_bad_requests(record: logging.LogRecord) -> bool:
     """aiohttp logs a malformed request (anyone can send one) at ERROR with a traceback: make it one WARNING line."""
     exc = record.exc_info[1] if record.exc_info else None
@@ -97,11 +109,16 @@ _BAD_HTTP = frozenset({"BadHttpMessage", "BadStatusLine", "LineTooLong", "Invali
                        "TransferEncodingError", "ContentLengthError", "InvalidURLError"})
 
 
-def setup(level: str = "INFO", fmt: str = "text", *, mask_numbers: bool = True) -> None:
-    global _masking
+def setup(
+    level: str = "INFO", fmt: str = "text", *, mask_numbers: bool = True, secrets: Iterable[str] = ()
+) -> None:
+    """Log to stderr; `secrets` are values (tokens, passwords) that never appear in a line, whoever logs them."""
+    global _masking, _hidden
     _masking = mask_numbers
+    _hidden = tuple(sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True))  # longest first
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(one_line_bad_requests)
+    handler.addFilter(hide_secrets)
     handler.addFilter(Repeats())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
