@@ -86,3 +86,56 @@ async def test_two_instances_answer_every_customer_once_in_order_and_a_kill_9_co
     assert answered_after <= LEASE + SLACK, f"the dead instance's customers waited {answered_after:.1f} s"
     assert "Traceback" not in survivor.output()
     assert "Traceback" not in victim.output()
+
+
+async def test_an_instance_stalled_past_its_lease_leaves_the_replies_to_the_one_that_took_over(
+    tmp_path: Path, fake: FakeGraph, pg_url: str
+) -> None:
+    """SIGSTOP the holder with replies queued, longer than its lease: on SIGCONT it must not send them again."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")
+    servers = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        servers.append(Server(tmp_path / name, fake.url, flows=flows, db=pg_url, lease=LEASE,
+                              outbox="rate_per_second: 10, shutdown_grace_seconds: 5"))  # replies wait in the queue
+    await asyncio.gather(*(s.start() for s in servers))
+    stalled, other = servers
+    wa_id = "84920000001"
+    sent: list[str] = []
+
+    async def post(session: aiohttp.ClientSession, server: Server, body: str) -> None:
+        payload = json.dumps(envelope(text(wa_id, body, mid=f"wamid.{wa_id}.{body}"))).encode()
+        assert await post_raw(session, server.url, payload)
+        sent.append(body)
+
+    assert stalled.proc is not None
+    try:
+        async with aiohttp.ClientSession() as session:
+            for i in range(6):
+                await post(session, stalled, f"m{i}")
+            async with asyncio.timeout(20):
+                while not fake.texts(wa_id):  # noqa: ASYNC110 - the first reply is out, the rest are queued
+                    await asyncio.sleep(0.01)
+            stalled.proc.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(LEASE * 2 + 1)  # the lease runs out; the other instance takes the customer over
+            await post(session, other, "m6")
+            await asyncio.sleep(LEASE)
+            # frozen, it may hold a row lock mid-commit (a "sent" mark) that the other waits for: wake it up
+            stalled.proc.send_signal(signal.SIGCONT)
+            async with asyncio.timeout(LEASE + SLACK + 20):
+                while set(fake.texts(wa_id)) < {f"nhận {t}" for t in sent}:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(LEASE * 2)  # time for the stalled one to send what it still held, were it to
+    finally:
+        stalled.proc.send_signal(signal.SIGCONT)
+        for server in servers:
+            assert server.proc is not None
+            server.proc.send_signal(signal.SIGTERM)
+            await server.proc.wait()
+    got = fake.texts(wa_id)
+    once = [t for i, t in enumerate(got) if i == 0 or t != got[i - 1]]
+    assert once == [f"nhận m{i}" for i in range(7)], got
+    assert len(got) - len(once) <= 1, f"only the reply in flight at the stall may repeat: {got}"
+    assert "Traceback" not in stalled.output() + other.output()

@@ -34,6 +34,10 @@ class Stale(Exception):
     """The inbound message was finished by another instance (this one's lease had expired)."""
 
 
+class Lost(Stale):
+    """This instance no longer holds the customer's claim (its lease ran out while it stalled): nothing saved."""
+
+
 class PgStore:
     """The database on PostgreSQL. Open with `await PgStore.open(url)`, close with `await store.close()`."""
 
@@ -131,16 +135,25 @@ class PgStore:
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
         events: Iterable[tuple[str, dict[str, Any]]] = (),
+        owner: str | None = None,
     ) -> list[OutRow]:
         """In one commit: mark the inbound message done, save the new state, queue the replies.
 
         `events` (to the shop's systems) are SQLite-only for now: the settings refuse events.url with a
         PostgreSQL database.url, so none ever arrive here.
 
-        Raises Stale, committing nothing, when another instance already finished the message.
+        Raises Stale, committing nothing, when another instance already finished the message, and Lost when
+        `owner` (given by an instance sharing the database) no longer holds a live claim on the customer.
         """
         assert not events, "events to the shop's systems are SQLite-only (the settings refuse them on PostgreSQL)"
         async with self.pool.acquire() as conn, conn.transaction():
+            if owner is not None:  # the claim row stays locked to the commit: no takeover can slip in between
+                held = await conn.fetchval(
+                    f"SELECT 1 FROM claims WHERE customer = $1 AND owner = $2 AND until >= {pgsql.NOW} FOR UPDATE",
+                    customer, owner,
+                )
+                if held is None:
+                    raise Lost(f"the claim is no longer held by {owner}")
             if seq is not None:
                 done = await conn.fetchval("UPDATE inbox SET done = 1 WHERE seq = $1 AND done = 0 RETURNING 1", seq)
                 if done is None:
@@ -332,15 +345,22 @@ class PgStore:
 
     async def heartbeat(self, *, owner: str, lease: float) -> int:
         """Renew `owner`'s leases and its sign of life; return how many instances are alive."""
+        alive, _ = await self.renew(owner=owner, lease=lease)
+        return alive
+
+    async def renew(self, *, owner: str, lease: float) -> tuple[int, frozenset[str]]:
+        """Renew `owner`'s leases and its sign of life: (instances alive, customers `owner` still holds)."""
         async with self.quick.acquire() as conn, conn.transaction():
-            await conn.execute(f"UPDATE claims SET until = {pgsql.NOW} + $2 WHERE owner = $1", owner, lease)
+            held = await conn.fetch(
+                f"UPDATE claims SET until = {pgsql.NOW} + $2 WHERE owner = $1 RETURNING customer", owner, lease
+            )
             await conn.execute(
                 f"INSERT INTO instances (id, seen_at) VALUES ($1, {pgsql.NOW})"
                 " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", owner,
             )
             await conn.execute(f"DELETE FROM instances WHERE seen_at < {pgsql.NOW} - 10 * $1::float8", lease)
             alive = await conn.fetchval(f"SELECT COUNT(*) FROM instances WHERE seen_at >= {pgsql.NOW} - $1", lease)
-        return max(1, int(alive))
+        return max(1, int(alive)), frozenset(str(r[0]) for r in held)
 
     async def orphans(self, *, limit: int = 1000) -> list[str]:
         """Customers with work waiting that no live instance holds (their owner died, or none took them)."""

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import (
     TYPE_CHECKING,
@@ -39,6 +40,9 @@ class Cluster:
         self.lease = lease
         self.me = f"{socket.gethostname()}-{secrets.token_hex(4)}"
         self.owned: set[str] = set()  # customers this instance holds a claim on
+        self.claimed_at: dict[str, float] = {}  # customer -> monotonic time just before its claim was taken
+        self.renewed_at = float("-inf")  # monotonic time just before the last renewal that succeeded
+        self.clock: Callable[[], float] = time.monotonic
         self.alive = 1  # instances seen alive at the last renewal
         self.on_new_token = on_new_token
         self.dispatcher: Dispatcher | None = None
@@ -51,6 +55,7 @@ class Cluster:
         self.dispatcher, self.sender = dispatcher, sender
         sender.on_pause = lambda reason: self.tell(f"pause {reason}")
         sender.on_idle = self.idle
+        sender.may_send = self.may_send
         self._unlisten = await self.store.listen(self.heard)
         await self.renew()
         self.task = asyncio.create_task(self._renewing(), name="cluster")
@@ -80,12 +85,14 @@ class Cluster:
     async def acquire(self, customer: str) -> bool:
         """Hold the customer; when newly held, take over the replies a dead owner left queued."""
         if customer in self.owned:
-            return True  # the renewal keeps the lease; finish_turn refuses a message someone else finished
+            return True  # the renewal keeps the lease; finish_turn refuses to save a turn once it is lost
+        asked = self.clock()
         if not await self.store.claim(customer, owner=self.me, lease=self.lease):
             self.owned.discard(customer)
             return False
         if customer not in self.owned:
             self.owned.add(customer)
+            self.claimed_at[customer] = asked
             if self.sender is not None:
                 self.sender.adopt(await self.store.queued(customer))
         return True
@@ -98,7 +105,29 @@ class Cluster:
         if not await self.store.release(customer, owner=self.me):
             return False
         self.owned.discard(customer)
+        self.claimed_at.pop(customer, None)
         return True
+
+    def lose(self, customer: str) -> None:
+        """Another instance took the customer over (our lease ran out): its replies are that instance's now."""
+        if customer in self.owned:
+            log.warning("instance %s stalled longer than its lease; another instance took a customer over", self.me)
+        self.owned.discard(customer)
+        self.claimed_at.pop(customer, None)
+        if self.sender is not None:
+            self.sender.drop(customer)
+
+    def may_send(self, customer: str) -> bool:
+        """Whether a reply to the customer may go now: not while this instance's lease on them is in doubt.
+
+        A lease known to hold for less than a third of its length (the process stalled: a frozen VM, a starved
+        CPU) waits for the next renewal, which says whether the customer is still ours; if another instance
+        took them over meanwhile, the replies are dropped here and sent there, each once.
+        """
+        if customer not in self.owned:
+            return True  # not claimed by anyone here: the operator's notices, replies queued outside a turn
+        sure = max(self.renewed_at, self.claimed_at.get(customer, float("-inf"))) + self.lease
+        return self.clock() < sure - self.lease / 3
 
     def idle(self, customer: str) -> None:
         """The sender has nothing more for the customer: give them up (or handle what came meanwhile)."""
@@ -148,7 +177,12 @@ class Cluster:
 
     async def renew(self) -> None:
         """Renew the leases, count the instances (the send rate is shared), take over orphans."""
-        self.alive = await self.store.heartbeat(owner=self.me, lease=self.lease)
+        asked, before = self.clock(), set(self.owned)
+        self.alive, held = await self.store.renew(owner=self.me, lease=self.lease)
+        for customer in before - held:  # gone from the database although ours when we asked: taken over
+            if customer in self.owned and self.claimed_at.get(customer, asked) < asked:
+                self.lose(customer)
+        self.renewed_at = asked
         if self.sender is not None:
             self.sender.share(self.alive)
         await self.adopt_orphans()

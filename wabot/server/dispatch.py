@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from wabot.db.base import DATA_ERRORS, DB_ERRORS, Database, OutRow
-from wabot.db.postgres import Stale
+from wabot.db.postgres import Lost, Stale
 from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import Bot
@@ -155,6 +155,7 @@ class Dispatcher:
         """Claim the customer, handle their inbox in order until nothing waits, then give them up."""
         cluster = self.cluster
         assert cluster is not None
+        lost = False
         try:
             while not await cluster.acquire(key):
                 if not self.queues.get(key):  # the holder handles the inbox; tell it something came
@@ -171,9 +172,16 @@ class Dispatcher:
                     if key not in self.again:
                         return
                     continue
-                for work in [*local, *stored]:
-                    if not await self._attempt(work, key):
-                        return  # the database failed: the renewal comes back to it
+                for i, work in enumerate(works := [*local, *stored]):
+                    try:
+                        if not await self._attempt(work, key):
+                            return  # the database failed: the renewal comes back to it
+                    except Lost:
+                        cluster.lose(key)  # another instance took the customer over while this one stalled
+                        rest = [w for w in works[i:] if w.seq is None]  # inbox rows are the new holder's to read
+                        self.queues.setdefault(key, deque()).extendleft(reversed(rest))
+                        lost = True
+                        return
         except asyncio.CancelledError:
             raise
         except DB_ERRORS as exc:
@@ -181,12 +189,17 @@ class Dispatcher:
                       mask(key), exc)
         finally:
             del self.tasks[key]
+            if self.queues.get(key):
+                if lost:  # our own work (a resume) waits for the new holder
+                    self.wake(key)
+            else:
+                self.queues.pop(key, None)
 
     async def _attempt(self, work: Work, key: str) -> bool:
         """One turn, its failures contained; False when the database failed (the work stays stored)."""
         try:
             await self._turn(work)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, Lost):
             raise
         except Stale:
             log.info("%s from %s was already answered by another instance", work, mask(key))
@@ -270,11 +283,17 @@ class Dispatcher:
             replies = (opening,)
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
         final = fit_state(outcome.state, self.max_state_bytes, customer=key)
-        rows = await self.store.finish_turn(
-            seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(),
-            contact=customer if isinstance(work.event, advance.Incoming) else None, handoff=handoff,
-            events=self._events(state, outcome, handoff) if self.events else (),
-        )
+        contact = customer if isinstance(work.event, advance.Incoming) else None
+        if self.cluster is not None:  # saved only while this instance still holds the customer
+            rows = await self.cluster.store.finish_turn(
+                seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
+                handoff=handoff, owner=self.cluster.me,
+            )
+        else:
+            rows = await self.store.finish_turn(
+                seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
+                handoff=handoff, events=self._events(state, outcome, handoff) if self.events else (),
+            )
         self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)
         self._tell(work, state, outcome.state, rows, handoff)

@@ -92,6 +92,7 @@ class Sender:
         # several instances (server/cluster.py): told when sending pauses, and when a customer has nothing left
         self.on_pause: Callable[[str], None] | None = None
         self.on_idle: Callable[[str], None] | None = None
+        self.may_send: Callable[[str], bool] = lambda customer: True  # False: the lease on the customer is in doubt
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -140,6 +141,13 @@ class Sender:
         known = {r.id for q in self.queues.values() for r in q}
         self.enqueue([r for r in rows if r.id not in known])
 
+    def drop(self, customer: str) -> None:
+        """Forget the customer's queued replies: another instance took the customer over and sends them."""
+        for row in self.queues.pop(customer, ()):
+            self.failing_since.pop(row.id, None)
+        if not self.queues:
+            self.idle.set()
+
     def share(self, instances: int) -> None:
         """`instances` send for the same number: each takes its part of outbox.rate_per_second."""
         self.pacer.interval = instances / self.rate
@@ -178,6 +186,12 @@ class Sender:
             return
         row = queue[0]
         await self.pacer.wait()
+        if self.queues.get(customer) is not queue:  # dropped meanwhile: another instance took the customer over
+            self._next(customer)
+            return
+        if not self.may_send(customer):  # checked last before the post: a stall after it costs one reply at most
+            self._later(customer, 0.1)
+            return
         if row.once and isinstance(self.store, Store):  # campaign rows exist only on SQLite (for now)
             await self.store.sending(row.id)
         started = time.perf_counter()
