@@ -78,3 +78,19 @@ async def test_refused_without_a_session_for_ids_not_in_the_inbox_and_when_meta_
         client.app[SENDER].graph = None  # what dry-run is: no token, no Graph client
         resp = await session.get("/console/media/2004")
         assert resp.status == 503 and "dry-run" in await resp.text()
+
+
+async def test_a_download_url_meta_no_longer_serves_and_a_file_bigger_than_meta_said(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    fake.media["2004"] = (PDF, "application/pdf")
+    client = await console_app(aiohttp_client, tmp_path, fake)
+    await sent_media(client)
+    async with browser(client) as session:
+        await sign_in(client, session)
+        fake.script(404, text="Not Found")  # the url's 5 minutes are over, or the file was deleted meanwhile
+        resp = await session.get("/console/media/2004")
+        assert resp.status == 410 and "Meta không còn giữ tệp này" in await resp.text()
+        fake.script(200, text="x" * (media.LIMIT + 1))  # more bytes than the cap, whatever Meta's lookup said
+        resp = await session.get("/console/media/2004")
+        assert resp.status == 413
