@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sqlite3
 import statistics
 import sys
@@ -41,7 +42,7 @@ def fill(db: Path, rows: int, *, at: float) -> None:
 
     asyncio.run(migrate())
     third = rows // 3
-    with sqlite3.connect(db) as con:
+    with contextlib.closing(sqlite3.connect(db)) as con:
         series = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
         con.execute(f"{series} INSERT INTO inbox (message_id, customer, message, received_at, done)"
                     " SELECT 'wamid.old.' || i, '849' || (10000000 + i % 5000), '{}', ?, 1 FROM n", (third, at))

@@ -37,6 +37,9 @@ def meta_error(code: int, message: str, *, subcode: int | None = None, details: 
 
 EXPIRED = meta_error(190, "Error validating access token: Session has expired.", subcode=463)
 RATE_LIMIT = meta_error(130429, "(#130429) Rate limit hit", details="Cloud API message throughput has been reached.")
+# Meta's answer for a media id it does not know (never existed, or expired and deleted)
+UNKNOWN_MEDIA = meta_error(100, "Unsupported get request. Object with ID does not exist, cannot be loaded due to "
+                           "missing permissions, or does not support this operation.", subcode=33)
 WINDOW_CLOSED = meta_error(131047, "(#131047) Re-engagement message", details="More than 24 hours have passed.")
 
 
@@ -77,6 +80,8 @@ class FakeGraph:
     new_token: str = "a-new-token"
     expired: asyncio.Event = field(default_factory=asyncio.Event)
     posts: int = 0
+    # media customers sent, by media id: (bytes, mime type); GET /{version}/{id} then GET its url gives them
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
     def script(self, status: int = 200, body: Any = None, *, times: int = 1, text: str | None = None,
                delay: float = 0.0, disconnect: bool = False) -> None:
@@ -120,6 +125,8 @@ class FakeGraph:
         app = web.Application()
         app.router.add_post(f"/{self.version}/{self.phone_number_id}/messages", self._messages)
         app.router.add_get(f"/{self.version}/{self.phone_number_id}", self._number)
+        app.router.add_get(f"/{self.version}/{{media_id}}", self._media_info)
+        app.router.add_get("/whatsapp_business/attachments/{media_id}", self._media_bytes)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -200,3 +207,29 @@ class FakeGraph:
             return scripted
         return web.json_response({"display_phone_number": "+84 28 1234 5678", "verified_name": "Trà Sen",
                                   "quality_rating": "GREEN", "id": self.phone_number_id})
+
+    async def _media_info(self, request: web.Request) -> web.StreamResponse:
+        """Meta's media lookup: where the file is for the next minutes, its type and size."""
+        self.requests.append(Seen(request.method, request.path, dict(request.headers), None))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response(EXPIRED, status=401)
+        media_id = request.match_info["media_id"]
+        if media_id not in self.media:
+            return web.json_response(UNKNOWN_MEDIA, status=400)
+        data, mime = self.media[media_id]
+        return web.json_response({"messaging_product": "whatsapp", "url": f"{self.url}/whatsapp_business/attachments/"
+                                  f"{media_id}", "mime_type": mime, "sha256": "x", "file_size": len(data),
+                                  "id": media_id})
+
+    async def _media_bytes(self, request: web.Request) -> web.StreamResponse:
+        """The download url: the bytes, with the same bearer token (404 once the file is gone)."""
+        self.requests.append(Seen(request.method, request.path, dict(request.headers), None))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response(EXPIRED, status=401)
+        scripted = await self._scripted(request)
+        if scripted is not None:
+            return scripted
+        found = self.media.get(request.match_info["media_id"])
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found[0], content_type=found[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def test_apikey_create_prints_the_key_alone_on_its_last_line_and_keeps_only_a_ha
     assert wabot("create", "bad name!").returncode == 2
     assert wabot("revoke", "erp").returncode == 0
     assert "revoked" in wabot("list").stdout
-    with sqlite3.connect(tmp_path / "wabot.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "wabot.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL").fetchone() == (1,)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import time
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests import ROOT
-from tests.apptools import PHONE_ID, Client, envelope, post, settle, text
+from tests.apptools import PHONE_ID, Client, envelope, message, post, settle, text
 from tests.console.kit import PASSWORD, console_app, db
 from tests.fakegraph import FakeGraph
 from wabot.server.adminsite import ADMIN_URL
@@ -155,3 +157,30 @@ async def test_the_simulator_walks_the_demo_and_every_page_renders(
 
     await page.get_by_test_id("lang").click()
     assert await page.get_by_role("button", name="Search").count() == 1  # English by the switch
+
+
+def _png() -> bytes:
+    """A real 2×2 PNG, so the browser has to decode what the console streamed."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xd0\x20\x40" * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+async def test_a_picture_the_customer_sent_shows_as_a_thumbnail_the_browser_loads(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, browser: Any
+) -> None:
+    fake.media["1003383421387256"] = (_png(), "image/png")
+    client = await console_app(aiohttp_client, tmp_path, fake)
+    await post(client, envelope(message(LAN, {"type": "image", "image": {
+        "id": "1003383421387256", "mime_type": "image/png", "sha256": "x", "caption": "áo size M"}})))
+    await settle(client)
+    page = await signed_in(browser, client)
+    await page.goto(client.app[ADMIN_URL] + f"/console/c/{LAN}")
+    thumb = page.get_by_test_id("media").locator("img")
+    await thumb.scroll_into_view_if_needed()
+    # decoded by the browser (naturalWidth > 0): same-origin images pass the content security policy
+    await page.wait_for_function("document.querySelector('img.thumb')?.naturalWidth === 2", timeout=3000)
+    assert await thumb.get_attribute("loading") == "lazy"

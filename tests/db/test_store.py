@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import sqlite3
 
 import asyncpg
@@ -160,7 +161,7 @@ async def test_a_database_newer_than_the_code_is_refused_in_plain_words(db_targe
         await conn.execute("INSERT INTO wabot_schema (version) VALUES ($1)", len(pgsql.MIGRATIONS) + 1)
         await conn.close()
     else:
-        with sqlite3.connect(db_target) as db:
+        with contextlib.closing(sqlite3.connect(db_target)) as db:
             db.execute(f"PRAGMA user_version = {len(sql.MIGRATIONS) + 1}")
     with pytest.raises(DatabaseError, match=r"written by a newer wabot\. Upgrade wabot"):
         await open_database(db_target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -173,5 +174,5 @@ async def test_without_an_events_url_nothing_is_kept(aiohttp_client: Any, tmp_pa
     await wrote(client, fake, MAI)
     assert await post(client, envelope(text(MAI, "STOP"))) == 200
     await settle(client)
-    with sqlite3.connect(tmp_path / "wabot.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "wabot.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from wabot.console import auth, authoring, customers, inbox, live, numbers, recorder
+from wabot.console import auth, authoring, customers, inbox, live, media, numbers, recorder
 from wabot.console.pages import DB, PREFIX, see_other
 from wabot.db.store import Store
 from wabot.server.keys import STORE
@@ -55,6 +55,7 @@ def setup(app: web.Application) -> None:
     authoring.add_routes(app)
     numbers.add_routes(app)
     live.add_routes(app)
+    media.add_routes(app)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(recorder.recording)
 

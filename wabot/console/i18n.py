@@ -99,6 +99,14 @@ _WORDS: dict[str, tuple[str, str]] = {
                              "{customer} is not with a person, so there is nothing to give back."),
     "admins_only": ("Chỉ quản trị viên (admin) mới làm được việc này.", "Only admins can do this."),
     "new_handoff": ("Khách mới chờ nhân viên", "New customer waiting"),
+    "media_unknown": ("Không có tin nhắn nào của khách trong hộp thư mang tệp {id}.",
+                      "No customer message in this shop's inbox carries the file {id}."),
+    "media_gone": ("Meta không còn giữ tệp này (tệp khách gửi chỉ được giữ một thời gian). Hãy nhờ khách gửi lại.",
+                   "Meta no longer keeps this file (files customers send are kept for a limited time). "
+                   "Ask the customer to send it again."),
+    "media_dry_run": ("wabot đang chạy thử (dry-run, chưa có WHATSAPP_TOKEN) nên không tải được tệp từ Meta.",
+                      "wabot runs in dry-run (no WHATSAPP_TOKEN), so files cannot be fetched from Meta."),
+    "media_too_large": ("Tệp quá lớn để xem ở đây: {why}.", "The file is too large to show here: {why}."),
 }
 
 

@@ -26,6 +26,8 @@ class Entry:
     agent: str = ""  # the person who sent it; empty for the bot
     kind: str = "text"
     link: str = ""  # a picture or file the bot sent by link
+    media: str = ""  # the Graph media id of a file the customer sent (fetched through the console)
+    label: str = ""  # that file's name, or its type
 
 
 def entries(rows: list[tuple[Any, ...]]) -> list[Entry]:
@@ -38,7 +40,12 @@ def entries(rows: list[tuple[Any, ...]]) -> list[Entry]:
             except (ValueError, KeyError, TypeError):  # written by another version: show that, not an error page
                 out.append(Entry(at, "in", "[a message this version cannot read]", "", kind="unknown"))
                 continue
-            out.append(Entry(at, "in", _inbound(message), "", kind=message.type))
+            content = message.content
+            if isinstance(content, inbound.Media):
+                label = content.filename or content.mime_type or content.kind
+                out.append(Entry(at, "in", _inbound(message), "", kind=content.kind, media=content.id, label=label))
+            else:
+                out.append(Entry(at, "in", _inbound(message), "", kind=message.type))
         else:
             body = json.loads(payload)
             kind = str(body.get("type", "?"))

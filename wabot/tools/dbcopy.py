@@ -44,7 +44,11 @@ def copy(source: Path, url: str, *, out: TextIO = sys.stdout) -> int:
 
 async def _copy(source: Path, url: str) -> dict[str, int]:
     lite = sql.connect(str(source))  # migrates an older file to this wabot's schema; refuses a newer one
-    store = await PgStore.open(url)
+    try:
+        store = await PgStore.open(url)
+    except BaseException:
+        lite.close()
+        raise
     try:
         async with store.pool.acquire() as conn, conn.transaction():
             counts: dict[str, int] = {}

@@ -155,6 +155,10 @@ class GraphClient:
         data = await self._call("GET", url, None)
         return data if isinstance(data, dict) else {}
 
+    async def get(self, path: str) -> Any:
+        """GET a Graph object by its path under the version (a media id, for one) as decoded JSON."""
+        return await self._call("GET", f"{self.base}/{path}", None)
+
     async def _call(self, method: str, url: str, body: dict[str, Any] | str | None) -> Any:
         if isinstance(body, str):
             kwargs: dict[str, Any] = {"data": body.encode(), "headers": self.json_headers}
