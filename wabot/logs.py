@@ -88,10 +88,10 @@ def hide_secrets(record: logging.LogRecord) -> bool:
     """Replace every secret value in the line with ***: a flow may put an allowed token into a reply."""
     if _hidden:
         message = record.getMessage()
-        if any(secret in message for secret in _hidden):
-            for secret in _hidden:
+        for secret in _hidden:
+            if secret in message:
                 message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+        record.msg, record.args = message, None  # formatted once: the formatter does not format it again
     return True
 
 
