@@ -104,6 +104,8 @@ async def test_kill_9_half_way_resumes_after_a_restart_and_sends_no_one_twice(
         await server.proc.wait()
     times = Counter(b["to"] for b in fake.sent if b["type"] == "template")
     assert max(times.values()) == 1  # no one twice
-    assert len(times) == count  # everyone, once (the fake accepted even the sends the kill interrupted)
+    # everyone once, but for a send the kill caught between its "sending" commit and its request: at most once
+    # means such a row is reported unknown and never sent again, so it may never have reached Meta at all
+    assert count - report["unknown"] <= len(times) <= count
     assert report["failed"] == 0 and report["sent"] + report["unknown"] == count
     assert report["unknown"] <= 64, report  # at most the sends in flight at the kill (outbox.concurrency)
