@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from bench.compare import Plan, compare, ratios
 from bench.fakegraph import describe
 from bench.report import percentile
 from bench.run import Options, run
@@ -44,3 +45,15 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 99) == 99.0
     assert percentile(values, 100) == 100.0
     assert percentile([], 99) == 0.0
+
+
+def test_the_comparison_runs_wabot_and_the_thin_pipeline_under_the_same_load() -> None:
+    lines: list[str] = []
+    legs = compare(Plan([40.0], duration=1.5, customers=20), say=lines.append)
+    report = "\n".join(lines)
+    assert [leg.name for leg in legs] == ["wabot INFO", "thin"], report
+    for leg in legs:
+        assert leg.result.statuses == {200: 60}, report
+        assert leg.result.turns_answered == 60 and leg.result.replies == 60, report  # one echo per message
+        assert leg.result.stray == 0 and leg.cpu_ms > 0, report
+    assert ratios(legs)[0].startswith("RATIO "), report
