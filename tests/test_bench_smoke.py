@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from bench import instances
+from bench.compare import Plan, compare, ratios
 from bench.fakegraph import describe
 from bench.report import percentile
 from bench.run import Options, run
@@ -64,3 +65,15 @@ def test_two_instances_on_postgresql_answer_every_message_and_count_postgresql_c
     assert m.wabot_cpu > 0 and m.pg_cpu is not None and m.pg_cpu > 0, report  # both instances' and PostgreSQL's
     assert m.left == "", report  # nothing left queued in the database
     assert "2 × PostgreSQL" in m.row()
+
+
+def test_the_comparison_runs_wabot_and_the_thin_pipeline_under_the_same_load() -> None:
+    lines: list[str] = []
+    legs = compare(Plan([40.0], duration=1.5, customers=20), say=lines.append)
+    report = "\n".join(lines)
+    assert [leg.name for leg in legs] == ["wabot INFO", "thin"], report
+    for leg in legs:
+        assert leg.result.statuses == {200: 60}, report
+        assert leg.result.turns_answered == 60 and leg.result.replies == 60, report  # one echo per message
+        assert leg.result.stray == 0 and leg.cpu_ms > 0, report
+    assert ratios(legs)[0].startswith("RATIO "), report
