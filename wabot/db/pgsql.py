@@ -193,6 +193,9 @@ MIGRATIONS = [
     CREATE INDEX outbox_created ON outbox (created_at);
     CREATE INDEX outbox_failed ON outbox (error_code, error) WHERE status = 'failed';
     """,
+    """
+    ALTER TABLE conversations ADD COLUMN reengaged_at DOUBLE PRECISION;
+    """,
 ]
 
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: instances on other machines may drift
