@@ -13,6 +13,9 @@ WAITING: Final = "waiting"  # waiting for the customer's answer at `step`
 HTTP: Final = "http"  # waiting for the result of the http step at `step`
 HANDOFF: Final = "handoff"  # a person has the conversation; the bot stays silent
 
+TimerKind = Literal["remind", "timeout", "wait"]
+TIMER_KINDS: tuple[TimerKind, ...] = ("remind", "timeout", "wait")
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -72,3 +75,33 @@ class State:
             last_seen=d["last_seen"],
             handoff_at=d.get("handoff_at", 0.0),  # absent in states saved before handoffs could expire
         )
+
+
+# --- timers (flows' remind, timeout and wait): set and cancelled by the engine, kept by the database -------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Fire a timer at `due` (unix time) for the step `flow`/`step`.
+
+    kind "remind": say the step's reminder (`n` is which one); "timeout": give up waiting at the step;
+    "wait": go on after the wait step, with `data` holding the variables and return stack saved there.
+    """
+
+    kind: TimerKind
+    due: float
+    flow: str
+    step: str
+    n: int = 1
+    data: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimers:
+    """Cancel the customer's pending timers of these kinds (the customer answered, left the step, opted out)."""
+
+    kinds: tuple[TimerKind, ...]
+    reason: str
+
+
+TimerChange = SetTimer | CancelTimers
