@@ -24,6 +24,7 @@ class Frame:
     flow: str
     step: str  # step key to resume at
     again: bool = False  # True: re-run that step (a waiting step interrupted by a trigger)
+    interrupted: bool = False  # a conversation a wait that ended cut into: the flow comes back here when it waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class State:
                 "step": self.step,
                 "status": self.status,
                 "vars": dict(self.vars),
-                "stack": [[f.flow, f.step, f.again] for f in self.stack],
+                "stack": [[f.flow, f.step, f.again, *([True] if f.interrupted else [])] for f in self.stack],
                 "attempts": self.attempts,
                 "misses": self.misses,
                 "page": self.page,
@@ -68,7 +69,7 @@ class State:
             step=d["step"],
             status=d["status"],
             vars=d["vars"],
-            stack=tuple(Frame(f[0], f[1], bool(f[2])) for f in d["stack"]),
+            stack=tuple(Frame(f[0], f[1], bool(f[2]), len(f) > 3 and bool(f[3])) for f in d["stack"]),
             attempts=d["attempts"],
             misses=d["misses"],
             page=d["page"],

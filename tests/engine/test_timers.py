@@ -230,8 +230,9 @@ def test_a_wait_that_ends_while_the_customer_is_elsewhere_runs_first_then_they_c
     chat.send("tên")  # waiting at "Tên?" when the wait ends
     said = chat.later(3600)
     assert texts(said) == ["Mai 2026-06-10 09:00 bạn đến chứ?"]
-    assert texts(chat.tap("main.remind.1", "Có")) == ["Hẹn gặp"]
-    assert chat.state is not None and chat.state.status == IDLE  # `end` ends everything, as after a call
+    assert texts(chat.tap("main.remind.1", "Có")) == ["Hẹn gặp", "Tên?"]  # back to what the wait cut into
+    assert texts(chat.send("Lan")) == ["Chào Lan"]
+    assert chat.state is not None and chat.state.status == IDLE
 
 
 def test_a_wait_during_a_handoff_is_put_off(tmp_path: Path) -> None:

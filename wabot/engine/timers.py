@@ -77,7 +77,7 @@ def _wait_over(turn: Turn, state: State, event: TimerFired) -> Fired:
     data = event.data or {}
     back = [Frame(str(f[0]), str(f[1]), bool(f[2])) for f in data.get("stack", ())]
     if turn.status != IDLE and turn.flow in turn.bot.flows:  # busy: this first, then back to where they were
-        turn.stack.append(Frame(turn.flow, turn.step, again=True))
+        turn.stack.append(Frame(turn.flow, turn.step, again=True, interrupted=True))
     turn.stack.extend(back)
     turn.vars.update(data.get("vars", {}))
     turn.attempts = turn.misses = turn.page = 0

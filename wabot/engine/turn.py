@@ -168,6 +168,9 @@ class Turn:
             return action.jump
         if isinstance(action, model.End):
             self.say(action.messages)
+            if (cut := self._interrupted()) is not None:  # a wait's flow ended: back to what it cut into
+                self.finished.append((self.flow, dict(self.vars)))
+                return cut
             self.finish()
             return STOP
         if isinstance(action, model.Handoff):
@@ -250,10 +253,22 @@ class Turn:
             log.info("%s: the moment to wait for has passed; %s", where, f"going to {wait.past}" if wait.past
                      else "going on at once")
             return wait.past
-        back = [[f.flow, f.step, f.again] for f in self.stack]
+        below = next((i for i in range(len(self.stack) - 1, -1, -1) if self.stack[i].interrupted), -1)
+        back = [[f.flow, f.step, f.again] for f in self.stack[below + 1:]]
         self.effects.append(SetTimer("wait", due, self.flow, step.key, data={"vars": dict(self.vars), "stack": back}))
+        if (cut := self._interrupted()) is not None:
+            return cut  # this flow waits again: back to the conversation it cut into
         self.finish(suspended=True)
         return STOP
+
+    def _interrupted(self) -> Jump | None:
+        """Where to go back to when a flow a wait resumed (cutting into a conversation) waits again or ends."""
+        below = next((i for i in range(len(self.stack) - 1, -1, -1) if self.stack[i].interrupted), None)
+        if below is None:
+            return None
+        frame = self.stack[below]
+        del self.stack[below:]
+        return Jump("goto", frame.flow, frame.step)
 
     def finish(self, *, suspended: bool = False) -> None:
         """The conversation is over: idle, nothing kept but the customer's language.
