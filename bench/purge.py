@@ -60,13 +60,20 @@ def fill(db: Path, rows: int, *, at: float) -> None:
     con.close()
 
 
-async def post(session: aiohttp.ClientSession, url: str, body: bytes, times: list[tuple[float, float]]) -> None:
+async def post(session: aiohttp.ClientSession, url: str, body: bytes, times: list[tuple[float, float]],
+               failed: list[str]) -> None:
+    """One signed webhook: its answer time in `times`, or what went wrong in `failed` (a 503, a timeout)."""
     started = time.perf_counter()
-    async with session.post(url, data=body, headers={"X-Hub-Signature-256": sign(SECRET, body),
-                                                     "Content-Type": "application/json"}) as resp:
-        await resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"the server answered {resp.status}")
+    try:
+        async with session.post(url, data=body, headers={"X-Hub-Signature-256": sign(SECRET, body),
+                                                         "Content-Type": "application/json"}) as resp:
+            await resp.read()
+            if resp.status != 200:
+                failed.append(f"HTTP {resp.status}")
+                return
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        failed.append(type(exc).__name__)
+        return
     times.append((started, time.perf_counter() - started))
 
 
@@ -78,6 +85,7 @@ async def load(server: Server, *, rate: float, after: float, duration: float | N
     """
     url = server.url + "/webhook/whatsapp"
     times: list[tuple[float, float]] = []
+    failed: list[str] = []
     customers = customer_ids(100_000, start=900_000 + first)
     began = time.perf_counter()
     ended: float | None = None
@@ -88,7 +96,7 @@ async def load(server: Server, *, rate: float, after: float, duration: float | N
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             body = webhook_body(Customer(customers[k % len(customers)], "Khách"), Typed("xin chào"),
                                 wamid=f"wamid.bench.purge.{first + k}", timestamp=int(time.time()))
-            task = asyncio.create_task(post(session, url, body, times))
+            task = asyncio.create_task(post(session, url, body, times, failed))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             if duration is not None:
@@ -102,6 +110,8 @@ async def load(server: Server, *, rate: float, after: float, duration: float | N
             if time.perf_counter() - began > 600:
                 raise RuntimeError("the purge did not end within 10 minutes")
         await asyncio.gather(*tasks)
+    if failed:
+        print(f"{len(failed)} webhooks failed: " + ", ".join(f"{failed.count(f)} {f}" for f in sorted(set(failed))))
     return times, began, ended or began
 
 
