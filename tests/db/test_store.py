@@ -7,7 +7,7 @@ import pytest
 
 from wabot.db import pgsql, sql
 from wabot.db.base import open_database
-from wabot.db.postgres import PgStore, Stale
+from wabot.db.postgres import Lost, PgStore, Stale
 from wabot.errors import DatabaseError
 from wabot.state import HANDOFF, WAITING, Frame, State
 from wabot.whatsapp import inbound
@@ -245,6 +245,26 @@ async def test_a_message_finished_by_another_instance_is_not_answered_twice(pg_u
         await b.finish_turn(seq=seq, customer="84912345678", state=State(flow="b"), bodies=[{"n": 2}], now=3.0)
     assert [r.body for r in await a.queued()] == [{"n": 1}]
     assert (await a.load_state("84912345678") or State()).flow == "a"
+    await a.close()
+    await b.close()
+
+
+async def test_a_turn_is_saved_by_an_owner_whose_lease_ran_out_unless_another_took_the_customer(pg_url: str) -> None:
+    """A slow instance (its lease ran out, nobody took over) still holds the customer: refusing would strand them."""
+    a, b = await PgStore.open(pg_url), await PgStore.open(pg_url)
+    assert await a.claim("c1", owner="A", lease=0.05)
+    [(seq, _)] = await a.record([message("m1", customer="c1")], [], now=1.0)
+    await asyncio.sleep(0.1)  # A's lease runs out; B does not take c1
+    [row] = await a.finish_turn(seq=seq, customer="c1", state=State(flow="a"), bodies=[{"n": 1}], now=2.0,
+                                owner="A")
+    assert row.body == {"n": 1}
+    await asyncio.sleep(0.1)
+    assert await b.claim("c1", owner="B", lease=30)  # now B takes the customer over
+    [(seq2, _)] = await a.record([message("m2", customer="c1")], [], now=3.0)
+    with pytest.raises(Lost):
+        await a.finish_turn(seq=seq2, customer="c1", state=State(flow="late"), bodies=[{"n": 2}], now=4.0, owner="A")
+    assert [s for s, _ in await b.pending("c1")] == [seq2]  # left for B, nothing of A's saved
+    assert (await b.load_state("c1") or State()).flow == "a"
     await a.close()
     await b.close()
 

@@ -150,9 +150,10 @@ class PgStore:
         assert not events, "events to the shop's systems are SQLite-only (the settings refuse them on PostgreSQL)"
         async with self.pool.acquire() as conn, conn.transaction():
             if owner is not None:  # the claim row stays locked to the commit: no takeover can slip in between
+                # a lease that ran out while nobody took the customer over is still this owner's (its next renewal
+                # extends it): refusing the turn then would leave the message to nobody
                 held = await conn.fetchval(
-                    f"SELECT 1 FROM claims WHERE customer = $1 AND owner = $2 AND until >= {pgsql.NOW} FOR UPDATE",
-                    customer, owner,
+                    "SELECT 1 FROM claims WHERE customer = $1 AND owner = $2 FOR UPDATE", customer, owner,
                 )
                 if held is None:
                     raise Lost(f"the claim is no longer held by {owner}")

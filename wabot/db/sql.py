@@ -245,8 +245,10 @@ class transaction:
 
 
 def record(
-    conn: sqlite3.Connection, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], now: float
+    conn: sqlite3.Connection, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], now: float,
+    events: bool = False,
 ) -> list[tuple[int, inbound.Message]]:
+    """`events`: a reply Meta reports failed (a status webhook) is told to the shop, in the same commit."""
     fresh: list[tuple[int, inbound.Message]] = []
     with transaction(conn):
         for m in messages:
@@ -258,11 +260,11 @@ def record(
             if row is not None:
                 fresh.append((int(row[0]), m))
         for s in statuses:
-            _status(conn, s, now)
+            _status(conn, s, now, events)
     return fresh
 
 
-def _status(conn: sqlite3.Connection, s: inbound.Status, now: float) -> None:
+def _status(conn: sqlite3.Connection, s: inbound.Status, now: float, events: bool = False) -> None:
     errors = json.dumps([_err(e) for e in s.errors], ensure_ascii=False) if s.errors else None
     conn.execute(
         "INSERT INTO statuses (wamid, status, timestamp, recipient, errors) VALUES (?, ?, ?, ?, ?)"
@@ -273,18 +275,18 @@ def _status(conn: sqlite3.Connection, s: inbound.Status, now: float) -> None:
     if rank is None:
         return
     first = s.errors[0] if s.errors else None
-    conn.execute(
+    code = first.code if first else None
+    error = f"{first.title}: {first.details or first.message}" if first else None
+    moved = conn.execute(
         "UPDATE outbox SET status = ?, updated_at = ?, error_code = COALESCE(?, error_code),"
-        f" error = COALESCE(?, error) WHERE wamid = ? AND {_RANK_SQL} < ?",
-        (
-            s.status,
-            now,
-            first.code if first else None,
-            f"{first.title}: {first.details or first.message}" if first else None,
-            s.id,
-            rank,
-        ),
-    )
+        f" error = COALESCE(?, error) WHERE wamid = ? AND {_RANK_SQL} < ? RETURNING id, customer",
+        (s.status, now, code, error, s.id, rank),
+    ).fetchall()
+    if events and s.status == "failed":  # moved forward only once, so a redelivered status tells nothing twice
+        for row_id, customer in moved:
+            add_events(conn, customer, [("reply_failed", {"id": str(row_id), "code": code,
+                                                          "error": error or "Meta reported it failed",
+                                                          "wamid": s.id})], now)
 
 
 def pending(conn: sqlite3.Connection) -> list[tuple[int, inbound.Message]]:

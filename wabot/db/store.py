@@ -57,6 +57,7 @@ class Store:
         self.closed = False
         self.gate = threading.Lock()  # held by each transaction, the server's and the purge thread's
         self.pacing = Pacing(busy_at=time.monotonic())  # tells the purge thread when the server works
+        self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
 
     @classmethod
     async def open(cls, path: Path | str, *, synchronous: str = "normal") -> Store:
@@ -96,7 +97,7 @@ class Store:
         self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
     ) -> list[tuple[int, inbound.Message]]:
         """Store a webhook's messages and statuses in one commit; return the messages seen for the first time."""
-        return await self._run(sql.record, list(messages), list(statuses), now)
+        return await self._run(sql.record, list(messages), list(statuses), now, self.events)
 
     async def pending(self) -> list[tuple[int, inbound.Message]]:
         """Inbound messages stored but not yet fully processed (after a crash or restart), oldest first."""

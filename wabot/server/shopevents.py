@@ -113,7 +113,7 @@ async def delivering(app: web.Application) -> AsyncIterator[None]:
         return
     store = app[STORE]
     assert isinstance(store, Store), "config.py refuses events.url with a PostgreSQL database.url"
-    app[DISPATCHER].events = app[SENDER].events = True
+    app[DISPATCHER].events = app[SENDER].events = store.events = True
     deliverer = Deliverer(store, app[DISPATCHER].http, url=settings.events_url, secret=settings.events_secret,
                           max_attempts=settings.events_max_attempts)
     task = asyncio.create_task(deliverer.run(), name="events")
