@@ -20,10 +20,11 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from wabot.db import codec, pgsql
+from wabot.db import codec, pgsql, pgtimers
 from wabot.db.sql import _RANK, _RANK_SQL
 from wabot.db.store import PURGE_PAUSE, OutRow
-from wabot.state import HANDOFF, State, Status
+from wabot.db.timersql import Fired, TimerRow
+from wabot.state import HANDOFF, State, Status, TimerChange
 from wabot.whatsapp import inbound
 
 Conn = asyncpg.Connection | PoolConnectionProxy  # a connection, or one lent by the pool
@@ -138,6 +139,8 @@ class PgStore:
         handoff: str | None = None,
         events: Iterable[tuple[str, dict[str, Any]]] = (),
         owner: str | None = None,
+        timers: Iterable[TimerChange] = (),
+        fired: Fired | None = None,
     ) -> list[OutRow]:
         """In one commit: mark the inbound message done, save the new state, queue the replies.
 
@@ -174,6 +177,7 @@ class PgStore:
                 customer, state.to_json(), state.status, _contact(contact) if contact else None, handoff,
                 now if state.status == HANDOFF else None, now,
             )
+            await pgtimers.apply(conn, customer, timers, fired, now)
             return await _queue(conn, customer, bodies, seq, now)
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
@@ -197,6 +201,23 @@ class PgStore:
             {"customer": c, "name": json.loads(ct or "{}").get("name"), "reason": r or "", "since": at}
             for c, ct, r, at in rows
         ]
+
+    # --- flow timers (db/pgtimers.py) ----------------------------------------------------------
+
+    async def claim_timers(self, *, owner: str, now: float, until: float, limit: int = 100) -> list[TimerRow]:
+        return await pgtimers.claim(self.pool, owner, now, until, limit)
+
+    async def next_timer(self) -> float | None:
+        return await pgtimers.next_due(self.pool)
+
+    async def timer_pending(self, timer: int) -> bool:
+        return await pgtimers.pending(self.pool, timer)
+
+    async def unclaim_timers(self) -> int:
+        return 0  # other instances may hold claims: a dead one's run out after its lease
+
+    async def timers(self, customer: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        return await pgtimers.of_customer(self.pool, customer, limit)
 
     async def stale_handoffs(self, *, before: float) -> list[str]:
         """Customers in a handoff that no person has answered since `before` (the state keeps when one last did)."""

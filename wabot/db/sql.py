@@ -11,9 +11,9 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from wabot.db import backup, codec
+from wabot.db import backup, codec, timersql
 from wabot.errors import DatabaseError
-from wabot.state import HANDOFF, State
+from wabot.state import HANDOFF, State, TimerChange
 from wabot.whatsapp import inbound
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,8 @@ MIGRATIONS = [
     CREATE INDEX outbox_created ON outbox (created_at);
     CREATE INDEX outbox_failed ON outbox (error_code, error) WHERE status = 'failed';
     """,
+    # 6: flow timers (reminders, timeouts, waits), kept in the commit of the turn that sets them: db/timersql.py
+    timersql.MIGRATION,
 ]
 
 # Short, so a writer in another process (a migration, the sqlite3 shell) never freezes the event loop for
@@ -318,9 +320,12 @@ def finish_turn(
     contact: inbound.Customer | None,
     handoff: str | None,
     events: Iterable[Event] = (),
+    timers: Iterable[TimerChange] = (),
+    fired: timersql.Fired | None = None,
 ) -> list[Row]:
     with transaction(conn):
         add_events(conn, customer, events, now)
+        timersql.apply(conn, customer, timers, fired, now)
         conn.execute(
             "INSERT INTO conversations (customer, state, status, contact, handoff_reason, handoff_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"

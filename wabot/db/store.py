@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wabot.db import apisql, campaignsql, sql
+from wabot.db import apisql, campaignsql, sql, timersql
 from wabot.db.purge import PURGES, Pacing, purge_apart, purge_batch
-from wabot.state import State, Status
+from wabot.state import State, Status, TimerChange
 from wabot.whatsapp import inbound
 
 T = TypeVar("T")
@@ -123,13 +123,17 @@ class Store:
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
         events: Iterable[sql.Event] = (),
+        timers: Iterable[TimerChange] = (),
+        fired: timersql.Fired | None = None,
     ) -> list[OutRow]:
         """In one commit: save the new state, queue the replies, mark the inbound message done.
 
         `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff;
-        `events` are kept for the shop's systems in the same commit.
+        `events` are kept for the shop's systems in the same commit; so are the timers the turn set or
+        cancelled, and `fired`, the timer this turn handled (its id and what it did).
         """
-        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events))
+        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events),
+                               list(timers), fired)
         return [OutRow(*r) for r in rows]
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
@@ -245,6 +249,28 @@ class Store:
 
     async def outbox_row(self, row_id: int) -> dict[str, Any] | None:
         return await self._run(sql.outbox_row, row_id)
+
+    # --- flow timers (db/timersql.py) ----------------------------------------------------------
+
+    async def claim_timers(self, *, owner: str, now: float, until: float, limit: int = 100
+                           ) -> list[timersql.TimerRow]:
+        """Due timers nobody holds, now held by `owner` until `until` (handed to the dispatcher once)."""
+        return await self._run(timersql.claim, owner, now, until, limit)
+
+    async def next_timer(self) -> float | None:
+        """When the next pending timer is due (None: none is)."""
+        return await self._run(timersql.next_due)
+
+    async def timer_pending(self, timer: int) -> bool:
+        return await self._run(timersql.pending, timer)
+
+    async def unclaim_timers(self) -> int:
+        """Void the claims a killed server left (this is the only server of the file): overdue timers fire now."""
+        return await self._run(timersql.unclaim)
+
+    async def timers(self, customer: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The customer's timers, newest first (pending, fired, cancelled, with notes)."""
+        return await self._run(timersql.of_customer, customer, limit)
 
     async def stale_handoffs(self, *, before: float) -> list[str]:
         """Customers in a handoff that no person has answered since `before`."""

@@ -13,13 +13,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from wabot.db.base import DATA_ERRORS, DB_ERRORS, Database, OutRow
 from wabot.db.postgres import Lost, Stale
+from wabot.db.timersql import TimerRow
 from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import Bot
@@ -32,7 +33,7 @@ from wabot.server.outbox import Sender
 from wabot.state import HANDOFF, IDLE, State
 from wabot.templates import Renderer
 from wabot.text import fold
-from wabot.whatsapp import inbound, outbound
+from wabot.whatsapp import inbound, outbound, window
 
 if TYPE_CHECKING:
     from wabot.server.cluster import Cluster
@@ -98,6 +99,7 @@ class Dispatcher:
         self.openings: dict[int, outbound.Template] = {}  # id(Work) -> template replacing a started flow's first words
         self.cluster: Cluster | None = None  # several instances on PostgreSQL: customers are claimed first
         self.again: set[str] = set()  # customers whose running task must look at the inbox once more
+        self.timer_set: Callable[[float], None] = lambda due: None  # a turn set a timer due then (server/timers.py)
 
     def submit(self, items: list[tuple[int, inbound.Message]]) -> None:
         """Queue freshly stored messages (seq, message); each customer's in arrival order."""
@@ -131,6 +133,11 @@ class Dispatcher:
         if opening is not None:
             self.openings[id(work)] = opening
         self._put(work)
+
+    def fire(self, customer: inbound.Customer, timer: TimerRow) -> None:
+        """A flow timer is due (server/timers.py claimed it): through the customer's queue, like a message."""
+        event = advance.TimerFired(timer.id, timer.kind, timer.flow, timer.step, timer.n, timer.data)
+        self._put(Work(None, customer, event))
 
     def take_over(self, customer: inbound.Customer, *, reason: str) -> None:
         """A person takes the conversation (the bot pauses), in order with the customer's messages."""
@@ -264,6 +271,13 @@ class Dispatcher:
             if self.read_receipts:
                 self.sender.mark_read(work.event.message.id)
             await self._opt_out(key, work.event.message)
+        if isinstance(work.event, advance.TimerFired):
+            timer = work.event
+            if not await self.store.timer_pending(timer.id):
+                log.info("%s timer %d of %s was cancelled or has fired already", timer.kind, timer.id, mask(key))
+                return
+            is_open = window.is_open(await self.store.last_inbound(key), now=self.clock())
+            work = replace(work, event=replace(timer, window_open=is_open))
         state = await self.store.load_state(key)
         bot = self.bot
 
@@ -284,16 +298,24 @@ class Dispatcher:
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
         final = fit_state(outcome.state, self.max_state_bytes, customer=key)
         contact = customer if isinstance(work.event, advance.Incoming) else None
+        fired = (work.event.id, outcome.note) if isinstance(work.event, advance.TimerFired) else None
         if self.cluster is not None:  # saved only while this instance still holds the customer
             rows = await self.cluster.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, owner=self.cluster.me,
+                handoff=handoff, owner=self.cluster.me, timers=outcome.timers, fired=fired,
             )
         else:
             rows = await self.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
                 handoff=handoff, events=self._events(state, outcome, handoff) if self.events else (),
+                timers=outcome.timers, fired=fired,
             )
+        if fired is not None:
+            log.info("%s timer %d of %s: %s", work.event.kind if isinstance(work.event, advance.TimerFired) else "",
+                     fired[0], mask(key), fired[1])
+        dues = [t.due for t in outcome.timers if isinstance(t, advance.SetTimer)]
+        if dues:
+            self.timer_set(min(dues))
         self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)
         self._tell(work, state, outcome.state, rows, handoff)
