@@ -12,6 +12,7 @@ message another instance already finished, so a lease lost to a long pause never
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -21,13 +22,14 @@ from asyncpg.pool import PoolConnectionProxy
 
 from wabot.db import codec, pgsql, pgtimers
 from wabot.db.sql import _RANK, _RANK_SQL
-from wabot.db.store import OutRow
+from wabot.db.store import PURGE_PAUSE, OutRow
 from wabot.db.timersql import Fired, TimerRow
 from wabot.state import HANDOFF, State, Status, TimerChange
 from wabot.whatsapp import inbound
 
 Conn = asyncpg.Connection | PoolConnectionProxy  # a connection, or one lent by the pool
 
+PURGE_BATCH = 1000  # rows a purge transaction deletes (the work is the database server's, not the loop's)
 CHANNEL = "wabot"  # LISTEN/NOTIFY channel of the instances sharing this database
 
 
@@ -275,15 +277,23 @@ class PgStore:
         )
         return [str(r[0]) for r in rows]
 
-    async def purge(self, *, before: float) -> int:
+    async def purge(self, *, before: float, batch: int = PURGE_BATCH) -> int:
+        """Forget finished history older than `before`, `batch` rows a transaction; return rows deleted.
+
+        Short transactions: no row lock held for the whole purge (a status arriving for an old reply would
+        wait on it), and the loop's other queries get the pool between two batches (issue 15).
+        """
         total = 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            for sql in (
-                "DELETE FROM inbox WHERE done = 1 AND received_at < $1",
-                "DELETE FROM outbox WHERE status != 'queued' AND updated_at < $1",
-                "DELETE FROM statuses WHERE timestamp < $1",
-            ):
-                total += _count(await conn.execute(sql, before))
+        for sql in (
+            "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < $1 LIMIT $2)",
+            "DELETE FROM outbox WHERE id IN"
+            " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < $1 LIMIT $2)",
+            "DELETE FROM statuses WHERE ctid = ANY(ARRAY(SELECT ctid FROM statuses WHERE timestamp < $1 LIMIT $2))",
+        ):
+            while (removed := _count(await self.pool.execute(sql, before, batch))) == batch:
+                total += removed
+                await asyncio.sleep(PURGE_PAUSE)
+            total += removed
         return total
 
     # --- outbox -------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -449,53 +447,6 @@ def customers_like(conn: sqlite3.Connection, pattern: str, limit: int) -> list[s
         (pattern, limit),
     ).fetchall()
     return [str(r[0]) for r in rows]
-
-
-PURGES = (  # finished history, oldest first, through the indexes of migration 2
-    "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < ? LIMIT ?)",
-    "DELETE FROM outbox WHERE id IN"
-    " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < ? LIMIT ?)",
-    "DELETE FROM statuses WHERE rowid IN (SELECT rowid FROM statuses WHERE timestamp < ? LIMIT ?)",
-)
-
-
-def purge_batch(conn: sqlite3.Connection, which: int, before: float, limit: int) -> int:
-    """Delete up to `limit` rows older than `before` with PURGES[which], in one short transaction."""
-    with transaction(conn):
-        return int(conn.execute(PURGES[which], (before, limit)).rowcount)
-
-
-PURGE_CHECKPOINT_EVERY = 0.5  # seconds between the purge thread's checkpoints
-
-
-def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: threading.Event,
-                gate: threading.Lock) -> int:
-    """The whole purge on a connection of its own, for a worker thread: rows deleted (until `stop` is set).
-
-    Each batch holds `gate`, the lock the server's own transactions take without blocking the loop, so the two
-    never wait on SQLite's lock (whose waiting is unfair: the thread won the race again and again, for seconds).
-    The disk work the deletes cause (checkpoints, fsync) happens here, outside the gate, not on the loop.
-    """
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout=5000")  # this thread may wait for another program; the server does not
-    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints below, after the gate is released
-    total = 0
-    checkpointed = time.monotonic()
-    try:
-        for which in range(len(PURGES)):
-            while not stop.is_set():
-                with gate:
-                    removed = purge_batch(conn, which, before, limit)
-                if time.monotonic() - checkpointed > PURGE_CHECKPOINT_EVERY:  # each one syncs the disk: not too often
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # copies the WAL to the file; blocks no writer
-                    checkpointed = time.monotonic()
-                total += removed
-                if removed < limit:
-                    break
-                time.sleep(pause)
-    finally:
-        conn.close()
-    return total
 
 
 # --- outbox -----------------------------------------------------------------------------------
