@@ -153,6 +153,41 @@ async def test_history_interleaves_in_and_out_and_purge_keeps_recent(db_target: 
     await store.close()
 
 
+async def test_purge_commits_batch_by_batch(db_target: str) -> None:
+    store = await open_database(db_target)
+    await store.record([message(f"old{i}", customer=f"8491000{i:04d}") for i in range(20)], [], now=1.0)
+    await store.record([message("new")], [], now=100.0)
+    for seq, m in await store.pending():
+        await store.skip(seq, customer=m.customer.key)  # done: history the purge may forget
+    if pgsql.is_url(db_target):
+        other = await asyncpg.connect(db_target)
+
+        async def count() -> int:
+            return int(await other.fetchval("SELECT count(*) FROM inbox"))
+
+        async def close() -> None:
+            await other.close()
+    else:
+        plain = sqlite3.connect(db_target)
+
+        async def count() -> int:
+            return int(plain.execute("SELECT count(*) FROM inbox").fetchone()[0])
+
+        async def close() -> None:
+            plain.close()
+
+    seen: set[int] = set()
+    purging = asyncio.create_task(store.purge(before=50.0, batch=1))
+    while not purging.done():  # another connection watching: one transaction would show only 21, then 1
+        seen.add(await count())
+        await asyncio.sleep(0.001)
+    assert await purging == 20
+    assert seen & set(range(2, 21)), f"no batch committed on its own: counts seen {sorted(seen)}"
+    assert await count() == 1
+    await close()
+    await store.close()
+
+
 async def test_a_database_newer_than_the_code_is_refused_in_plain_words(db_target: str) -> None:
     store = await open_database(db_target)
     await store.close()

@@ -13,6 +13,7 @@ import re
 
 import asyncpg
 
+from wabot.db import pgtimers
 from wabot.db.sql import newer
 from wabot.errors import DatabaseError
 
@@ -193,6 +194,9 @@ MIGRATIONS = [
     CREATE INDEX outbox_created ON outbox (created_at);
     CREATE INDEX outbox_failed ON outbox (error_code, error) WHERE status = 'failed';
     """,
+    # 6: flow timers, as SQLite's migration 6 (db/pgtimers.py)
+    pgtimers.MIGRATION,
+    # 7: when the last re-engagement template was queued, as SQLite's migration 7
     """
     ALTER TABLE conversations ADD COLUMN reengaged_at DOUBLE PRECISION;
     """,
