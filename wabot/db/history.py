@@ -22,7 +22,10 @@ def entry(row: tuple[Any, ...], *, timezone: str = "UTC") -> dict[str, Any]:
         "direction": direction,
     }
     if direction == "in":
-        message = codec.load_message(payload)
+        message = codec.load_pending(payload)
+        if isinstance(message, codec.Started):
+            item.update(type="start", text=f"[the business API started the flow {message.flow}]", status=status)
+            return item
         item.update(id=message.id, type=message.type, text=message.text or f"[{message.type}]", status=status)
     else:
         body = json.loads(payload)

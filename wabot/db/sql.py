@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -291,9 +292,18 @@ def _status(conn: sqlite3.Connection, s: inbound.Status, now: float, events: boo
                                                           "wamid": s.id})], now)
 
 
-def pending(conn: sqlite3.Connection) -> list[tuple[int, inbound.Message]]:
+def pending(conn: sqlite3.Connection) -> list[tuple[int, codec.Pending]]:
     rows = conn.execute("SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq").fetchall()
-    return [(int(seq), codec.load_message(text)) for seq, text in rows]
+    return [(int(seq), codec.load_pending(text)) for seq, text in rows]
+
+
+def start(conn: sqlite3.Connection, started: codec.Started, now: float) -> int:
+    """Keep a flow the business started in the inbox, in order with the customer's messages; its seq."""
+    row = conn.execute(
+        "INSERT INTO inbox (message_id, customer, message, received_at) VALUES (?, ?, ?, ?) RETURNING seq",
+        (codec.STARTED + uuid.uuid4().hex, started.customer.key, codec.dump_started(started), now),
+    ).fetchone()
+    return int(row[0])
 
 
 def skip(conn: sqlite3.Connection, seq: int, customer: str) -> None:
@@ -393,7 +403,8 @@ def handoffs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def last_inbound(conn: sqlite3.Connection, customer: str) -> float | None:
     """When the customer's latest message reached us (the 24-hour window runs from it)."""
     row = conn.execute(
-        "SELECT received_at FROM inbox WHERE customer = ? ORDER BY seq DESC LIMIT 1", (customer,)
+        "SELECT received_at FROM inbox WHERE customer = ? AND message_id NOT LIKE 'wabot:start:%'"
+        " ORDER BY seq DESC LIMIT 1", (customer,)
     ).fetchone()
     return None if row is None else float(row[0])
 

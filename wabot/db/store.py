@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wabot.db import apisql, campaignsql, sql, timersql
+from wabot.db import apisql, campaignsql, codec, sql, timersql
 from wabot.db.purge import PURGES, Pacing, purge_apart, purge_batch
 from wabot.state import State, Status, TimerChange
 from wabot.whatsapp import inbound
@@ -99,7 +99,7 @@ class Store:
         """Store a webhook's messages and statuses in one commit; return the messages seen for the first time."""
         return await self._run(sql.record, list(messages), list(statuses), now, self.events)
 
-    async def pending(self) -> list[tuple[int, inbound.Message]]:
+    async def pending(self) -> list[tuple[int, codec.Pending]]:
         """Inbound messages stored but not yet fully processed (after a crash or restart), oldest first."""
         return await self._run(sql.pending)
 
@@ -308,6 +308,12 @@ class Store:
         """Queue one message the business starts; with (api key, Idempotency-Key, fingerprint), only once."""
         row, status, answer = await self._run(apisql.send, customer, body, now, idempotency)
         return (OutRow(*row) if row else None), status, answer
+
+    async def start_flow(
+        self, started: codec.Started, *, answer: Any, now: float, idempotency: tuple[str, str, str] | None
+    ) -> tuple[int | None, int, Any]:
+        """Keep a flow the business starts in the inbox (durable before the 202); its seq, or None if replayed."""
+        return await self._run(apisql.start_flow, started, answer, now, idempotency)
 
     async def message(self, row_id: int) -> dict[str, Any] | None:
         return await self._run(apisql.message, row_id)
