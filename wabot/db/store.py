@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wabot.db import apisql, campaignsql, sql
+from wabot.db.group import GroupCommit
 from wabot.state import State, Status
 from wabot.whatsapp import inbound
 
@@ -53,6 +54,8 @@ class Store:
         self.path = path
         self.closed = False
         self.gate = threading.Lock()  # held by each transaction, the server's and the purge thread's
+        # the hot path's writes (webhooks, turns, send results) made in one loop pass share one commit
+        self.group = GroupCommit(conn, self.gate, self._run)
         self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
 
     @classmethod
@@ -62,6 +65,7 @@ class Store:
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self.group.close()
             self.conn.close()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -91,7 +95,7 @@ class Store:
         self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
     ) -> list[tuple[int, inbound.Message]]:
         """Store a webhook's messages and statuses in one commit; return the messages seen for the first time."""
-        return await self._run(sql.record, list(messages), list(statuses), now, self.events)
+        return await self.group.run(sql.record, list(messages), list(statuses), now, self.events)
 
     async def pending(self) -> list[tuple[int, inbound.Message]]:
         """Inbound messages stored but not yet fully processed (after a crash or restart), oldest first."""
@@ -123,7 +127,7 @@ class Store:
         `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff;
         `events` are kept for the shop's systems in the same commit.
         """
-        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events))
+        rows = await self.group.run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events))
         return [OutRow(*r) for r in rows]
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
@@ -202,11 +206,11 @@ class Store:
         return await self._run(sql.oldest_queued)
 
     async def mark_sent(self, row_id: int, *, wamid: str, now: float) -> None:
-        await self._run(sql.mark_sent, [(wamid, now, row_id)])
+        await self.group.run(sql.mark_sent, [(wamid, now, row_id)])
 
     async def mark_sent_many(self, sent: list[tuple[str, float, int]]) -> None:
         """(wamid, when, outbox id) for several replies, in one commit."""
-        await self._run(sql.mark_sent, sent)
+        await self.group.run(sql.mark_sent, sent)
 
     async def mark_dry_run(self, row_id: int, *, now: float) -> None:
         """The reply was written to the log instead of sent: status 'dry-run', in the history and the export."""
