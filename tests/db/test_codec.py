@@ -1,5 +1,5 @@
 from wabot.db import codec
-from wabot.whatsapp import inbound
+from wabot.whatsapp import inbound, outbound
 
 
 def test_every_content_kind_round_trips() -> None:
@@ -39,3 +39,11 @@ def test_the_stored_text_is_the_one_earlier_versions_wrote() -> None:
         '"_t":"Customer"},"phone_number_id":"106540352242922","timestamp":1764000000,"type":"text",'
         '"content":{"body":"xin chào","_t":"Text"},"context":null,"referral":null,"_t":"Message"}'
     )
+
+
+def test_a_flow_start_survives_the_inbox_with_its_opening_template() -> None:
+    started = codec.Started(inbound.Customer("84912345678", name="Lan"), "order_shipped", {"code": "A1", "n": 2},
+                            outbound.Template("order_update", "vi", ({"type": "body", "parameters": []},)))
+    assert codec.load_pending(codec.dump_started(started)) == started
+    bare = codec.Started(inbound.Customer("84912345678"), "order_shipped", {})
+    assert codec.load_pending(codec.dump_started(bare)) == bare

@@ -32,10 +32,12 @@ class GroupCommit:
     def __init__(
         self, conn: sqlite3.Connection, gate: threading.Lock,
         slow: Callable[[Callable[[sqlite3.Connection], list[Any]]], Awaitable[list[Any]]],
+        worked: Callable[[], None] = lambda: None,
     ) -> None:
         self.conn = conn
         self.gate = gate  # shared with the purge thread (store.py)
         self.slow = slow  # the store's own runner: waits for the gate and retries a locked database
+        self.worked = worked  # told when a commit made here (not through `slow`) ended
         self.calls: list[Call] = []
         self.closed = False
         self.tasks: set[asyncio.Task[None]] = set()
@@ -82,6 +84,7 @@ class GroupCommit:
                 return
             finally:
                 self.gate.release()
+                self.worked()
         task = asyncio.create_task(self._later(calls))  # the purge thread holds the gate, or another program
         self.tasks.add(task)                             # locks the file: wait without blocking the loop
         task.add_done_callback(self.tasks.discard)

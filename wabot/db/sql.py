@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
-import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from wabot.db import backup, codec
+from wabot.db import backup, codec, timersql
 from wabot.errors import DatabaseError
-from wabot.state import HANDOFF, State
+from wabot.state import HANDOFF, State, TimerChange
 from wabot.whatsapp import inbound
 
 log = logging.getLogger(__name__)
@@ -183,6 +182,8 @@ MIGRATIONS = [
     CREATE INDEX outbox_created ON outbox (created_at);
     CREATE INDEX outbox_failed ON outbox (error_code, error) WHERE status = 'failed';
     """,
+    # 6: flow timers (reminders, timeouts, waits), kept in the commit of the turn that sets them: db/timersql.py
+    timersql.MIGRATION,
 ]
 
 # Short, so a writer in another process (a migration, the sqlite3 shell) never freezes the event loop for
@@ -306,9 +307,18 @@ def _status(conn: sqlite3.Connection, s: inbound.Status, now: float, events: boo
                                                           "wamid": s.id})], now)
 
 
-def pending(conn: sqlite3.Connection) -> list[tuple[int, inbound.Message]]:
+def pending(conn: sqlite3.Connection) -> list[tuple[int, codec.Pending]]:
     rows = conn.execute("SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq").fetchall()
-    return [(int(seq), codec.load_message(text)) for seq, text in rows]
+    return [(int(seq), codec.load_pending(text)) for seq, text in rows]
+
+
+def start(conn: sqlite3.Connection, started: codec.Started, now: float) -> int:
+    """Keep a flow the business started in the inbox, in order with the customer's messages; its seq."""
+    row = conn.execute(
+        "INSERT INTO inbox (message_id, customer, message, received_at) VALUES (?, ?, ?, ?) RETURNING seq",
+        (codec.STARTED + uuid.uuid4().hex, started.customer.key, codec.dump_started(started), now),
+    ).fetchone()
+    return int(row[0])
 
 
 def skip(conn: sqlite3.Connection, seq: int, customer: str) -> None:
@@ -335,9 +345,12 @@ def finish_turn(
     contact: inbound.Customer | None,
     handoff: str | None,
     events: Iterable[Event] = (),
+    timers: Iterable[TimerChange] = (),
+    fired: timersql.Fired | None = None,
 ) -> list[Row]:
     with transaction(conn):
         add_events(conn, customer, events, now)
+        timersql.apply(conn, customer, timers, fired, now)
         conn.execute(
             "INSERT INTO conversations (customer, state, status, contact, handoff_reason, handoff_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -405,7 +418,8 @@ def handoffs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def last_inbound(conn: sqlite3.Connection, customer: str) -> float | None:
     """When the customer's latest message reached us (the 24-hour window runs from it)."""
     row = conn.execute(
-        "SELECT received_at FROM inbox WHERE customer = ? ORDER BY seq DESC LIMIT 1", (customer,)
+        "SELECT received_at FROM inbox WHERE customer = ? AND message_id NOT LIKE 'wabot:start:%'"
+        " ORDER BY seq DESC LIMIT 1", (customer,)
     ).fetchone()
     return None if row is None else float(row[0])
 
@@ -459,53 +473,6 @@ def customers_like(conn: sqlite3.Connection, pattern: str, limit: int) -> list[s
         (pattern, limit),
     ).fetchall()
     return [str(r[0]) for r in rows]
-
-
-PURGES = (  # finished history, oldest first, through the indexes of migration 2
-    "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < ? LIMIT ?)",
-    "DELETE FROM outbox WHERE id IN"
-    " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < ? LIMIT ?)",
-    "DELETE FROM statuses WHERE rowid IN (SELECT rowid FROM statuses WHERE timestamp < ? LIMIT ?)",
-)
-
-
-def purge_batch(conn: sqlite3.Connection, which: int, before: float, limit: int) -> int:
-    """Delete up to `limit` rows older than `before` with PURGES[which], in one short transaction."""
-    with transaction(conn):
-        return int(conn.execute(PURGES[which], (before, limit)).rowcount)
-
-
-PURGE_CHECKPOINT_EVERY = 0.5  # seconds between the purge thread's checkpoints
-
-
-def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: threading.Event,
-                gate: threading.Lock) -> int:
-    """The whole purge on a connection of its own, for a worker thread: rows deleted (until `stop` is set).
-
-    Each batch holds `gate`, the lock the server's own transactions take without blocking the loop, so the two
-    never wait on SQLite's lock (whose waiting is unfair: the thread won the race again and again, for seconds).
-    The disk work the deletes cause (checkpoints, fsync) happens here, outside the gate, not on the loop.
-    """
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout=5000")  # this thread may wait for another program; the server does not
-    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints below, after the gate is released
-    total = 0
-    checkpointed = time.monotonic()
-    try:
-        for which in range(len(PURGES)):
-            while not stop.is_set():
-                with gate:
-                    removed = purge_batch(conn, which, before, limit)
-                if time.monotonic() - checkpointed > PURGE_CHECKPOINT_EVERY:  # each one syncs the disk: not too often
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # copies the WAL to the file; blocks no writer
-                    checkpointed = time.monotonic()
-                total += removed
-                if removed < limit:
-                    break
-                time.sleep(pause)
-    finally:
-        conn.close()
-    return total
 
 
 # --- outbox -----------------------------------------------------------------------------------
