@@ -50,7 +50,7 @@ def test_the_clinic_builds_into_timers_and_a_template() -> None:
     assert isinstance(ask, Ask)
     said = TextSpec({"*": "Bạn còn muốn đặt lịch không? Cứ nhắn ngày giờ bạn muốn nhé."})
     assert ask.remind == Remind(7200.0, (said,), 2, "2h")
-    assert ask.timeout is not None and ask.timeout.after == 86400.0 and ask.timeout.jump == END
+    assert ask.timeout is not None and ask.timeout.after == 72000.0 and ask.timeout.jump == END
     wait = booking.steps[3].action
     assert wait == Wait(until="appointment", shift=-86400.0, at="08:00", past=Jump("goto", "booking", "soon"),
                         written="until appointment, before 1d, at 08:00")
@@ -144,4 +144,4 @@ def test_the_diagram_draws_waits_reminders_and_timeouts() -> None:
     drawn = mermaid(bot)
     assert '[("wait until appointment, before 1d, at 0…")]' in drawn
     assert "ask appointment (datetime) ⏰2h×2: " in drawn
-    assert '-->|"no answer in 1d"|' in drawn and '-->|"already past"|' in drawn and '-->|"then"|' in drawn
+    assert '-->|"no answer in 20h"|' in drawn and '-->|"already past"|' in drawn and '-->|"then"|' in drawn

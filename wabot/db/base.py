@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from wabot.db import pgsql
+from wabot.db import codec, pgsql
 from wabot.db.postgres import PgStore
 from wabot.db.store import OutRow, Store
 from wabot.db.timersql import Fired, TimerRow
@@ -42,7 +42,7 @@ class Database(Protocol):
         self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
     ) -> list[tuple[int, inbound.Message]]: ...
 
-    async def pending(self) -> list[tuple[int, inbound.Message]]: ...
+    async def pending(self) -> list[tuple[int, codec.Pending]]: ...
 
     async def skip(self, seq: int, *, customer: str) -> None: ...
 

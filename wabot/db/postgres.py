@@ -106,7 +106,7 @@ class PgStore:
             f"{first.title}: {first.details or first.message}" if first else None, s.id, rank,
         )
 
-    async def pending(self, customer: str | None = None) -> list[tuple[int, inbound.Message]]:
+    async def pending(self, customer: str | None = None) -> list[tuple[int, codec.Pending]]:
         """Inbound messages stored but not yet processed, oldest first (of one customer, when given)."""
         if customer is None:
             rows = await self.pool.fetch("SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq")
@@ -114,7 +114,7 @@ class PgStore:
             rows = await self.pool.fetch(
                 "SELECT seq, message FROM inbox WHERE customer = $1 AND done = 0 ORDER BY seq", customer
             )
-        return [(int(seq), codec.load_message(text)) for seq, text in rows]
+        return [(int(seq), codec.load_pending(text)) for seq, text in rows]
 
     async def skip(self, seq: int, *, customer: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -230,7 +230,8 @@ class PgStore:
 
     async def last_inbound(self, customer: str) -> float | None:
         at = await self.pool.fetchval(
-            "SELECT received_at FROM inbox WHERE customer = $1 ORDER BY seq DESC LIMIT 1", customer
+            "SELECT received_at FROM inbox WHERE customer = $1 AND message_id NOT LIKE 'wabot:start:%'"
+            " ORDER BY seq DESC LIMIT 1", customer
         )
         return None if at is None else float(at)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -230,17 +231,32 @@ def newer(where: str, found: int, known: int) -> str:
 
 
 class transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error; inside a transaction already open (a group commit,
+    db/group.py), a savepoint that is released, or rolled back alone on an error."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.nested = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT one" if self.nested else "BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+        if self.nested:
+            if kind is not None:
+                self.conn.execute("ROLLBACK TO one")
+            self.conn.execute("RELEASE one")
+        elif kind is not None:
+            self.conn.execute("ROLLBACK")
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:  # a failed COMMIT may leave the transaction open: nothing of it stays
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
 
 
 # --- inbox ------------------------------------------------------------------------------------
@@ -291,9 +307,18 @@ def _status(conn: sqlite3.Connection, s: inbound.Status, now: float, events: boo
                                                           "wamid": s.id})], now)
 
 
-def pending(conn: sqlite3.Connection) -> list[tuple[int, inbound.Message]]:
+def pending(conn: sqlite3.Connection) -> list[tuple[int, codec.Pending]]:
     rows = conn.execute("SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq").fetchall()
-    return [(int(seq), codec.load_message(text)) for seq, text in rows]
+    return [(int(seq), codec.load_pending(text)) for seq, text in rows]
+
+
+def start(conn: sqlite3.Connection, started: codec.Started, now: float) -> int:
+    """Keep a flow the business started in the inbox, in order with the customer's messages; its seq."""
+    row = conn.execute(
+        "INSERT INTO inbox (message_id, customer, message, received_at) VALUES (?, ?, ?, ?) RETURNING seq",
+        (codec.STARTED + uuid.uuid4().hex, started.customer.key, codec.dump_started(started), now),
+    ).fetchone()
+    return int(row[0])
 
 
 def skip(conn: sqlite3.Connection, seq: int, customer: str) -> None:
@@ -393,7 +418,8 @@ def handoffs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def last_inbound(conn: sqlite3.Connection, customer: str) -> float | None:
     """When the customer's latest message reached us (the 24-hour window runs from it)."""
     row = conn.execute(
-        "SELECT received_at FROM inbox WHERE customer = ? ORDER BY seq DESC LIMIT 1", (customer,)
+        "SELECT received_at FROM inbox WHERE customer = ? AND message_id NOT LIKE 'wabot:start:%'"
+        " ORDER BY seq DESC LIMIT 1", (customer,)
     ).fetchone()
     return None if row is None else float(row[0])
 

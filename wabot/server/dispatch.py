@@ -12,12 +12,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from wabot.db import codec
 from wabot.db.base import DATA_ERRORS, DB_ERRORS, Database, OutRow
 from wabot.db.postgres import Lost, Stale
 from wabot.db.timersql import TimerRow
@@ -50,6 +51,14 @@ class Work:
     seq: int | None
     customer: inbound.Customer
     event: advance.Event
+    opening: outbound.Template | None = None  # a started flow's first words when the 24-hour window is closed
+
+    @classmethod
+    def stored(cls, seq: int, value: codec.Pending) -> Work:
+        """An inbox row's work: a customer's message, or a flow the business API started."""
+        if isinstance(value, codec.Started):
+            return cls(seq, value.customer, advance.StartFlow(value.flow, value.vars), value.opening)
+        return cls(seq, value.customer, advance.Incoming(value))
 
     def __str__(self) -> str:
         if isinstance(self.event, advance.Incoming):
@@ -96,19 +105,18 @@ class Dispatcher:
         self.queues: dict[str, deque[Work]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.events = False  # keep events for the shop's systems (events.url is set): see server/shopevents.py
-        self.openings: dict[int, outbound.Template] = {}  # id(Work) -> template replacing a started flow's first words
         self.cluster: Cluster | None = None  # several instances on PostgreSQL: customers are claimed first
         self.again: set[str] = set()  # customers whose running task must look at the inbox once more
         self.timer_set: Callable[[float], None] = lambda due: None  # a turn set a timer due then (server/timers.py)
 
-    def submit(self, items: list[tuple[int, inbound.Message]]) -> None:
-        """Queue freshly stored messages (seq, message); each customer's in arrival order."""
+    def submit(self, items: Sequence[tuple[int, codec.Pending]]) -> None:
+        """Queue freshly stored inbox rows (seq, message or flow start); each customer's in arrival order."""
         if self.cluster is not None:  # the inbox is the queue: whoever holds the customer reads it
-            for key in dict.fromkeys(message.customer.key for _, message in items):
+            for key in dict.fromkeys(value.customer.key for _, value in items):
                 self.wake(key)
             return
-        for seq, message in items:
-            self._put(Work(seq, message.customer, advance.Incoming(message)))
+        for seq, value in items:
+            self._put(Work.stored(seq, value))
 
     def resume(self, customer: inbound.Customer) -> None:
         """Give a handed-off conversation back to the bot, in order with the customer's messages."""
@@ -121,18 +129,6 @@ class Dispatcher:
     def tick(self, customer: inbound.Customer) -> None:
         """Time passed for this customer (a handoff nobody answered ends and the customer is told)."""
         self._put(Work(None, customer, advance.Tick()))
-
-    def start_flow(
-        self, customer: inbound.Customer, flow: str, variables: dict[str, Any], *, opening: outbound.Template | None
-    ) -> None:
-        """The business starts `flow` for the customer, in order with their messages (the business API).
-
-        `opening`: the 24-hour window is closed, so this template is sent instead of the flow's first messages.
-        """
-        work = Work(None, customer, advance.StartFlow(flow, variables))
-        if opening is not None:
-            self.openings[id(work)] = opening
-        self._put(work)
 
     def fire(self, customer: inbound.Customer, timer: TimerRow) -> None:
         """A flow timer is due (server/timers.py claimed it): through the customer's queue, like a message."""
@@ -172,7 +168,7 @@ class Dispatcher:
             while True:
                 self.again.discard(key)
                 local = self.queues.pop(key, deque())
-                stored = [Work(seq, m.customer, advance.Incoming(m)) for seq, m in await cluster.store.pending(key)]
+                stored = [Work.stored(seq, value) for seq, value in await cluster.store.pending(key)]
                 if not local and not stored:
                     if key not in self.again:
                         await cluster.release(key)  # refused while replies wait: the sender's idle comes back here
@@ -292,7 +288,7 @@ class Dispatcher:
         if handoff:
             log.info("handoff opened for %s: %s", mask(key), handoff)
         recipient = outbound.Recipient(customer.wa_id, customer.user_id)
-        opening = self.openings.pop(id(work), None)
+        opening = work.opening
         if opening is not None and replies:  # the window is closed: the template opens the conversation instead
             replies = (opening,)
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
@@ -329,6 +325,8 @@ class Dispatcher:
 
     def _tell(self, work: Work, before: State | None, after: State, rows: list[OutRow], reason: str | None) -> None:
         """Publish what this turn did to the hub (the console's live pages)."""
+        if not self.hub.subscribers:  # nobody listens (no console, no events): build nothing
+            return
         key = work.customer.key
         if isinstance(work.event, advance.Incoming):
             m = work.event.message

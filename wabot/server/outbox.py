@@ -215,7 +215,7 @@ class Sender:
             return
         self.metrics.sent(row.id)
         self._mark_sent(row.id, wamid)
-        if self.graph is not None:
+        if self.graph is not None and log.isEnabledFor(logging.INFO):  # the summary costs; not at WARNING
             log.info("sent reply %d to %s: %s, %.0f ms", row.id, mask(customer), summary(row.body),
                      (time.perf_counter() - started) * 1000)
         if queue and self.flushes:
