@@ -235,17 +235,32 @@ def newer(where: str, found: int, known: int) -> str:
 
 
 class transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error; inside a transaction already open (a group commit,
+    db/group.py), a savepoint that is released, or rolled back alone on an error."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.nested = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT one" if self.nested else "BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+        if self.nested:
+            if kind is not None:
+                self.conn.execute("ROLLBACK TO one")
+            self.conn.execute("RELEASE one")
+        elif kind is not None:
+            self.conn.execute("ROLLBACK")
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:  # a failed COMMIT may leave the transaction open: nothing of it stays
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
 
 
 # --- inbox ------------------------------------------------------------------------------------

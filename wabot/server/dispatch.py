@@ -327,6 +327,8 @@ class Dispatcher:
 
     def _tell(self, work: Work, before: State | None, after: State, rows: list[OutRow], reason: str | None) -> None:
         """Publish what this turn did to the hub (the console's live pages)."""
+        if not self.hub.subscribers:  # nobody listens (no console, no events): build nothing
+            return
         key = work.customer.key
         if isinstance(work.event, advance.Incoming):
             m = work.event.message
