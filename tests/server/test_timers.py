@@ -4,6 +4,7 @@ the customer's queue, against the fake Graph API (seconds instead of hours; no t
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 
 from tests.apptools import Client, envelope, post, rows, settle, start, text
 from tests.fakegraph import FakeGraph
+from wabot.server.keys import SETTINGS
+from wabot.tools import desk
 
 LAN = "84901234567"
 
@@ -40,6 +43,13 @@ async def client(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target
     return await start(aiohttp_client, tmp_path, fake, db=db_target, flows=flows)
 
 
+async def history(client: Client) -> str:
+    """What `wabot history` prints for the customer."""
+    out = io.StringIO()
+    assert await asyncio.to_thread(desk.history, client.app[SETTINGS], LAN, out=out) == 0
+    return out.getvalue()
+
+
 async def sent(fake: FakeGraph, count: int, within: float = 20.0) -> list[str]:
     await fake.wait_sent(count, within=within)
     return fake.texts(LAN)
@@ -57,6 +67,9 @@ async def test_reminders_at_most_n_times_then_the_timeout(client: Client, fake: 
         ("remind", 1, "fired", "reminder 1 of 2 said"), ("timeout", 1, "fired", "no answer in 4s: went to end"),
         ("remind", 2, "fired", "reminder 2 of 2 said"),
     ]
+    shown = await history(client)
+    assert "timer     remind 1 at main/#1  [fired: reminder 1 of 2 said]" in shown
+    assert "timer     timeout at main/#1  [fired: no answer in 4s: went to end]" in shown
 
 
 async def test_an_answer_cancels_the_reminders_and_waits_go_on_with_the_variables(
@@ -75,6 +88,7 @@ async def test_an_answer_cancels_the_reminders_and_waits_go_on_with_the_variable
                      ("wait", "fired", "the wait ended: the flow went on")]
     state = await rows(client, "SELECT status FROM conversations")
     assert state == [("idle",)]
+    assert "timer     remind 1 at main/#1  [cancelled: answered]" in await history(client)
 
 
 async def test_a_customer_who_writes_during_a_wait_starts_over_and_the_wait_still_ends(

@@ -43,6 +43,15 @@ def lines(entries: list[dict[str, Any]]) -> Iterator[str]:
         yield f"{e['at'].replace('T', ' ')}  {who}  {e['text']}{status}"  # with its zone, as the log's times
 
 
+def timer_lines(timers: list[dict[str, Any]], *, timezone: str = "UTC") -> Iterator[str]:
+    """A customer's flow timers for the terminal, by when they are due: when, what, where, and what became of it."""
+    for t in sorted(timers, key=lambda t: (t["due"], t["id"])):
+        due = datetime.fromtimestamp(t["due"], ZoneInfo(timezone)).isoformat(sep=" ", timespec="seconds")
+        what = f"{t['kind']} {t['n']}" if t["kind"] == "remind" else t["kind"]
+        outcome = t["status"] + (f": {t['note']}" if t["note"] else "")
+        yield f"{due}  timer     {what} at {t['flow']}/{t['step']}  [{outcome}]"
+
+
 def number_pattern(text: str) -> str | None:
     """A number as people write it -> a GLOB pattern over stored wa_ids; None when it is no number.
 
