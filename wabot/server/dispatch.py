@@ -29,6 +29,7 @@ from wabot.logs import mask
 from wabot.server.effects import NO_PRIVATE_HOSTS, Effected, HttpRules, perform, real_http
 from wabot.server.hub import Hub
 from wabot.server.limits import DEFAULT_MAX_STATE_BYTES, fit_state
+from wabot.server.media import MediaFiles
 from wabot.server.metrics import Metrics
 from wabot.server.outbox import Sender
 from wabot.state import HANDOFF, IDLE, State
@@ -106,6 +107,7 @@ class Dispatcher:
         self.events = False  # keep events for the shop's systems (events.url is set): see server/shopevents.py
         self.cluster: Cluster | None = None  # several instances on PostgreSQL: customers are claimed first
         self.again: set[str] = set()  # customers whose running task must look at the inbox once more
+        self.media: MediaFiles | None = None  # files customers send to questions (server/media.py)
         self.timer_set: Callable[[float], None] = lambda due: None  # a turn set a timer due then (server/timers.py)
 
     def submit(self, items: Sequence[tuple[int, codec.Pending]]) -> None:
@@ -282,7 +284,10 @@ class Dispatcher:
         async def http(call: advance.HttpCall) -> advance.HttpResult:
             return await real_http(self.http, call, self.http_rules)
 
-        outcome = await perform(step(state, work.event), step=step, http=http)
+        event = work.event
+        if isinstance(event, advance.Incoming) and self.media is not None:  # a question wants the file it carries
+            event = await self._fetch(event, bot, state, key)
+        outcome = await perform(step(state, event), step=step, http=http)
         replies, handoff = outcome.replies, outcome.handoff
         if handoff:
             log.info("handoff opened for %s: %s", mask(key), handoff)
@@ -324,6 +329,13 @@ class Dispatcher:
             work, mask(key), outcome.state.flow or "-", outcome.state.step or "-",
             len(rows), (time.perf_counter() - started) * 1000,
         )
+
+    async def _fetch(self, event: advance.Incoming, bot: Bot, state: State | None, key: str) -> advance.Incoming:
+        """Download and check a file the waiting question takes (server/media.py); the engine gets the verdict."""
+        found, rule = event.message.content, advance.wanted_media(bot, state, event.message)
+        if self.media is None or rule is None or not isinstance(found, inbound.Media):
+            return event
+        return advance.Incoming(event.message, await self.media.fetch(found, rule, customer=key))
 
     def _tell(self, work: Work, before: State | None, after: State, rows: list[OutRow], reason: str | None) -> None:
         """Publish what this turn did to the hub (the console's live pages)."""
