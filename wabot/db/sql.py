@@ -184,6 +184,10 @@ MIGRATIONS = [
     """,
     # 6: flow timers (reminders, timeouts, waits), kept in the commit of the turn that sets them: db/timersql.py
     timersql.MIGRATION,
+    # 7: when the last re-engagement template was queued: once a day per customer, across restarts and instances
+    """
+    ALTER TABLE conversations ADD COLUMN reengaged_at REAL;
+    """,
 ]
 
 # Short, so a writer in another process (a migration, the sqlite3 shell) never freezes the event loop for
@@ -394,6 +398,17 @@ def _queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]]
 def queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]], now: float) -> list[Row]:
     with transaction(conn):
         return _queue(conn, customer, bodies, None, now)
+
+
+def reengage(conn: sqlite3.Connection, customer: str, body: dict[str, Any], now: float, every: float) -> list[Row]:
+    with transaction(conn):
+        due = conn.execute(
+            "INSERT INTO conversations (customer, state, updated_at, reengaged_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (customer) DO UPDATE SET reengaged_at = excluded.reengaged_at"
+            " WHERE conversations.reengaged_at IS NULL OR conversations.reengaged_at <= ? RETURNING 1",
+            (customer, State().to_json(), now, now, now - every),
+        ).fetchone()
+        return _queue(conn, customer, [body], None, now) if due else []
 
 
 def contact(conn: sqlite3.Connection, customer: str) -> inbound.Customer | None:

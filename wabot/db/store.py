@@ -148,6 +148,10 @@ class Store:
         """Queue messages that are not a bot turn (an agent's reply, a re-engagement template)."""
         return [OutRow(*r) for r in await self._run(sql.queue, customer, bodies, now)]
 
+    async def reengage(self, customer: str, body: dict[str, Any], *, now: float, every: float) -> list[OutRow]:
+        """Queue the re-engagement template unless one was queued for the customer less than `every` seconds ago."""
+        return [OutRow(*r) for r in await self._run(sql.reengage, customer, body, now, every)]
+
     async def contact(self, customer: str) -> inbound.Customer | None:
         """Who the customer is, as last seen in a message."""
         return await self._run(sql.contact, customer)
