@@ -284,15 +284,16 @@ class Dispatcher:
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
         final = fit_state(outcome.state, self.max_state_bytes, customer=key)
         contact = customer if isinstance(work.event, advance.Incoming) else None
+        events = self._events(state, outcome, handoff) if self.events else ()
         if self.cluster is not None:  # saved only while this instance still holds the customer
             rows = await self.cluster.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, owner=self.cluster.me,
+                handoff=handoff, events=events, owner=self.cluster.me,
             )
         else:
             rows = await self.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, events=self._events(state, outcome, handoff) if self.events else (),
+                handoff=handoff, events=events,
             )
         self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wabot.db.base import DB_ERRORS, Database
-from wabot.db.store import OutRow, Store
+from wabot.db.rows import OutRow
 from wabot.errors import GraphError
 from wabot.logs import mask, mask_text
 from wabot.server.metrics import Metrics
@@ -24,6 +24,8 @@ from wabot.whatsapp.graph import WINDOW_CLOSED, GraphClient
 from wabot.whatsapp.outbound import MarkRead, shown
 
 log = logging.getLogger(__name__)
+
+RECENT = 10_000  # rows remembered as done here, so that adopting a customer never brings one back
 
 
 class Pacer:
@@ -93,6 +95,7 @@ class Sender:
         self.on_pause: Callable[[str], None] | None = None
         self.on_idle: Callable[[str], None] | None = None
         self.may_send: Callable[[str], bool] = lambda customer: True  # False: the lease on the customer is in doubt
+        self.recent: dict[int, None] = {}  # ids of the rows that left the queues lately, oldest first
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -137,9 +140,18 @@ class Sender:
             self.idle.clear()
 
     def adopt(self, rows: list[OutRow]) -> None:
-        """Queue rows another instance left behind, skipping those already queued here."""
-        known = {r.id for q in self.queues.values() for r in q}
+        """Queue rows another instance left behind, skipping those queued here or just sent from here.
+
+        (A row sent a moment ago may still read as queued: its "sent" mark commits a little later.)
+        """
+        known = {r.id for q in self.queues.values() for r in q} | self.recent.keys()
         self.enqueue([r for r in rows if r.id not in known])
+
+    def _finished(self, row: OutRow) -> None:
+        """The row left the queue for good (sent, failed, or not ours to send): `adopt` must not bring it back."""
+        self.recent[row.id] = None
+        if len(self.recent) > RECENT:
+            del self.recent[next(iter(self.recent))]
 
     def drop(self, customer: str) -> None:
         """Forget the customer's queued replies: another instance took the customer over and sends them."""
@@ -192,15 +204,20 @@ class Sender:
         if not self.may_send(customer):  # checked last before the post: a stall after it costs one reply at most
             self._later(customer, 0.1)
             return
-        if row.once and isinstance(self.store, Store):  # campaign rows exist only on SQLite (for now)
-            await self.store.sending(row.id)
+        if row.once and not await self.store.campaigns.sending(row.id, now=self.clock()):
+            # claimed before: another instance is sending it, or a crash caught it mid-send; never twice
+            log.info("campaign message %d is not sent here: it was already being sent", row.id)
+            self._finished(queue.popleft())
+            self.failing_since.pop(row.id, None)
+            self._next(customer)
+            return
         started = time.perf_counter()
         try:
             wamid = await self._post(row)
         except GraphError as err:
             await self._failed(customer, row, err)
             return
-        queue.popleft()
+        self._finished(queue.popleft())
         self.failing_since.pop(row.id, None)
         if wamid is None:  # dry-run: written to the log, and recorded as such, never as sent
             self.metrics.dry_run(row.id)
@@ -247,12 +264,12 @@ class Sender:
             log.warning("send to %s failed (%s); retry %d in %.1fs", mask(customer), err, attempts, delay)
             self._later(customer, delay)
             return
-        self.queues[customer].popleft()
+        self._finished(self.queues[customer].popleft())
         self.failing_since.pop(row.id, None)
         reason = str(err) if not err.retryable else f"gave up after {attempts} attempts in {now - since:.0f} s: {err}"
         await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
-        if self.events and isinstance(self.store, Store):  # events are SQLite-only (config.py refuses them else)
-            await self.store.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
+        if self.events:
+            await self.store.api.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
                                                                      "error": reason})], now=now)
         self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
