@@ -154,13 +154,17 @@ class Generator:
         c.turns.append(turn)
         self.turns.append(turn)
         turn.sent = time.monotonic()
+        turn.status = await self.post(session, body, headers)
+        turn.answered = time.monotonic()
+
+    async def post(self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]) -> int:
+        """POST one webhook; its HTTP status, 0 when the connection failed."""
         try:
             async with session.post(self.url, data=body, headers=headers) as resp:
                 await resp.read()
-                turn.status = resp.status
+                return resp.status
         except (aiohttp.ClientError, TimeoutError):
-            turn.status = 0
-        turn.answered = time.monotonic()
+            return 0
 
     def unanswered(self) -> int:
         return sum(1 for t in self.turns if not t.replies)

@@ -32,7 +32,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(folder: Path, *, flows: Path, send_rate: float) -> Path:
+def write_config(folder: Path, *, flows: Path, send_rate: float, log_level: str = "WARNING") -> Path:
     """The shipped config.yaml with the bench's changes: local only, quiet logs, the outbox unthrottled."""
     raw = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
     raw["server"]["host"] = "127.0.0.1"
@@ -40,7 +40,7 @@ def write_config(folder: Path, *, flows: Path, send_rate: float) -> Path:
     raw["bot"]["flows"] = str(flows)
     # Meta's pacing (80/s, or 1,000/s at the top tier) would cap replies below what 1,000 inbound/s need
     raw["outbox"]["rate_per_second"] = send_rate
-    raw["logging"]["level"] = "WARNING"
+    raw["logging"]["level"] = log_level  # WARNING unless asked: the shipped INFO costs (bench/compare.py)
     path = folder / "bench-config.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
@@ -59,11 +59,11 @@ class Server:
 
     def __init__(
         self, folder: Path, *, graph_url: str, flows: Path = REPO / "flows", db: Path | None = None,
-        send_rate: float = 20000, uvloop: bool = True, profile: Path | None = None,
+        send_rate: float = 20000, uvloop: bool = True, profile: Path | None = None, log_level: str = "WARNING",
     ) -> None:
         self.folder = folder
         self.port = free_port()
-        self.config = write_config(folder, flows=flows, send_rate=send_rate)
+        self.config = write_config(folder, flows=flows, send_rate=send_rate, log_level=log_level)
         self.db = db or folder / "bench.db"
         self.log = folder / "server.log"
         self.env = dict(os.environ, **ENV, WHATSAPP_API_URL=graph_url, SHOP_API=graph_url,

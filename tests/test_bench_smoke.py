@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 
+from bench import instances
+from bench.compare import Plan, compare, ratios
 from bench.fakegraph import describe
 from bench.report import percentile
 from bench.run import Options, run
 from bench.walk import Tap, Typed, next_move
+from tests import pg
 
 
 def test_a_short_run_answers_every_message() -> None:
@@ -44,3 +47,33 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 99) == 99.0
     assert percentile(values, 100) == 100.0
     assert percentile([], 99) == 0.0
+
+
+def test_two_instances_on_postgresql_answer_every_message_and_count_postgresql_cpu(pg_session: str) -> None:
+    """bench.instances: two real instances behind the generator's balancer, one PostgreSQL database.
+
+    Each customer writes once: on a loaded machine a reply may come later than a second message would.
+    """
+    del pg_session  # only for its check that PostgreSQL is there (or its skip, on purpose); the bench makes its own
+    lines: list[str] = []
+    m = instances.run(instances.Setup(2, "postgresql"), instances.Options(rate=25, duration=2, customers=50,
+                                                                          admin=pg.ADMIN), say=lines.append)
+    report = "\n".join(lines + m.lines())
+    assert m.result.statuses == {200: 50}, report
+    assert m.result.turns_answered == 50, report
+    assert m.result.stray == 0, report
+    assert m.wabot_cpu > 0 and m.pg_cpu is not None and m.pg_cpu > 0, report  # both instances' and PostgreSQL's
+    assert m.left == "", report  # nothing left queued in the database
+    assert "2 × PostgreSQL" in m.row()
+
+
+def test_the_comparison_runs_wabot_and_the_thin_pipeline_under_the_same_load() -> None:
+    lines: list[str] = []
+    legs = compare(Plan([40.0], duration=1.5, customers=20), say=lines.append)
+    report = "\n".join(lines)
+    assert [leg.name for leg in legs] == ["wabot INFO", "thin"], report
+    for leg in legs:
+        assert leg.result.statuses == {200: 60}, report
+        assert leg.result.turns_answered == 60 and leg.result.replies == 60, report  # one echo per message
+        assert leg.result.stray == 0 and leg.cpu_ms > 0, report
+    assert ratios(legs)[0].startswith("RATIO "), report

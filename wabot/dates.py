@@ -3,16 +3,17 @@
 Dates: 25/12, 25/12/2026, 2026-12-25, hôm nay, mai, mốt, ngày kia, thứ 3, thứ ba, T3, chủ nhật, CN,
 thứ 6 tuần sau, tuần sau, ngày 25, 25 tháng 12, 25 thg 12 (2026). A date without a year is the next
 such date (on 20/12, 5/1 is next January). Times: 9h, 9h30, 9:30, 14:00, 9 giờ, 2 giờ chiều, 9 rưỡi.
+Durations (flow timers): 30s, 30m, 2h, 1d, 1w, 1h30m, 30 phút, 2 giờ, 2 tiếng, 1 ngày, 1 tuần.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from wabot.text import fold
 
-__all__ = ["bound", "parse_date", "parse_datetime", "parse_time"]
+__all__ = ["bound", "parse_date", "parse_datetime", "parse_duration", "parse_moment", "parse_time"]
 
 _DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?$")
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
@@ -142,3 +143,52 @@ def bound(value: str | float, *, today: date) -> str:
     if m := re.fullmatch(r"([+-]\d+)\s*d(?:ays?)?", text):
         return (today + timedelta(days=int(m[1]))).isoformat()
     return date.fromisoformat(text).isoformat()
+
+
+_UNITS = {"s": 1, "sec": 1, "giay": 1, "m": 60, "min": 60, "p": 60, "phut": 60, "h": 3600, "g": 3600, "gio": 3600,
+          "tieng": 3600, "d": 86400, "day": 86400, "days": 86400, "ngay": 86400, "w": 604800, "tuan": 604800}
+_DURATION_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")\b")
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in "30m", "2h", "1d", "1h30m", "90s", "1w", "30 phút", "2 tiếng", "1 ngày"; None if not one.
+
+    A unit is required: a bare number says nothing about minutes or hours.
+    """
+    if re.search(r"[^\w\s.,]", text):
+        return None  # "-2h", "2h!": not a duration
+    folded = "".join(fold(part) or part for part in re.split(r"([.,])", text)).replace(" ", "").replace(",", ".")
+    spaced = re.sub(r"([a-z])(\d)", r"\1 \2", re.sub(r"(\d)([a-z])", r"\1 \2", folded))
+    total, end = 0.0, 0
+    for m in _DURATION_PART.finditer(spaced):
+        if spaced[end:m.start()].strip():
+            return None
+        total += float(m[1].replace(",", ".")) * _UNITS[m[2]]
+        end = m.end()
+    if end == 0 or spaced[end:].strip() or total <= 0:
+        return None
+    return total
+
+
+def parse_moment(value: object, *, today: date) -> datetime | None:
+    """A saved date or date and time ("2026-12-25", "2026-12-25 09:00", "25/12 9h", "thứ 6") without a zone.
+
+    A date alone is at 00:00. None when the value is neither.
+    """
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        found = datetime.fromisoformat(text)
+        return found.replace(tzinfo=None) if found.tzinfo is None else found
+    except ValueError:
+        pass
+    both = parse_datetime(text, today=today)
+    if both:
+        return datetime.fromisoformat(both)
+    day = parse_date(text, today=today)
+    return datetime.fromisoformat(day) if day else None

@@ -13,6 +13,9 @@ WAITING: Final = "waiting"  # waiting for the customer's answer at `step`
 HTTP: Final = "http"  # waiting for the result of the http step at `step`
 HANDOFF: Final = "handoff"  # a person has the conversation; the bot stays silent
 
+TimerKind = Literal["remind", "timeout", "wait"]
+TIMER_KINDS: tuple[TimerKind, ...] = ("remind", "timeout", "wait")
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -21,6 +24,7 @@ class Frame:
     flow: str
     step: str  # step key to resume at
     again: bool = False  # True: re-run that step (a waiting step interrupted by a trigger)
+    interrupted: bool = False  # a conversation a wait that ended cut into: the flow comes back here when it waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,7 @@ class State:
                 "step": self.step,
                 "status": self.status,
                 "vars": dict(self.vars),
-                "stack": [[f.flow, f.step, f.again] for f in self.stack],
+                "stack": [[f.flow, f.step, f.again, *([True] if f.interrupted else [])] for f in self.stack],
                 "attempts": self.attempts,
                 "misses": self.misses,
                 "page": self.page,
@@ -65,10 +69,40 @@ class State:
             step=d["step"],
             status=d["status"],
             vars=d["vars"],
-            stack=tuple(Frame(f[0], f[1], bool(f[2])) for f in d["stack"]),
+            stack=tuple(Frame(f[0], f[1], bool(f[2]), len(f) > 3 and bool(f[3])) for f in d["stack"]),
             attempts=d["attempts"],
             misses=d["misses"],
             page=d["page"],
             last_seen=d["last_seen"],
             handoff_at=d.get("handoff_at", 0.0),  # absent in states saved before handoffs could expire
         )
+
+
+# --- timers (flows' remind, timeout and wait): set and cancelled by the engine, kept by the database -------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Fire a timer at `due` (unix time) for the step `flow`/`step`.
+
+    kind "remind": say the step's reminder (`n` is which one); "timeout": give up waiting at the step;
+    "wait": go on after the wait step, with `data` holding the variables and return stack saved there.
+    """
+
+    kind: TimerKind
+    due: float
+    flow: str
+    step: str
+    n: int = 1
+    data: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimers:
+    """Cancel the customer's pending timers of these kinds (the customer answered, left the step, opted out)."""
+
+    kinds: tuple[TimerKind, ...]
+    reason: str
+
+
+TimerChange = SetTimer | CancelTimers

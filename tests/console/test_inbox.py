@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.apptools import PHONE_ID, envelope, post, rows, settle, text
-from tests.console.kit import browser, change, console_app, one, origin, sign_in
+from tests.console.kit import browser, change, console_app, db, one, origin, sign_in
 from tests.fakegraph import FakeGraph
 from wabot.server.keys import STORE
+from wabot.state import CancelTimers, SetTimer, State
+from wabot.whatsapp import inbound
 
 LAN = "84912345678"
 
@@ -163,3 +165,20 @@ async def test_quick_answers_from_config_are_offered(
         assert await one(client, "SELECT COUNT(*) FROM outbox WHERE agent IS NOT NULL") == 0
         english = await (await session.get(f"/console/lang/en?back=/console/c/{LAN}")).text()
         assert "Take over" in english or "Give back to the bot" in english
+
+
+async def test_the_conversation_page_shows_the_pending_timers(aiohttp_client: Any, tmp_path: Path,
+                                                              fake: FakeGraph) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake)
+    store = db(client)
+    await store.finish_turn(seq=None, customer=LAN, state=State(), bodies=[], now=time.time(),
+                            contact=inbound.Customer(LAN, name="Lan"), timers=[
+                                SetTimer("wait", time.time() + 3600, "booking", "#4"),
+                                SetTimer("remind", time.time() + 60, "booking", "#1")])
+    await store.finish_turn(seq=None, customer=LAN, state=State(), bodies=[], now=time.time(),
+                            timers=[CancelTimers(("remind",), "answered")])
+    async with browser(client) as session:
+        await sign_in(client, session)
+        page = await (await session.get(f"/console/c/{LAN}")).text()
+    assert page.count('data-testid="timer"') == 1
+    assert "⏰ chờ rồi đi tiếp · booking/#4 · " in page

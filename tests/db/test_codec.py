@@ -1,5 +1,5 @@
 from wabot.db import codec
-from wabot.whatsapp import inbound
+from wabot.whatsapp import inbound, outbound
 
 
 def test_every_content_kind_round_trips() -> None:
@@ -27,3 +27,11 @@ def test_every_content_kind_round_trips() -> None:
             referral=inbound.Referral(source_type="ad", ctwa_clid="c"),
         )
         assert codec.load_message(codec.dump_message(m)) == m
+
+
+def test_a_flow_start_survives_the_inbox_with_its_opening_template() -> None:
+    started = codec.Started(inbound.Customer("84912345678", name="Lan"), "order_shipped", {"code": "A1", "n": 2},
+                            outbound.Template("order_update", "vi", ({"type": "body", "parameters": []},)))
+    assert codec.load_pending(codec.dump_started(started)) == started
+    bare = codec.Started(inbound.Customer("84912345678"), "order_shipped", {})
+    assert codec.load_pending(codec.dump_started(bare)) == bare

@@ -7,7 +7,7 @@ import pytest
 
 from wabot.db import pgsql, sql
 from wabot.db.base import open_database
-from wabot.db.postgres import PgStore, Stale
+from wabot.db.postgres import Lost, PgStore, Stale
 from wabot.errors import DatabaseError
 from wabot.state import HANDOFF, WAITING, Frame, State
 from wabot.whatsapp import inbound
@@ -153,6 +153,41 @@ async def test_history_interleaves_in_and_out_and_purge_keeps_recent(db_target: 
     await store.close()
 
 
+async def test_purge_commits_batch_by_batch(db_target: str) -> None:
+    store = await open_database(db_target)
+    await store.record([message(f"old{i}", customer=f"8491000{i:04d}") for i in range(20)], [], now=1.0)
+    await store.record([message("new")], [], now=100.0)
+    for seq, m in await store.pending():
+        await store.skip(seq, customer=m.customer.key)  # done: history the purge may forget
+    if pgsql.is_url(db_target):
+        other = await asyncpg.connect(db_target)
+
+        async def count() -> int:
+            return int(await other.fetchval("SELECT count(*) FROM inbox"))
+
+        async def close() -> None:
+            await other.close()
+    else:
+        plain = sqlite3.connect(db_target)
+
+        async def count() -> int:
+            return int(plain.execute("SELECT count(*) FROM inbox").fetchone()[0])
+
+        async def close() -> None:
+            plain.close()
+
+    seen: set[int] = set()
+    purging = asyncio.create_task(store.purge(before=50.0, batch=1))
+    while not purging.done():  # another connection watching: one transaction would show only 21, then 1
+        seen.add(await count())
+        await asyncio.sleep(0.001)
+    assert await purging == 20
+    assert seen & set(range(2, 21)), f"no batch committed on its own: counts seen {sorted(seen)}"
+    assert await count() == 1
+    await close()
+    await store.close()
+
+
 async def test_a_database_newer_than_the_code_is_refused_in_plain_words(db_target: str) -> None:
     store = await open_database(db_target)
     await store.close()
@@ -210,6 +245,26 @@ async def test_a_message_finished_by_another_instance_is_not_answered_twice(pg_u
         await b.finish_turn(seq=seq, customer="84912345678", state=State(flow="b"), bodies=[{"n": 2}], now=3.0)
     assert [r.body for r in await a.queued()] == [{"n": 1}]
     assert (await a.load_state("84912345678") or State()).flow == "a"
+    await a.close()
+    await b.close()
+
+
+async def test_a_turn_is_saved_by_an_owner_whose_lease_ran_out_unless_another_took_the_customer(pg_url: str) -> None:
+    """A slow instance (its lease ran out, nobody took over) still holds the customer: refusing would strand them."""
+    a, b = await PgStore.open(pg_url), await PgStore.open(pg_url)
+    assert await a.claim("c1", owner="A", lease=0.05)
+    [(seq, _)] = await a.record([message("m1", customer="c1")], [], now=1.0)
+    await asyncio.sleep(0.1)  # A's lease runs out; B does not take c1
+    [row] = await a.finish_turn(seq=seq, customer="c1", state=State(flow="a"), bodies=[{"n": 1}], now=2.0,
+                                owner="A")
+    assert row.body == {"n": 1}
+    await asyncio.sleep(0.1)
+    assert await b.claim("c1", owner="B", lease=30)  # now B takes the customer over
+    [(seq2, _)] = await a.record([message("m2", customer="c1")], [], now=3.0)
+    with pytest.raises(Lost):
+        await a.finish_turn(seq=seq2, customer="c1", state=State(flow="late"), bodies=[{"n": 2}], now=4.0, owner="A")
+    assert [s for s, _ in await b.pending("c1")] == [seq2]  # left for B, nothing of A's saved
+    assert (await b.load_state("c1") or State()).flow == "a"
     await a.close()
     await b.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.db.test_store import message
-from wabot.db import backup, sql
+from wabot.db import backup, purge, sql
 from wabot.db import store as store_module
 from wabot.db.store import Store
 from wabot.state import State
@@ -54,24 +54,76 @@ async def test_purge_goes_in_batches_while_the_loop_runs(
     store = await Store.open(tmp_path / "w.db")
     await fill(store, 0, 25, now=1000.0)
     await fill(store, 100, 3, now=5000.0)
-    calls: list[tuple[int, int, int]] = []  # (table, rows deleted, loop turns so far)
+    calls: list[tuple[int, int, int, int]] = []  # (table, rows deleted, loop turns so far, synchronous)
     ticker = Ticker()
-    original = sql.purge_batch
+    original = purge.purge_batch
+    store.pacing.budget = 3600.0  # no batch is too slow: the sizes below are the ones asked for
 
     def counted(conn: sqlite3.Connection, which: int, before: float, limit: int) -> int:
         removed = original(conn, which, before, limit)
-        calls.append((which, removed, ticker.turns))
+        calls.append((which, removed, ticker.turns, conn.execute("PRAGMA synchronous").fetchone()[0]))
         return removed
 
-    monkeypatch.setattr(sql, "purge_batch", counted)
+    autocheckpoints: set[int] = set()
+
+    async def watch() -> None:  # the server's connection, seen from the loop while the purge runs
+        while True:
+            if 0 < len(calls) < 15:  # between the first batch and the last
+                autocheckpoints.add(store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+            await asyncio.sleep(0.001)
+
+    monkeypatch.setattr(purge, "purge_batch", counted)
+    watcher = asyncio.create_task(watch())
     await asyncio.sleep(0)
     assert await store.purge(before=2000.0, batch=4) == 50  # 25 messages and 25 replies
+    watcher.cancel()
     await ticker.stop()
-    assert [(w, n) for w, n, _ in calls] == [(0, 4)] * 6 + [(0, 1)] + [(1, 4)] * 6 + [(1, 1), (2, 0)]
-    turns = [t for _, _, t in calls]
+    assert [(w, n) for w, n, _, _ in calls] == [(0, 4)] * 6 + [(0, 1)] + [(1, 4)] * 6 + [(1, 1), (2, 0)]
+    turns = [t for _, _, t, _ in calls]
     assert turns[-1] - turns[0] >= len(turns) - 1, "the loop did not turn while the purge ran"
+    assert {s for *_, s in calls} == {1}, "the purge's commits waited for the disk (synchronous=NORMAL expected)"
+    assert autocheckpoints == {0}, "the server's connection checkpointed (on the loop) during the purge"
+    assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store_module.AUTOCHECKPOINT
     left = await store.history()
     assert len(left) == 6 and {r[1] for r in left} == {5000.0}
+    await store.close()
+
+
+async def test_a_purge_batch_slower_than_its_budget_makes_the_next_smaller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    await fill(store, 0, 60, now=1000.0)
+    sizes: list[int] = []
+    original = purge.purge_batch
+
+    def counted(conn: sqlite3.Connection, which: int, before: float, limit: int) -> int:
+        sizes.append(limit)
+        return original(conn, which, before, limit)
+
+    monkeypatch.setattr(purge, "purge_batch", counted)
+    store.pacing.budget = 0.0  # every batch is too slow
+    assert await store.purge(before=2000.0, batch=40) == 120
+    assert sizes[0] == 40 and set(sizes[1:]) == {10}, sizes  # down to the floor of 10 rows, and no lower
+    await store.close()
+
+
+async def test_the_purge_waits_for_a_quiet_moment_but_not_for_ever(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    await fill(store, 0, 3, now=1000.0)
+    store.pacing.patience = 0.3
+
+    async def busy() -> None:  # a server that is always in the middle of a transaction
+        while True:
+            store.pacing.busy_at = 0.0
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(busy())
+    started = time.perf_counter()
+    assert await store.purge(before=2000.0, batch=250) == 6
+    waited = time.perf_counter() - started
+    task.cancel()
+    assert waited >= 0.3 * 3  # each of the three tables' batch waited its patience out, then went anyway
     await store.close()
 
 

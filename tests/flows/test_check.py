@@ -74,7 +74,7 @@ def test_schema_errors_are_plain_each_with_its_line_and_all_at_once() -> None:
     (steps("- end: false"), 4, "'end' must be true, not false"),
     (steps("- say:", "  - Giờ mở cửa: 7:00 - 21:00"), 5, "a ':' inside a text needs the text in quotes"),
     (steps("- hello"), 4, "item 1 of 'steps' must be a step with one action: say, menu, ask, if, set, route, "
-                          "http, goto, call, end, handoff, not 'hello' — start each step"),
+                          "http, goto, call, end, handoff, wait, not 'hello' — start each step"),
     ("flow:\n  main: {}\n", 1, "this flow file has no key 'flow' — did you mean 'flows'?"),
     ("flows:\n  main:\n    description: x\n", 3, "a flow needs 'steps: [...]'"),
 ])

@@ -63,7 +63,7 @@ async def test_a_campaign_keeps_the_outbox_pace_and_writing_customers_are_answer
     assert report["sent"] == count and report["failed"] == 0
     assert max(waits) < 1.0, waits
     sends = count + 2 * len(waits)  # each writer got a greeting and a question, at the same pace
-    # never faster than the number's rate; how close to it a loaded machine gets is the bench's to measure
+    # never faster than the number's rate; how much slower depends on the machine's load (until_done bounds it)
     assert sends / rate * 0.95 <= took, took
     promo = [b for b in fake.sent if b["type"] == "template"]
     assert len(promo) == count and len({b["to"] for b in promo}) == count

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.api import bearer, started
 from tests.api.test_messages import LAN, MAI, wrote
-from tests.apptools import admin, envelope, post, rows, settle, text
+from tests.apptools import PHONE_ID, admin, envelope, post, rows, settle, text
 from tests.fakegraph import FakeGraph
 from wabot.server import shopevents
 from wabot.server.webhook import signature_ok
@@ -176,3 +176,25 @@ async def test_without_an_events_url_nothing_is_kept(
     assert await post(client, envelope(text(MAI, "STOP"))) == 200
     await settle(client)
     assert await rows(client, "SELECT COUNT(*) FROM events") == [(0,)]
+
+
+async def test_a_reply_meta_reports_failed_later_by_status_webhook_is_told_once(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, db_target: str
+) -> None:
+    client, _ = await started(aiohttp_client, tmp_path, fake, events(shop), db=db_target)
+    await wrote(client, fake, MAI)
+    (row_id, wamid), *_ = await rows(client, "SELECT id, wamid FROM outbox WHERE wamid IS NOT NULL ORDER BY id")
+    failed = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": PHONE_ID},
+              "statuses": [{"id": wamid, "status": "failed", "timestamp": "1764000001", "recipient_id": MAI,
+                            "errors": [{"code": 131026, "title": "Message undeliverable",
+                                        "error_data": {"details": "the number is not on WhatsApp"}}]}]}
+    for _ in range(3):  # Meta delivers a webhook again when unsure: the shop hears it once
+        assert await post(client, envelope(failed)) == 200
+    assert await post(client, envelope(text(MAI, "STOP"))) == 200  # a later event, to know the earlier one is all
+    await settle(client)
+    await shop.until(lambda: "opted_out" in [e["type"] for e in shop.taken])
+    told = [e for e in shop.taken if e["type"] == "reply_failed"]
+    assert len(told) == 1 and told[0]["customer"] == MAI
+    assert told[0]["data"] == {"id": str(row_id), "code": 131026, "wamid": wamid,
+                               "error": "Message undeliverable: the number is not on WhatsApp"}
+    assert await rows(client, f"SELECT status, error_code FROM outbox WHERE id = {row_id}") == [("failed", 131026)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests import DEMO, load_flows
+from tests import DEMO, FIXTURES, load_flows
 from wabot.flows.model import Bot
 from wabot.tools.chat import Options, chat
 
@@ -117,3 +117,12 @@ async def test_wait_lets_an_unanswered_handoff_end_as_on_the_server() -> None:
     out = await _session("hi\n6\n/wait 3h\n/wait 2h\n")
     assert out.endswith("(2h later)\nbot: Xin lỗi bạn, nhân viên đang bận chưa trả lời được. "
                         "Bạn nhắn lại cho Trà Sen bất cứ lúc nào nhé!\n")
+
+
+async def test_wait_fires_the_timers_due_on_the_way_and_timers_lists_the_pending_ones(tmp_path: Path) -> None:
+    clinic, _ = load_flows(FIXTURES / "reminders")
+    out = await _session("hi\n1\n/timers\n/wait 2h\n/wait 2h\n/wait 1h\n/timers\n", bot=clinic)
+    assert "(⏰ timeout at booking/#1 in 20h)\n(⏰ remind at booking/#1 in 2h)\n" in out
+    assert out.count("(⏰ reminder 1 of 2 said)\nbot: Bạn còn muốn đặt lịch không?") == 1
+    assert out.count("(⏰ reminder 2 of 2 said)\nbot: Bạn còn muốn đặt lịch không?") == 1
+    assert out.endswith("(1h later)\n(⏰ timeout at booking/#1 in 15h)\n")

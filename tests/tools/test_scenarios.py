@@ -229,3 +229,18 @@ def test_the_dental_clinic_of_issue_11_works_as_a_new_user_wrote_it(
     monkeypatch.chdir(tmp_path)
     assert main(["test", str(FIXTURES / "dental_tests"), "--flows", str(FIXTURES / "dental")]) == 0, \
         capsys.readouterr().out
+
+
+def test_wait_in_a_conversation_test_fires_the_flows_timers_in_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reminders at most N times, then the timeout; a wait until the day before at 8:00 that opens with a template."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["test", str(FIXTURES / "reminders_tests"), "--flows", str(FIXTURES / "reminders")]) == 0, \
+        capsys.readouterr().out
+    broken = tmp_path / "late.yaml"  # the second reminder is 2 hours after the first, not 1
+    broken.write_text((FIXTURES / "reminders_tests" / "clinic.yaml").read_text("utf-8").replace(
+        "      - wait: 1h\n        expect: {silent: true}\n      - wait: 1h\n",
+        "      - wait: 1h\n        expect: {silent: true}\n      - wait: 30m\n", 1), "utf-8")
+    assert main(["test", str(broken), "--flows", str(FIXTURES / "reminders")]) == 1
+    assert "step 4: expected the text:" in capsys.readouterr().out

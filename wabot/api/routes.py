@@ -14,6 +14,7 @@ from aiohttp import web
 from wabot.api import campaigns, compose
 from wabot.api.keys import API_KEY, store
 from wabot.api.problems import Problem, dumps
+from wabot.db import codec
 from wabot.logs import mask
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS
 from wabot.state import HANDOFF
@@ -105,10 +106,12 @@ async def start_flow(request: web.Request) -> web.Response:
                           "conversation when the window is closed")
         opening = compose.template(part, language=dispatcher.bot.default_language)
     answer = {"to": to, "flow": flow, "status": "started", "opened_with_template": opening is not None}
-    if idem is not None:
-        await db.api.remember(*idem, status=202, answer=answer, now=time.time())
     contact = await db.contact(to) or inbound.Customer(to)
-    dispatcher.start_flow(contact, flow, dict(variables), opening=opening)
+    started = codec.Started(contact, flow, dict(variables), opening)
+    seq, status, answer = await db.api.start_flow(started, answer=answer, now=time.time(), idempotency=idem)
+    if seq is None:  # a request with the same Idempotency-Key was kept meanwhile
+        return web.json_response(answer, status=status, dumps=dumps, headers={"Idempotent-Replayed": "true"})
+    dispatcher.submit([(seq, started)])
     log.info("business API (%s) started flow %s for %s", request[API_KEY], flow, mask(to))
     return web.json_response(answer, status=202, dumps=dumps)
 

@@ -82,6 +82,7 @@ async def _conversation(request: web.Request) -> dict[str, Any] | None:
         "window_closes": window.closes_at(last),
         "messages": talk.entries(await store.console.messages(customer, SHOWN)),
         "actions": await store.console.actions(customer),
+        "timers": [t for t in await store.timers(customer, limit=50) if t["status"] == "pending"][::-1],
         "templates": templates,
         "quick": request.app[SETTINGS].quick_answers,
     }

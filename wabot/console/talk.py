@@ -36,9 +36,12 @@ def entries(rows: list[tuple[Any, ...]]) -> list[Entry]:
     for at, direction, payload, status, error, agent, _ in rows:
         if direction == "in":
             try:
-                message = codec.load_message(payload)
+                message = codec.load_pending(payload)
             except (ValueError, KeyError, TypeError):  # written by another version: show that, not an error page
                 out.append(Entry(at, "in", "[a message this version cannot read]", "", kind="unknown"))
+                continue
+            if isinstance(message, codec.Started):
+                out.append(Entry(at, "in", f"▶ {message.flow}", "", kind="start"))
                 continue
             content = message.content
             if isinstance(content, inbound.Media):

@@ -6,12 +6,13 @@ import json
 import sqlite3
 from typing import Any
 
+from wabot.db import codec
 from wabot.db.areas import EventRow
-from wabot.db.sql import Row, _queue, transaction
+from wabot.db.sql import Row, _queue, start, transaction
 
 __all__ = [
     "add_key", "dead_events", "due_events", "event_delivered", "event_failed", "key_name", "keys", "message",
-    "next_event_at", "remember", "remembered", "retry_event", "revoke_key", "send",
+    "next_event_at", "remember", "remembered", "retry_event", "revoke_key", "send", "start_flow",
 ]
 
 
@@ -89,6 +90,29 @@ def send(
                 (*idempotency, 202, json.dumps(answer), now),
             )
     return row, 202, answer
+
+
+def start_flow(
+    conn: sqlite3.Connection, started: codec.Started, answer: Any, now: float,
+    idempotency: tuple[str, str, str] | None,
+) -> tuple[int | None, int, Any]:
+    """Keep a flow start in the inbox and the answer for its Idempotency-Key, in one commit (before the 202).
+
+    Returns (the inbox seq, or None when the key was used before; the status; the answer).
+    """
+    with transaction(conn):
+        if idempotency is not None:
+            seen = remembered(conn, idempotency[0], idempotency[1])
+            if seen is not None:
+                return None, seen[1], seen[2]
+        seq = start(conn, started, now)
+        if idempotency is not None:
+            conn.execute(
+                "INSERT INTO api_requests (api_key, idempotency_key, fingerprint, status, response, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (*idempotency, 202, json.dumps(answer), now),
+            )
+    return seq, 202, answer
 
 
 def message(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:

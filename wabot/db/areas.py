@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from wabot.db.codec import Started
 from wabot.db.rows import OutRow
 
 __all__ = ["Account", "ApiData", "CampaignData", "ConsoleData", "Event", "EventRow", "Found", "Recipient", "Skip"]
@@ -49,6 +50,12 @@ class ApiData(Protocol):
         self, customer: str, body: dict[str, Any], *, now: float, idempotency: tuple[str, str, str] | None
     ) -> tuple[OutRow | None, int, Any]:
         """Queue one message; with (api key, Idempotency-Key, fingerprint) only once: (row or None, status, answer)."""
+
+    async def start_flow(
+        self, started: Started, *, answer: Any, now: float, idempotency: tuple[str, str, str] | None
+    ) -> tuple[int | None, int, Any]:
+        """Keep a flow the business starts in the inbox (durable before the 202), with the answer for its
+        Idempotency-Key, in one commit: (its inbox seq, or None when the key was used before; status; answer)."""
 
     async def message(self, row_id: int) -> dict[str, Any] | None:
         """What became of a message sent through the API (its outbox row), or None."""

@@ -15,11 +15,12 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from wabot.db import pgsql
+from wabot.db import codec, pgsql
 from wabot.db.areas import ApiData, CampaignData, ConsoleData
 from wabot.db.postgres import PgStore
 from wabot.db.store import OutRow, Store
-from wabot.state import State, Status
+from wabot.db.timersql import Fired, TimerRow
+from wabot.state import State, Status, TimerChange
 from wabot.whatsapp import inbound
 
 __all__ = ["DATA_ERRORS", "DB_ERRORS", "Database", "OutRow", "open_database"]
@@ -36,6 +37,7 @@ class Database(Protocol):
     """The database of one shop; every call is one transaction."""
 
     path: str  # what messages call it: the SQLite file, or the URL without its password
+    events: bool  # events.url is set: a reply Meta reports failed is kept as a reply_failed event
 
     @property
     def api(self) -> ApiData: ...
@@ -52,7 +54,7 @@ class Database(Protocol):
         self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
     ) -> list[tuple[int, inbound.Message]]: ...
 
-    async def pending(self) -> list[tuple[int, inbound.Message]]: ...
+    async def pending(self) -> list[tuple[int, codec.Pending]]: ...
 
     async def skip(self, seq: int, *, customer: str) -> None: ...
 
@@ -69,6 +71,8 @@ class Database(Protocol):
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
         events: Iterable[tuple[str, dict[str, Any]]] = (),
+        timers: Iterable[TimerChange] = (),
+        fired: Fired | None = None,
     ) -> list[OutRow]: ...
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]: ...
@@ -93,7 +97,7 @@ class Database(Protocol):
 
     async def customers_like(self, pattern: str, *, limit: int = 10) -> list[str]: ...
 
-    async def purge(self, *, before: float) -> int: ...
+    async def purge(self, *, before: float, batch: int = ...) -> int: ...
 
     async def queued(self) -> list[OutRow]: ...
 
@@ -110,6 +114,16 @@ class Database(Protocol):
     async def mark_retry(self, row_id: int, *, code: int | None, error: str, now: float) -> None: ...
 
     async def outbox_row(self, row_id: int) -> dict[str, Any] | None: ...
+
+    async def claim_timers(self, *, owner: str, now: float, until: float, limit: int = 100) -> list[TimerRow]: ...
+
+    async def next_timer(self) -> float | None: ...
+
+    async def timer_pending(self, timer: int) -> bool: ...
+
+    async def unclaim_timers(self) -> int: ...
+
+    async def timers(self, customer: str, *, limit: int = 20) -> list[dict[str, Any]]: ...
 
 
 async def open_database(target: str | Path, *, synchronous: str = "normal") -> Database:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from wabot.whatsapp import inbound
+from wabot.whatsapp import inbound, outbound
 
 # Every dataclass that can appear inside an inbound.Message, by name.
 _TYPES: dict[str, type[Any]] = {
@@ -65,3 +66,42 @@ def load_message(text: str) -> inbound.Message:
     if not isinstance(value, inbound.Message):
         raise ValueError("stored value is not an inbound message")
     return value
+
+
+STARTED = "wabot:start:"  # inbox message ids of flows the business API started (never one of Meta's wamid.…)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A flow the business API started, kept in the inbox (before the 202) so a crash cannot lose it.
+
+    `opening`: the 24-hour window was closed, so this template goes instead of the flow's first messages.
+    """
+
+    customer: inbound.Customer
+    flow: str
+    vars: dict[str, Any]
+    opening: outbound.Template | None = None
+
+
+Pending = inbound.Message | Started  # what an inbox row holds
+
+
+def dump_started(started: Started) -> str:
+    c, t = started.customer, started.opening
+    return json.dumps({
+        "_t": "Started", "flow": started.flow, "vars": started.vars,
+        "customer": {"wa_id": c.wa_id, "user_id": c.user_id, "name": c.name},
+        "opening": None if t is None else {"name": t.name, "language": t.language, "components": list(t.components)},
+    }, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def load_pending(text: str) -> Pending:
+    """An inbox row's value: a customer's message, or a flow the business started."""
+    data = json.loads(text)
+    if isinstance(data, dict) and data.get("_t") == "Started":
+        c, t = data["customer"], data.get("opening")
+        opening = None if t is None else outbound.Template(t["name"], t["language"], tuple(t["components"]))
+        return Started(inbound.Customer(c.get("wa_id"), c.get("user_id"), c.get("name")), data["flow"],
+                       dict(data["vars"]), opening)
+    return load_message(text)

@@ -22,7 +22,10 @@ def entry(row: tuple[Any, ...], *, timezone: str = "UTC") -> dict[str, Any]:
         "direction": direction,
     }
     if direction == "in":
-        message = codec.load_message(payload)
+        message = codec.load_pending(payload)
+        if isinstance(message, codec.Started):
+            item.update(type="start", text=f"[the business API started the flow {message.flow}]", status=status)
+            return item
         item.update(id=message.id, type=message.type, text=message.text or f"[{message.type}]", status=status)
     else:
         body = json.loads(payload)
@@ -38,6 +41,15 @@ def lines(entries: list[dict[str, Any]]) -> Iterator[str]:
         who = "customer" if e["direction"] == "in" else "bot     "
         status = "" if e["direction"] == "in" else f"  [{e['status']}{': ' + e['error'] if 'error' in e else ''}]"
         yield f"{e['at'].replace('T', ' ')}  {who}  {e['text']}{status}"  # with its zone, as the log's times
+
+
+def timer_lines(timers: list[dict[str, Any]], *, timezone: str = "UTC") -> Iterator[str]:
+    """A customer's flow timers for the terminal, by when they are due: when, what, where, and what became of it."""
+    for t in sorted(timers, key=lambda t: (t["due"], t["id"])):
+        due = datetime.fromtimestamp(t["due"], ZoneInfo(timezone)).isoformat(sep=" ", timespec="seconds")
+        what = f"{t['kind']} {t['n']}" if t["kind"] == "remind" else t["kind"]
+        outcome = t["status"] + (f": {t['note']}" if t["note"] else "")
+        yield f"{due}  timer     {what} at {t['flow']}/{t['step']}  [{outcome}]"
 
 
 def number_pattern(text: str) -> str | None:

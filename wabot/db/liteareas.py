@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from wabot.db import apisql, campaignsql, reports, sql, staff
+from wabot.db import apisql, campaignsql, codec, reports, sql, staff
 from wabot.db.areas import Account, Event, EventRow, Found, Recipient, Skip
 from wabot.db.rows import OutRow
 
@@ -50,6 +50,11 @@ class LiteApi:
     ) -> tuple[OutRow | None, int, Any]:
         row, status, answer = await self._run(apisql.send, customer, body, now, idempotency)
         return (OutRow(*row) if row else None), status, answer
+
+    async def start_flow(
+        self, started: codec.Started, *, answer: Any, now: float, idempotency: tuple[str, str, str] | None
+    ) -> tuple[int | None, int, Any]:
+        return await self._run(apisql.start_flow, started, answer, now, idempotency)
 
     async def message(self, row_id: int) -> dict[str, Any] | None:
         return await self._run(apisql.message, row_id)

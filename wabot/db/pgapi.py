@@ -9,12 +9,14 @@ same event at once, and a customer's next event waits until the one before it is
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from wabot.db import codec
 from wabot.db.areas import Event, EventRow
 from wabot.db.rows import OutRow
 
@@ -67,24 +69,27 @@ class PgApi:
         self, customer: str, body: dict[str, Any], *, now: float, idempotency: tuple[str, str, str] | None
     ) -> tuple[OutRow | None, int, Any]:
         async with self.pool.acquire() as conn, conn.transaction():
-            if idempotency is not None:
-                # the key's row first: a second request with the same key waits here for this commit, then sees it
-                fresh = await conn.fetchval(
-                    "INSERT INTO api_requests (api_key, idempotency_key, fingerprint, status, response, created_at)"
-                    " VALUES ($1, $2, $3, 0, 'null', $4) ON CONFLICT DO NOTHING RETURNING 1", *idempotency, now,
-                )
-                if fresh is None:
-                    seen = await _remembered(conn, idempotency[0], idempotency[1])
-                    assert seen is not None  # the row that refused ours is committed: this statement sees it
-                    return None, seen[1], seen[2]
+            if idempotency is not None and (seen := await _first(conn, idempotency, now)) is not None:
+                return None, seen[1], seen[2]
             row = (await queue(conn, customer, [body], None, now))[0]
             answer = {"id": str(row.id), "status": "queued"}
             if idempotency is not None:
-                await conn.execute(
-                    "UPDATE api_requests SET status = 202, response = $3 WHERE api_key = $1 AND idempotency_key = $2",
-                    idempotency[0], idempotency[1], json.dumps(answer),
-                )
+                await _answered(conn, idempotency, answer)
         return row, 202, answer
+
+    async def start_flow(
+        self, started: codec.Started, *, answer: Any, now: float, idempotency: tuple[str, str, str] | None
+    ) -> tuple[int | None, int, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if idempotency is not None and (seen := await _first(conn, idempotency, now)) is not None:
+                return None, seen[1], seen[2]
+            seq = await conn.fetchval(
+                "INSERT INTO inbox (message_id, customer, message, received_at) VALUES ($1, $2, $3, $4) RETURNING seq",
+                codec.STARTED + uuid.uuid4().hex, started.customer.key, codec.dump_started(started), now,
+            )
+            if idempotency is not None:
+                await _answered(conn, idempotency, answer)
+        return int(seq), 202, answer
 
     async def message(self, row_id: int) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
@@ -141,6 +146,29 @@ class PgApi:
             " WHERE id = $2 AND status = 'dead' RETURNING 1", now, event_id,
         )
         return done is not None
+
+
+async def _first(conn: Conn, idempotency: tuple[str, str, str], now: float) -> tuple[str, int, Any] | None:
+    """Take the Idempotency-Key for this request, or the answer kept for it (None: the key is ours now).
+
+    The key's row comes first: a second request with the same key waits on it until this commit, then sees it.
+    """
+    fresh = await conn.fetchval(
+        "INSERT INTO api_requests (api_key, idempotency_key, fingerprint, status, response, created_at)"
+        " VALUES ($1, $2, $3, 0, 'null', $4) ON CONFLICT DO NOTHING RETURNING 1", *idempotency, now,
+    )
+    if fresh is not None:
+        return None
+    seen = await _remembered(conn, idempotency[0], idempotency[1])
+    assert seen is not None  # the row that refused ours is committed: this statement sees it
+    return seen
+
+
+async def _answered(conn: Conn, idempotency: tuple[str, str, str], answer: Any) -> None:
+    await conn.execute(
+        "UPDATE api_requests SET status = 202, response = $3 WHERE api_key = $1 AND idempotency_key = $2",
+        idempotency[0], idempotency[1], json.dumps(answer),
+    )
 
 
 async def _remembered(conn: Conn | asyncpg.Pool, api_key: str, idempotency_key: str) -> tuple[str, int, Any] | None:

@@ -13,6 +13,7 @@ import re
 
 import asyncpg
 
+from wabot.db import pgtimers
 from wabot.db.sql import newer
 from wabot.errors import DatabaseError
 
@@ -193,6 +194,8 @@ MIGRATIONS = [
     CREATE INDEX outbox_created ON outbox (created_at);
     CREATE INDEX outbox_failed ON outbox (error_code, error) WHERE status = 'failed';
     """,
+    # 6: flow timers, as SQLite's migration 6 (db/pgtimers.py)
+    pgtimers.MIGRATION,
 ]
 
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: instances on other machines may drift

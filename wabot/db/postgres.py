@@ -12,23 +12,27 @@ message another instance already finished, so a lease lost to a long pause never
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
 
-from wabot.db import codec, pgapi, pgsql
+from wabot.db import codec, pgapi, pgsql, pgtimers
 from wabot.db.pgapi import Conn, PgApi
 from wabot.db.pgcampaigns import PgCampaigns
 from wabot.db.pgconsole import PgConsole
 from wabot.db.rows import OutRow
 from wabot.db.sql import _RANK, _RANK_SQL
-from wabot.state import HANDOFF, State, Status
+from wabot.db.store import PURGE_PAUSE
+from wabot.db.timersql import Fired, TimerRow
+from wabot.state import HANDOFF, State, Status, TimerChange
 from wabot.whatsapp import inbound
 
 __all__ = ["CHANNEL", "Conn", "Lost", "PgStore", "Stale"]
 
+PURGE_BATCH = 1000  # rows a purge transaction deletes (the work is the database server's, not the loop's)
 CHANNEL = "wabot"  # LISTEN/NOTIFY channel of the instances sharing this database
 
 
@@ -52,6 +56,7 @@ class PgStore:
         self.api = PgApi(pool)  # the business API's, the campaigns' and the console's data (db/areas.py)
         self.campaigns = PgCampaigns(pool)
         self.console = PgConsole(pool)
+        self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
 
     @classmethod
     async def open(cls, url: str) -> PgStore:
@@ -101,14 +106,20 @@ class PgStore:
         if rank is None:
             return
         first = s.errors[0] if s.errors else None
-        await conn.execute(
+        code = first.code if first else None
+        error = f"{first.title}: {first.details or first.message}" if first else None
+        moved = await conn.fetch(
             "UPDATE outbox SET status = $1, updated_at = $2, error_code = COALESCE($3, error_code),"
-            f" error = COALESCE($4, error) WHERE wamid = $5 AND {_RANK_SQL} < $6",
-            s.status, now, first.code if first else None,
-            f"{first.title}: {first.details or first.message}" if first else None, s.id, rank,
+            f" error = COALESCE($4, error) WHERE wamid = $5 AND {_RANK_SQL} < $6 RETURNING id, customer",
+            s.status, now, code, error, s.id, rank,
         )
+        if self.events and s.status == "failed":  # moved forward only once: a redelivered status tells nothing twice
+            for row_id, customer in moved:
+                await pgapi.add_events(conn, customer, [("reply_failed", {
+                    "id": str(row_id), "code": code, "error": error or "Meta reported it failed", "wamid": s.id,
+                })], now)
 
-    async def pending(self, customer: str | None = None) -> list[tuple[int, inbound.Message]]:
+    async def pending(self, customer: str | None = None) -> list[tuple[int, codec.Pending]]:
         """Inbound messages stored but not yet processed, oldest first (of one customer, when given)."""
         if customer is None:
             rows = await self.pool.fetch("SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq")
@@ -116,7 +127,7 @@ class PgStore:
             rows = await self.pool.fetch(
                 "SELECT seq, message FROM inbox WHERE customer = $1 AND done = 0 ORDER BY seq", customer
             )
-        return [(int(seq), codec.load_message(text)) for seq, text in rows]
+        return [(int(seq), codec.load_pending(text)) for seq, text in rows]
 
     async def skip(self, seq: int, *, customer: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -141,6 +152,8 @@ class PgStore:
         handoff: str | None = None,
         events: Iterable[tuple[str, dict[str, Any]]] = (),
         owner: str | None = None,
+        timers: Iterable[TimerChange] = (),
+        fired: Fired | None = None,
     ) -> list[OutRow]:
         """In one commit: mark the inbound message done, save the new state, queue the replies.
 
@@ -151,9 +164,10 @@ class PgStore:
         """
         async with self.pool.acquire() as conn, conn.transaction():
             if owner is not None:  # the claim row stays locked to the commit: no takeover can slip in between
+                # a lease that ran out while nobody took the customer over is still this owner's (its next renewal
+                # extends it): refusing the turn then would leave the message to nobody
                 held = await conn.fetchval(
-                    f"SELECT 1 FROM claims WHERE customer = $1 AND owner = $2 AND until >= {pgsql.NOW} FOR UPDATE",
-                    customer, owner,
+                    "SELECT 1 FROM claims WHERE customer = $1 AND owner = $2 FOR UPDATE", customer, owner,
                 )
                 if held is None:
                     raise Lost(f"the claim is no longer held by {owner}")
@@ -175,6 +189,7 @@ class PgStore:
                 customer, state.to_json(), state.status, _contact(contact) if contact else None, handoff,
                 now if state.status == HANDOFF else None, now,
             )
+            await pgtimers.apply(conn, customer, timers, fired, now)
             return await pgapi.queue(conn, customer, bodies, seq, now)
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
@@ -199,6 +214,23 @@ class PgStore:
             for c, ct, r, at in rows
         ]
 
+    # --- flow timers (db/pgtimers.py) ----------------------------------------------------------
+
+    async def claim_timers(self, *, owner: str, now: float, until: float, limit: int = 100) -> list[TimerRow]:
+        return await pgtimers.claim(self.pool, owner, now, until, limit)
+
+    async def next_timer(self) -> float | None:
+        return await pgtimers.next_due(self.pool)
+
+    async def timer_pending(self, timer: int) -> bool:
+        return await pgtimers.pending(self.pool, timer)
+
+    async def unclaim_timers(self) -> int:
+        return 0  # other instances may hold claims: a dead one's run out after its lease
+
+    async def timers(self, customer: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        return await pgtimers.of_customer(self.pool, customer, limit)
+
     async def stale_handoffs(self, *, before: float) -> list[str]:
         """Customers in a handoff that no person has answered since `before` (the state keeps when one last did)."""
         rows = await self.pool.fetch(
@@ -210,7 +242,8 @@ class PgStore:
 
     async def last_inbound(self, customer: str) -> float | None:
         at = await self.pool.fetchval(
-            "SELECT received_at FROM inbox WHERE customer = $1 ORDER BY seq DESC LIMIT 1", customer
+            "SELECT received_at FROM inbox WHERE customer = $1 AND message_id NOT LIKE 'wabot:start:%'"
+            " ORDER BY seq DESC LIMIT 1", customer
         )
         return None if at is None else float(at)
 
@@ -258,15 +291,23 @@ class PgStore:
         )
         return [str(r[0]) for r in rows]
 
-    async def purge(self, *, before: float) -> int:
+    async def purge(self, *, before: float, batch: int = PURGE_BATCH) -> int:
+        """Forget finished history older than `before`, `batch` rows a transaction; return rows deleted.
+
+        Short transactions: no row lock held for the whole purge (a status arriving for an old reply would
+        wait on it), and the loop's other queries get the pool between two batches (issue 15).
+        """
         total = 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            for sql in (
-                "DELETE FROM inbox WHERE done = 1 AND received_at < $1",
-                "DELETE FROM outbox WHERE status != 'queued' AND updated_at < $1",
-                "DELETE FROM statuses WHERE timestamp < $1",
-            ):
-                total += _count(await conn.execute(sql, before))
+        for sql in (
+            "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < $1 LIMIT $2)",
+            "DELETE FROM outbox WHERE id IN"
+            " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < $1 LIMIT $2)",
+            "DELETE FROM statuses WHERE ctid = ANY(ARRAY(SELECT ctid FROM statuses WHERE timestamp < $1 LIMIT $2))",
+        ):
+            while (removed := _count(await self.pool.execute(sql, before, batch))) == batch:
+                total += removed
+                await asyncio.sleep(PURGE_PAUSE)
+            total += removed
         return total
 
     # --- outbox -------------------------------------------------------------------------------

@@ -102,7 +102,8 @@ def by_day(conn: sqlite3.Connection, since: float, offset: float, days: int) -> 
     for n in range(days, -1, -1):
         start = first + n * 86400
         end = start + 86400
-        got_in = conn.execute("SELECT COUNT(*) FROM inbox WHERE received_at >= ? AND received_at < ? AND done = 1",
+        got_in = conn.execute("SELECT COUNT(*) FROM inbox WHERE received_at >= ? AND received_at < ? AND done = 1"
+                              " AND message_id NOT LIKE 'wabot:start:%'",
                               (start, end)).fetchone()[0]
         got_out = conn.execute("SELECT COUNT(*) FROM outbox WHERE created_at >= ? AND created_at < ?",
                                (start, end)).fetchone()[0]

@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
-import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from wabot.db import backup, codec
+from wabot.db import backup, codec, timersql
 from wabot.db.areas import Event
 from wabot.errors import DatabaseError
-from wabot.state import HANDOFF, State
+from wabot.state import HANDOFF, State, TimerChange
 from wabot.whatsapp import inbound
 
 log = logging.getLogger(__name__)
@@ -184,6 +183,8 @@ MIGRATIONS = [
     CREATE INDEX outbox_created ON outbox (created_at);
     CREATE INDEX outbox_failed ON outbox (error_code, error) WHERE status = 'failed';
     """,
+    # 6: flow timers (reminders, timeouts, waits), kept in the commit of the turn that sets them: db/timersql.py
+    timersql.MIGRATION,
 ]
 
 # Short, so a writer in another process (a migration, the sqlite3 shell) never freezes the event loop for
@@ -247,8 +248,10 @@ class transaction:
 
 
 def record(
-    conn: sqlite3.Connection, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], now: float
+    conn: sqlite3.Connection, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], now: float,
+    events: bool = False,
 ) -> list[tuple[int, inbound.Message]]:
+    """`events`: a reply Meta reports failed (a status webhook) is told to the shop, in the same commit."""
     fresh: list[tuple[int, inbound.Message]] = []
     with transaction(conn):
         for m in messages:
@@ -260,11 +263,11 @@ def record(
             if row is not None:
                 fresh.append((int(row[0]), m))
         for s in statuses:
-            _status(conn, s, now)
+            _status(conn, s, now, events)
     return fresh
 
 
-def _status(conn: sqlite3.Connection, s: inbound.Status, now: float) -> None:
+def _status(conn: sqlite3.Connection, s: inbound.Status, now: float, events: bool = False) -> None:
     errors = json.dumps([_err(e) for e in s.errors], ensure_ascii=False) if s.errors else None
     conn.execute(
         "INSERT INTO statuses (wamid, status, timestamp, recipient, errors) VALUES (?, ?, ?, ?, ?)"
@@ -275,23 +278,32 @@ def _status(conn: sqlite3.Connection, s: inbound.Status, now: float) -> None:
     if rank is None:
         return
     first = s.errors[0] if s.errors else None
-    conn.execute(
+    code = first.code if first else None
+    error = f"{first.title}: {first.details or first.message}" if first else None
+    moved = conn.execute(
         "UPDATE outbox SET status = ?, updated_at = ?, error_code = COALESCE(?, error_code),"
-        f" error = COALESCE(?, error) WHERE wamid = ? AND {_RANK_SQL} < ?",
-        (
-            s.status,
-            now,
-            first.code if first else None,
-            f"{first.title}: {first.details or first.message}" if first else None,
-            s.id,
-            rank,
-        ),
-    )
+        f" error = COALESCE(?, error) WHERE wamid = ? AND {_RANK_SQL} < ? RETURNING id, customer",
+        (s.status, now, code, error, s.id, rank),
+    ).fetchall()
+    if events and s.status == "failed":  # moved forward only once, so a redelivered status tells nothing twice
+        for row_id, customer in moved:
+            add_events(conn, customer, [("reply_failed", {"id": str(row_id), "code": code,
+                                                          "error": error or "Meta reported it failed",
+                                                          "wamid": s.id})], now)
 
 
-def pending(conn: sqlite3.Connection) -> list[tuple[int, inbound.Message]]:
+def pending(conn: sqlite3.Connection) -> list[tuple[int, codec.Pending]]:
     rows = conn.execute("SELECT seq, message FROM inbox WHERE done = 0 ORDER BY seq").fetchall()
-    return [(int(seq), codec.load_message(text)) for seq, text in rows]
+    return [(int(seq), codec.load_pending(text)) for seq, text in rows]
+
+
+def start(conn: sqlite3.Connection, started: codec.Started, now: float) -> int:
+    """Keep a flow the business started in the inbox, in order with the customer's messages; its seq."""
+    row = conn.execute(
+        "INSERT INTO inbox (message_id, customer, message, received_at) VALUES (?, ?, ?, ?) RETURNING seq",
+        (codec.STARTED + uuid.uuid4().hex, started.customer.key, codec.dump_started(started), now),
+    ).fetchone()
+    return int(row[0])
 
 
 def skip(conn: sqlite3.Connection, seq: int, customer: str) -> None:
@@ -318,9 +330,12 @@ def finish_turn(
     contact: inbound.Customer | None,
     handoff: str | None,
     events: Iterable[Event] = (),
+    timers: Iterable[TimerChange] = (),
+    fired: timersql.Fired | None = None,
 ) -> list[Row]:
     with transaction(conn):
         add_events(conn, customer, events, now)
+        timersql.apply(conn, customer, timers, fired, now)
         conn.execute(
             "INSERT INTO conversations (customer, state, status, contact, handoff_reason, handoff_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -388,7 +403,8 @@ def handoffs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def last_inbound(conn: sqlite3.Connection, customer: str) -> float | None:
     """When the customer's latest message reached us (the 24-hour window runs from it)."""
     row = conn.execute(
-        "SELECT received_at FROM inbox WHERE customer = ? ORDER BY seq DESC LIMIT 1", (customer,)
+        "SELECT received_at FROM inbox WHERE customer = ? AND message_id NOT LIKE 'wabot:start:%'"
+        " ORDER BY seq DESC LIMIT 1", (customer,)
     ).fetchone()
     return None if row is None else float(row[0])
 
@@ -442,53 +458,6 @@ def customers_like(conn: sqlite3.Connection, pattern: str, limit: int) -> list[s
         (pattern, limit),
     ).fetchall()
     return [str(r[0]) for r in rows]
-
-
-PURGES = (  # finished history, oldest first, through the indexes of migration 2
-    "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < ? LIMIT ?)",
-    "DELETE FROM outbox WHERE id IN"
-    " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < ? LIMIT ?)",
-    "DELETE FROM statuses WHERE rowid IN (SELECT rowid FROM statuses WHERE timestamp < ? LIMIT ?)",
-)
-
-
-def purge_batch(conn: sqlite3.Connection, which: int, before: float, limit: int) -> int:
-    """Delete up to `limit` rows older than `before` with PURGES[which], in one short transaction."""
-    with transaction(conn):
-        return int(conn.execute(PURGES[which], (before, limit)).rowcount)
-
-
-PURGE_CHECKPOINT_EVERY = 0.5  # seconds between the purge thread's checkpoints
-
-
-def purge_apart(path: str, before: float, limit: int, *, pause: float, stop: threading.Event,
-                gate: threading.Lock) -> int:
-    """The whole purge on a connection of its own, for a worker thread: rows deleted (until `stop` is set).
-
-    Each batch holds `gate`, the lock the server's own transactions take without blocking the loop, so the two
-    never wait on SQLite's lock (whose waiting is unfair: the thread won the race again and again, for seconds).
-    The disk work the deletes cause (checkpoints, fsync) happens here, outside the gate, not on the loop.
-    """
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout=5000")  # this thread may wait for another program; the server does not
-    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints below, after the gate is released
-    total = 0
-    checkpointed = time.monotonic()
-    try:
-        for which in range(len(PURGES)):
-            while not stop.is_set():
-                with gate:
-                    removed = purge_batch(conn, which, before, limit)
-                if time.monotonic() - checkpointed > PURGE_CHECKPOINT_EVERY:  # each one syncs the disk: not too often
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # copies the WAL to the file; blocks no writer
-                    checkpointed = time.monotonic()
-                total += removed
-                if removed < limit:
-                    break
-                time.sleep(pause)
-    finally:
-        conn.close()
-    return total
 
 
 # --- outbox -----------------------------------------------------------------------------------

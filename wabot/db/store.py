@@ -17,23 +17,26 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wabot.db import campaignsql, sql
+from wabot.db import campaignsql, codec, sql, timersql
 from wabot.db.areas import Event
 from wabot.db.liteareas import LiteApi, LiteCampaigns, LiteConsole
+from wabot.db.purge import PURGES, Pacing, purge_apart, purge_batch
 from wabot.db.rows import OutRow
-from wabot.state import State, Status
+from wabot.state import State, Status, TimerChange
 from wabot.whatsapp import inbound
 
 __all__ = ["OutRow", "Store"]
 
 T = TypeVar("T")
 
-PURGE_BATCH = 250  # rows a purge transaction deletes: a few milliseconds on the loop (bench/purge.py)
+PURGE_BATCH = 250  # the most rows a purge transaction deletes: a few milliseconds (bench/purge.py)
 PURGE_PAUSE = 0.01  # seconds the loop is left to serve between two batches
+AUTOCHECKPOINT = 1000  # SQLite's default: the server's commits checkpoint the WAL past this many pages
 LOCKED_RETRIES = 40  # with pauses growing to 0.25 s: about 8 seconds before a locked database is an error
 
 
@@ -45,6 +48,8 @@ class Store:
         self.path = path
         self.closed = False
         self.gate = threading.Lock()  # held by each transaction, the server's and the purge thread's
+        self.pacing = Pacing(busy_at=time.monotonic())  # tells the purge thread when the server works
+        self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
         self.api = LiteApi(self._run)  # the business API's data (db/areas.py)
         self.campaigns = LiteCampaigns(self._run)
         self.console = LiteConsole(self._run)
@@ -61,6 +66,7 @@ class Store:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.closed:
             raise sqlite3.ProgrammingError(f"the database {self.path} is closed")
+        self.pacing.busy_at = 0.0  # working: the purge thread waits for a quiet moment
         while not self.gate.acquire(blocking=False):  # noqa: ASYNC110 - a thread holds it: poll, the loop free
             await asyncio.sleep(0.001)
         try:
@@ -73,6 +79,7 @@ class Store:
                 await asyncio.sleep(min(0.25, 0.01 * attempt))
         finally:
             self.gate.release()
+            self.pacing.busy_at = time.monotonic()
         raise AssertionError("unreachable")
 
     # --- inbox --------------------------------------------------------------------------------
@@ -81,9 +88,9 @@ class Store:
         self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
     ) -> list[tuple[int, inbound.Message]]:
         """Store a webhook's messages and statuses in one commit; return the messages seen for the first time."""
-        return await self._run(sql.record, list(messages), list(statuses), now)
+        return await self._run(sql.record, list(messages), list(statuses), now, self.events)
 
-    async def pending(self) -> list[tuple[int, inbound.Message]]:
+    async def pending(self) -> list[tuple[int, codec.Pending]]:
         """Inbound messages stored but not yet fully processed (after a crash or restart), oldest first."""
         return await self._run(sql.pending)
 
@@ -107,13 +114,17 @@ class Store:
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
         events: Iterable[Event] = (),
+        timers: Iterable[TimerChange] = (),
+        fired: timersql.Fired | None = None,
     ) -> list[OutRow]:
         """In one commit: save the new state, queue the replies, mark the inbound message done.
 
         `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff;
-        `events` are kept for the shop's systems in the same commit.
+        `events` are kept for the shop's systems in the same commit; so are the timers the turn set or
+        cancelled, and `fired`, the timer this turn handled (its id and what it did).
         """
-        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events))
+        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events),
+                               list(timers), fired)
         return [OutRow(*r) for r in rows]
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
@@ -160,25 +171,30 @@ class Store:
     async def purge(self, *, before: float, batch: int = PURGE_BATCH) -> int:
         """Forget finished conversation history older than `before` (the retention period); return rows deleted.
 
-        A batch per transaction, in a worker thread on a connection of its own: 2 million rows in one
-        transaction held the loop for 3.4 seconds, and even small batches on the loop stalled it for the
-        checkpoints (disk syncs) their deletes cause (issue 15, bench/purge.py).
+        Batches of at most `batch` rows, each its own transaction, in a worker thread on a connection of its
+        own, which also does the WAL checkpoints; the server's connection makes none meanwhile (db/purge.py
+        says why: issue 15, bench/purge.py).
         """
         if self.path == ":memory:":  # a private database: no second connection can see it
             total = 0
-            for which in range(len(sql.PURGES)):
-                while (removed := await self._run(sql.purge_batch, which, before, batch)) == batch:
+            for which in range(len(PURGES)):
+                while (removed := await self._run(purge_batch, which, before, batch)) == batch:
                     total += removed
                     await asyncio.sleep(PURGE_PAUSE)
                 total += removed
             return total
         stop = threading.Event()
+        self.pacing.batch, self.pacing.pause = batch, PURGE_PAUSE
+        self.conn.execute("PRAGMA wal_autocheckpoint=0")  # sets a callback: no lock, no disk
         try:
-            return await asyncio.to_thread(sql.purge_apart, self.path, before, batch, pause=PURGE_PAUSE, stop=stop,
+            return await asyncio.to_thread(purge_apart, self.path, before, pacing=self.pacing, stop=stop,
                                            gate=self.gate)
         except asyncio.CancelledError:  # shutting down: the thread ends after its current batch
             stop.set()
             raise
+        finally:
+            if not self.closed:
+                self.conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT}")
 
     # --- outbox -------------------------------------------------------------------------------
 
@@ -224,6 +240,28 @@ class Store:
 
     async def outbox_row(self, row_id: int) -> dict[str, Any] | None:
         return await self._run(sql.outbox_row, row_id)
+
+    # --- flow timers (db/timersql.py) ----------------------------------------------------------
+
+    async def claim_timers(self, *, owner: str, now: float, until: float, limit: int = 100
+                           ) -> list[timersql.TimerRow]:
+        """Due timers nobody holds, now held by `owner` until `until` (handed to the dispatcher once)."""
+        return await self._run(timersql.claim, owner, now, until, limit)
+
+    async def next_timer(self) -> float | None:
+        """When the next pending timer is due (None: none is)."""
+        return await self._run(timersql.next_due)
+
+    async def timer_pending(self, timer: int) -> bool:
+        return await self._run(timersql.pending, timer)
+
+    async def unclaim_timers(self) -> int:
+        """Void the claims a killed server left (this is the only server of the file): overdue timers fire now."""
+        return await self._run(timersql.unclaim)
+
+    async def timers(self, customer: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The customer's timers, newest first (pending, fired, cancelled, with notes)."""
+        return await self._run(timersql.of_customer, customer, limit)
 
     async def stale_handoffs(self, *, before: float) -> list[str]:
         """Customers in a handoff that no person has answered since `before`."""

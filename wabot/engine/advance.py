@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from wabot.engine import answering, handoffs
+from wabot.engine import answering, handoffs, schedule, timers
 from wabot.engine.events import (
     Answered,
     Effect,
@@ -24,18 +24,20 @@ from wabot.engine.events import (
     StartFlow,
     TakeOver,
     Tick,
+    TimerFired,
 )
 from wabot.engine.turn import KEPT_ON_END, Turn
 from wabot.flows.model import Bot, Handoff, Jump, ReplyRef, TextSpec, Trigger
-from wabot.state import HANDOFF, HTTP, IDLE, WAITING, State
+from wabot.state import HANDOFF, HTTP, IDLE, WAITING, CancelTimers, SetTimer, State
 from wabot.templates import Renderer
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
 from wabot.whatsapp.fitting import fit_all
 
 __all__ = [
-    "Answered", "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome", "Resume",
-    "StartFlow", "TakeOver", "Tick", "advance", "named_reply", "reengage",
+    "Answered", "CancelTimers", "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome",
+    "Resume", "SetTimer", "StartFlow", "TakeOver", "Tick", "TimerFired", "advance", "named_reply", "opening",
+    "reengage",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Outcome:
     replies: tuple[outbound.Outgoing, ...] = ()
     effects: tuple[Effect, ...] = ()
     finished: tuple[tuple[str, dict[str, Any]], ...] = ()  # (flow, its variables) for each flow that ended
+    note: str = ""  # what a due timer did (TimerFired), for the history
 
 
 def advance(
@@ -60,7 +63,24 @@ def advance(
     customer: inbound.Customer,
     now: float,
 ) -> Outcome:
-    """Run the conversation from `state` on `event` until it waits for the customer or an effect."""
+    """Run the conversation from `state` on `event` until it waits for the customer, an effect or a timer."""
+    outcome = _advance(bot, renderer, state, event, customer=customer, now=now)
+    message = event.message if isinstance(event, Incoming) else None
+    answered = message is not None and not isinstance(message.content, IGNORED)
+    stopped = answered and message is not None and handoffs.is_stop(bot, message)
+    effects = timers.settle(bot, state, outcome.state, outcome.effects, answered=answered, stopped=stopped, now=now)
+    return outcome if effects == outcome.effects else replace(outcome, effects=effects)
+
+
+def _advance(
+    bot: Bot,
+    renderer: Renderer,
+    state: State | None,
+    event: Event,
+    *,
+    customer: inbound.Customer,
+    now: float,
+) -> Outcome:
     state = state or State()
     if isinstance(event, TakeOver):
         if state.status == HANDOFF:
@@ -68,6 +88,8 @@ def advance(
         return Outcome(state.with_(status=HANDOFF, handoff_at=now), effects=(HandoffOpened(event.reason),))
     if isinstance(event, Resume) and state.status == HANDOFF and not state.flow:
         return Outcome(state.with_(status=IDLE))  # taken over between conversations: the next message starts one
+    if isinstance(event, TimerFired):  # before the check below: a timer of a step that is gone does nothing
+        return _timer(Turn(bot, renderer, state, customer=customer, now=now), state, event, now=now)
     if state.status != IDLE and _lost(bot, state):
         # the flows were edited under this conversation (hot reload): start over, and say so
         log.warning("step %s/%s no longer exists after a flow change; the customer starts over", state.flow, state.step)
@@ -125,7 +147,7 @@ def _incoming(
     if isinstance(message.content, IGNORED):
         return Outcome(state.with_(last_seen=now))
     turn = Turn(bot, renderer, state, customer=customer, now=now, message=message)
-    silence = now - state.last_seen > bot.session_timeout
+    silence = now - state.last_seen > schedule.patience(bot, state)  # a question that reminds waits longer
     trigger = _trigger(bot, message)
     if state.status == HANDOFF:
         why = handoffs.leaving(bot, turn, state, message, now)
@@ -178,6 +200,21 @@ def _start_flow(
     return _outcome(turn, last_seen=now)  # the session clock starts now, as if the customer had written
 
 
+def _timer(turn: Turn, state: State, event: TimerFired, *, now: float) -> Outcome:
+    """A due timer; outside the 24-hour window what it says goes as the flow's opening template, or not at all."""
+    fired = timers.fire(turn, state, event)
+    note = fired.note
+    if turn.replies and not event.window_open:
+        if fired.opening is None:
+            log.warning("a %s timer of %s/%s came due outside the 24-hour window; nothing was sent: give the flow "
+                        "an approved template with 'opens_with:'", event.kind, event.flow, event.step)
+            return Outcome(state, note=f"{note}; {timers.CLOSED}")
+        turn.replies[:] = [fired.opening]
+        note += "; sent as the opens_with template (the 24-hour window was closed)"
+    outcome = _outcome(turn, last_seen=now if fired.spoke else state.last_seen)  # as if the customer had written
+    return replace(outcome, note=note)
+
+
 def _trigger(bot: Bot, message: inbound.Message) -> Trigger | None:
     typed = fold(message.text)
     if not typed:
@@ -193,6 +230,17 @@ def _outcome(turn: Turn, *, last_seen: float) -> Outcome:
 
 
 REENGAGE = "reengage"  # the reply sent when the 24-hour customer-service window has closed
+
+
+def opening(
+    bot: Bot, renderer: Renderer, flow: str, variables: dict[str, Any], *, customer: inbound.Customer, now: float
+) -> outbound.Template | None:
+    """The flow's `opens_with` template written with `variables` (a flow the business starts); None without one."""
+    spec = bot.flows[flow].opens_with if flow in bot.flows else None
+    if spec is None:
+        return None
+    message = Turn(bot, renderer, State(vars=variables), customer=customer, now=now).writer.message(spec)
+    return message if isinstance(message, outbound.Template) else None
 
 
 def reengage(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from wabot.state import CancelTimers, SetTimer, TimerKind
 from wabot.whatsapp import inbound
 
 
@@ -55,7 +56,24 @@ class TakeOver:
     reason: str
 
 
-Event = Incoming | HttpResult | Resume | StartFlow | Answered | Tick | TakeOver
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer a turn set (`SetTimer`) is due: remind, give up waiting, or go on after a wait step.
+
+    `window_open`: whether WhatsApp's 24-hour window is open now; when it is not, what the bot would say goes
+    as the flow's `opens_with` template, or not at all.
+    """
+
+    id: int
+    kind: TimerKind
+    flow: str
+    step: str
+    n: int = 1
+    data: dict[str, Any] | None = None
+    window_open: bool = True
+
+
+Event = Incoming | HttpResult | Resume | StartFlow | Answered | Tick | TakeOver | TimerFired
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,4 +95,4 @@ class HandoffOpened:
     reason: str
 
 
-Effect = HttpCall | HandoffOpened
+Effect = HttpCall | HandoffOpened | SetTimer | CancelTimers  # the timers are kept in the turn's own commit

@@ -10,12 +10,12 @@ import logging
 from datetime import date
 from typing import Any
 
-from wabot.engine import answers, menus
+from wabot.engine import answers, menus, schedule
 from wabot.engine.events import Effect, HandoffOpened, HttpCall, HttpResult
 from wabot.engine.render import Writer, plain
 from wabot.flows import model
 from wabot.flows.model import Flow, Jump, Step
-from wabot.state import HANDOFF, HTTP, IDLE, WAITING, Frame, State
+from wabot.state import HANDOFF, HTTP, IDLE, WAITING, Frame, SetTimer, State
 from wabot.templates import Renderer
 from wabot.whatsapp import inbound, outbound
 
@@ -149,7 +149,10 @@ class Turn:
             if self._nothing_to_choose(action):
                 return None
             self.prompt(action)
+            self.effects.extend(schedule.arm(self.flow, step, self.now))  # a reminder, a timeout
             return STOP
+        if isinstance(action, model.Wait):
+            return self._wait(step, action)
         if isinstance(action, model.If):
             passed = bool(self.writer.renderer.evaluate(action.condition, self.writer.context()))
             return action.then if passed else action.else_
@@ -165,6 +168,9 @@ class Turn:
             return action.jump
         if isinstance(action, model.End):
             self.say(action.messages)
+            if (cut := self._interrupted()) is not None:  # a wait's flow ended: back to what it cut into
+                self.finished.append((self.flow, dict(self.vars)))
+                return cut
             self.finish()
             return STOP
         if isinstance(action, model.Handoff):
@@ -236,9 +242,40 @@ class Turn:
         ]
         self.replies.extend(messages)
 
-    def finish(self) -> None:
-        """The conversation is over: idle, nothing kept but the customer's language."""
-        if self.flow:
+    def _wait(self, step: Step, wait: model.Wait) -> Jump | _Stop | None:
+        """A wait step: a timer holding the variables and the way back, and the conversation is free meanwhile."""
+        where = f"flow {self.flow}, step {step.key} ({step.where})"
+        due = schedule.wait_due(wait, renderer=self.writer.renderer, context=self.writer.context(), now=self.now,
+                                where=where)
+        if due is None:
+            return None
+        if due <= self.now:
+            log.info("%s: the moment to wait for has passed; %s", where, f"going to {wait.past}" if wait.past
+                     else "going on at once")
+            return wait.past
+        below = next((i for i in range(len(self.stack) - 1, -1, -1) if self.stack[i].interrupted), -1)
+        back = [[f.flow, f.step, f.again] for f in self.stack[below + 1:]]
+        self.effects.append(SetTimer("wait", due, self.flow, step.key, data={"vars": dict(self.vars), "stack": back}))
+        if (cut := self._interrupted()) is not None:
+            return cut  # this flow waits again: back to the conversation it cut into
+        self.finish(suspended=True)
+        return STOP
+
+    def _interrupted(self) -> Jump | None:
+        """Where to go back to when a flow a wait resumed (cutting into a conversation) waits again or ends."""
+        below = next((i for i in range(len(self.stack) - 1, -1, -1) if self.stack[i].interrupted), None)
+        if below is None:
+            return None
+        frame = self.stack[below]
+        del self.stack[below:]
+        return Jump("goto", frame.flow, frame.step)
+
+    def finish(self, *, suspended: bool = False) -> None:
+        """The conversation is over: idle, nothing kept but the customer's language.
+
+        `suspended`: a wait step took the flow's variables along; the flow has not finished.
+        """
+        if self.flow and not suspended:
             self.finished.append((self.flow, dict(self.vars)))
         kept = {k: v for k, v in self.vars.items() if k in KEPT_ON_END}
         self.vars.clear()

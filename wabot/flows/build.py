@@ -11,6 +11,7 @@ from wabot.flows.model import ANY, END, RETURN, Action, Fallback, Flow, Jump, Me
 from wabot.flows.source import Document, LineDict
 from wabot.flows.steps import action, step_where
 from wabot.flows.texts import Texts, line_of, suggest
+from wabot.flows.timing import opens_with_of
 from wabot.text import fold
 
 
@@ -25,6 +26,7 @@ class Built:
     fallback: Fallback = field(default_factory=Fallback)
     welcome_back: tuple[MessageSpec, ...] = ()
     saved: set[str] = field(default_factory=set)  # variables some step saves or sets
+    waits: list[tuple[str, str, int, str]] = field(default_factory=list)  # wait steps' `until`: file, line, place
     texts: Texts = field(default_factory=Texts)
 
 
@@ -151,7 +153,9 @@ class Builder:
             key = sid if isinstance(sid, str) else f"#{i + 1}"
             action = self._action(name, key, step, at, step_where(name, i + 1, step))
             steps.append(Step(key, action, at, has_id=isinstance(sid, str)))
-        return Flow(name, tuple(steps), where)
+        opening = raw.get("opens_with")
+        return Flow(name, tuple(steps), where, None if opening is None else opens_with_of(
+            self, opening, Where(where.file, line_of(raw, "opens_with", where.line)), f"flow {name}"))
 
     def _action(self, flow: str, key: str, raw: Any, at: Where, place: str) -> Action:
         return action(self, flow, key, raw, at, place)

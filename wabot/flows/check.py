@@ -31,6 +31,7 @@ EXAMPLES = {
 }
 TYPES = {"string": "a text", "number": "a number", "integer": "a whole number", "boolean": "true or false",
          "array": "a list", "object": "a mapping (key: value lines)", "null": "empty"}
+TIMED = ("remind", "timeout")  # keys of a step that waits for an answer
 NOUNS = {"options": "option", "steps": "step", "buttons": "button", "rows": "row", "words": "word",
          "sections": "section", "route": "rule", "keywords": "keyword", "choice": "choice"}
 
@@ -161,6 +162,15 @@ def _translate(doc: Document, err: ValidationError, grouped: set[tuple[Any, ...]
             hint = suggest(str(key), allowed)
             fix = hint or f"the keys allowed here are: {', '.join(allowed)}"
             line = instance.key_lines.get(key, 1) if isinstance(instance, LineDict) else None
+            if key in TIMED and name.endswith(" step"):
+                out += problem(f"'{key}' works only on an ask or menu step (it is about waiting for the customer's "
+                               f"answer), and this is {_a(name)}", "move it to the question or menu it is about, or "
+                               "use a 'wait' step to pause the flow", line)
+                continue
+            if key in TIMED and name == "menu":
+                out += problem(f"'{key}' goes beside 'menu:', not inside it",
+                               f"indent '{key}:' like 'menu:' (a key of the step)", line)
+                continue
             out += problem(f"this {name} has no key '{key}'", fix, line)
         return out
     if kind == "required" and isinstance(instance, dict):

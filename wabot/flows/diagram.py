@@ -32,6 +32,7 @@ from wabot.flows.model import (
     Step,
     TemplateSpec,
     TextSpec,
+    Wait,
 )
 
 LABEL_WIDTH = 40
@@ -48,13 +49,14 @@ _MERMAID_SHAPES = {
     "goto": ('("', '")'),
     "end": ('(["', '"])'),
     "handoff": ('>"', '"]'),
+    "wait": ('[("', '")]'),
     "terminal": ('(("', '"))'),
     "flow": ('[["', '"]]'),
 }
 _DOT_SHAPES = {
     "say": "box", "menu": "hexagon", "ask": "parallelogram", "if": "diamond", "route": "diamond",
     "set": "box", "http": "box3d", "goto": "ellipse", "end": "doublecircle", "handoff": "house",
-    "terminal": "circle", "flow": "component",
+    "wait": "cylinder", "terminal": "circle", "flow": "component",
 }
 
 
@@ -202,6 +204,8 @@ class _Builder:
                 self._edge(me, jump, ", ".join(titles[:3]) + more)
         elif isinstance(a, Ask):
             self._next(me, flow, i, "answer")
+        elif isinstance(a, Wait):
+            self._next(me, flow, i, "then")
         elif isinstance(a, If):
             if a.then is None:
                 self._next(me, flow, i, "yes")
@@ -217,7 +221,7 @@ class _Builder:
             self.graph.edges.append(Edge(me, self._special("end", "terminal", "end")))
         elif isinstance(a, Handoff):
             self._next(me, flow, i, "a person hands back")
-        elif not isinstance(a, Menu | Ask | If | Route | Http | Goto):
+        elif not isinstance(a, Menu | Ask | If | Route | Http | Goto | Wait):
             self._next(me, flow, i)  # say, set: on to the next step
 
     def _triggers(self) -> None:
@@ -237,10 +241,12 @@ def _describe(step: Step, bot: Bot) -> tuple[str, str]:
     if isinstance(a, Say):
         return "say", _short("say: " + " / ".join(_message(m, bot) for m in a.messages))
     if isinstance(a, Menu):
-        return "menu", _short("menu: " + _pick(a.text, lang))
+        return "menu", _short(f"menu{_timed(a)}: " + _pick(a.text, lang))
     if isinstance(a, Ask):
         prompt = " / ".join(_message(m, bot) for m in a.prompt)
-        return "ask", _short(f"ask {a.save} ({a.expect.kind}): {prompt}")
+        return "ask", _short(f"ask {a.save} ({a.expect.kind}){_timed(a)}: {prompt}")
+    if isinstance(a, Wait):
+        return "wait", _short(f"wait {a.written}")
     if isinstance(a, If):
         return "if", _short(f"if {a.condition}")
     if isinstance(a, Set):
@@ -254,6 +260,13 @@ def _describe(step: Step, bot: Bot) -> tuple[str, str]:
     if isinstance(a, End):
         return "end", _short("end: " + " / ".join(_message(m, bot) for m in a.messages)) if a.messages else "end"
     return "handoff", _short("handoff: " + (a.reason or " / ".join(_message(m, bot) for m in a.messages)))
+
+
+def _timed(a: Menu | Ask) -> str:
+    """" ⏰2h×2" when the question reminds (2 times, after 2 hours of silence); its timeout is an arrow."""
+    if a.remind is None:
+        return ""
+    return f" ⏰{a.remind.written}" + (f"×{a.remind.times}" if a.remind.times > 1 else "")
 
 
 def _message(spec: MessageSpec, bot: Bot) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from wabot.errors import Problem
 from wabot.flows.build import Built
-from wabot.flows.model import Ask, Bot, End, Flow, Goto, Http, If, Jump, Localized, Menu, Route, Step
+from wabot.flows.model import Ask, Bot, End, Flow, Goto, Http, If, Jump, Localized, Menu, Route, Step, Wait
 from wabot.flows.texts import suggest
 
 BUILTIN_VARIABLES = frozenset({"contact", "message", "now", "env", "lang", "item"})  # item: options from data
@@ -24,6 +24,7 @@ def check_bot(bot: Bot, built: Built, *, first_file: str) -> list[Problem]:
     problems += _replies(bot, built)
     problems += _reachability(bot)
     problems += _variables(built)
+    problems += _timers(bot)
     for flow in bot.flows.values():
         for i, step in enumerate(flow.steps):
             if step.has_id and step.key in bot.flows and step.key != flow.name:
@@ -79,6 +80,10 @@ def exits(step: Step) -> Iterator[Exit]:
         yield Exit(a.on_error, "error")
     elif isinstance(a, Goto):
         yield Exit(a.jump)
+    elif isinstance(a, Wait) and a.past:
+        yield Exit(a.past, "already past")
+    if isinstance(a, Menu | Ask) and a.timeout:
+        yield Exit(a.timeout.jump, f"no answer in {a.timeout.written}")
 
 
 def jumps(step: Step) -> Iterator[Jump]:
@@ -123,9 +128,42 @@ def _reachability(bot: Bot) -> Iterator[Problem]:
                     else "give it an id and jump to it, or remove it", "warning")
 
 
+DAY = 24 * 3600.0  # WhatsApp's customer service window: later, only an approved template may be sent
+
+
+def _timers(bot: Bot) -> Iterator[Problem]:
+    """Reminders that can never be sent, and timers that may end outside the 24-hour window with no template."""
+    for flow in bot.flows.values():
+        for i, step in enumerate(flow.steps):
+            a, here = step.action, where(flow, i, step)
+            if isinstance(a, Menu | Ask) and a.remind and a.timeout:
+                fit = int((a.timeout.after - 1e-9) // a.remind.after)
+                if fit < a.remind.times:
+                    said = "no reminder is ever sent" if fit == 0 else f"only {fit} of the {a.remind.times} reminders"
+                    yield Problem(f"the timeout (after {a.timeout.written}) comes before the reminders (every "
+                                  f"{a.remind.written}, {a.remind.times} times): {said}", step.where.file,
+                                  step.where.line, here, "make the timeout longer, or remind sooner or fewer times",
+                                  "warning")
+            late = (isinstance(a, Wait) and (a.until is not None or (a.seconds or 0) >= DAY)) or (
+                isinstance(a, Menu | Ask) and any(t.after >= DAY for t in (a.remind, a.timeout) if t))
+            if late and flow.opens_with is None:
+                yield Problem("this step's timer may end more than 24 hours after the customer last wrote; WhatsApp "
+                              "then accepts only an approved template, and this flow names none, so what the bot "
+                              "says then is not sent", step.where.file, step.where.line, here,
+                              f"give the flow an approved template: 'opens_with: {{name: ..., language: vi}}' under "
+                              f"'{flow.name}:'", "warning")
+
+
 def _variables(built: Built) -> Iterator[Problem]:
     known = BUILTIN_VARIABLES | built.saved
     seen = set()
+    for until, file, line, place in built.waits:
+        name = until.split(".")[0].split("[")[0].split("|")[0].strip()
+        if name.isidentifier() and name not in known:
+            seen.add((name, file, line))
+            yield Problem(f"this wait lasts until '{name}', but no step saves or sets it; unless the business API "
+                          "starts the flow with it (vars), the flow goes on at once", file, line, place,
+                          f"save it first (ask ... save: {name}, expect: date), or check the name", "warning")
     for use in built.texts.uses:
         if use.name in known or (use.name, use.file, use.line) in seen:
             continue

@@ -191,6 +191,27 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
+class Remind:
+    """`remind:` on an ask or menu: after `after` seconds of silence say `messages` (empty: the question
+    again), at most `times` times, each after another `after` of silence."""
+
+    after: float
+    messages: tuple[MessageSpec, ...] = ()
+    times: int = 1
+    written: str = ""  # the duration as the author wrote it ("2h"), for the diagram and messages
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """`timeout:` on an ask or menu: `after` seconds after the question, say `messages` and jump."""
+
+    after: float
+    jump: Jump
+    messages: tuple[MessageSpec, ...] = ()
+    written: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Menu:
     """A prompt with options: <=3 reply buttons, 4-10 a list, more are paged with `more`."""
 
@@ -202,6 +223,8 @@ class Menu:
     more: Localized = field(default_factory=lambda: {"vi": "Xem thêm", "en": "More", ANY: "Xem thêm"})
     save: str | None = None  # variable that receives the chosen option's title
     triggers: bool = True
+    remind: Remind | None = None
+    timeout: Timeout | None = None
 
 
 ExpectKind = Literal["text", "number", "integer", "email", "phone", "date", "time", "datetime", "yes_no", "choice",
@@ -234,6 +257,8 @@ class Ask:
     attempts: int | None = None  # None = ask until answered (the fallback still counts misses)
     on_fail: Jump | None = None
     triggers: bool = True
+    remind: Remind | None = None
+    timeout: Timeout | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +323,24 @@ class Handoff:
     expired: tuple[MessageSpec, ...] = ()  # said when no person answered in time (empty: the built-in text)
 
 
-Action = Say | Menu | Ask | If | Set | Route | Http | Goto | End | Handoff
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Pause the flow, then go on with the next step: for `seconds`, or until a moment computed from variables.
+
+    `until` (a Jinja expression giving a date, or a date and time) moved by `shift` seconds (`before: 1d` is
+    -86400), then set to the time of day `at` ("08:00") in the bot's time zone. A moment already past goes on
+    at once, or jumps to `past`. While it waits the conversation is free: the customer may start another one.
+    """
+
+    seconds: float | None = None
+    until: str | None = None
+    shift: float = 0.0
+    at: str | None = None
+    past: Jump | None = None
+    written: str = ""  # as the author wrote it, for the diagram
+
+
+Action = Say | Menu | Ask | If | Set | Route | Http | Goto | End | Handoff | Wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +358,7 @@ class Flow:
     name: str
     steps: tuple[Step, ...]
     where: Where
+    opens_with: TemplateSpec | None = None  # sent instead of the first messages when the 24-hour window is closed
 
     def index(self, key: str | None) -> int:
         """Position of the step with this key (None = the first step); -1 if there is none."""

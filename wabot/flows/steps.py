@@ -1,4 +1,4 @@
-"""Building one step of each kind (say, menu, ask, if, set, route, http, goto, call, end, handoff)."""
+"""Building one step of each kind (say, menu, ask, if, set, route, http, goto, call, end, handoff, wait)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from wabot.flows.model import (
     Where,
 )
 from wabot.flows.texts import line_of
+from wabot.flows.timing import remind_of, timeout_of, wait_of
 from wabot.text import fold
 from wabot.whatsapp.outbound import (
     BUTTON_TITLE,
@@ -45,7 +46,7 @@ from wabot.whatsapp.outbound import (
 if TYPE_CHECKING:
     from wabot.flows.build import Builder
 
-StepKind = Literal["say", "menu", "ask", "if", "set", "route", "http", "goto", "call", "end", "handoff"]
+StepKind = Literal["say", "menu", "ask", "if", "set", "route", "http", "goto", "call", "end", "handoff", "wait"]
 ACTIONS: tuple[StepKind, ...] = get_args(StepKind)
 
 
@@ -86,10 +87,12 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
             b.out.saved.add(str(name))
         return None if name is None else str(name)
 
+    remind = remind_of(b, raw["remind"], where("remind"), place, ctx) if "remind" in raw else None
+    timeout = timeout_of(b, raw["timeout"], flow, where("timeout"), place, ctx) if "timeout" in raw else None
     if kind == "say":
         return Say(messages("say"))
     if kind == "menu":
-        return _menu(b, flow, raw["menu"], line("menu"), ctx)
+        return replace(_menu(b, flow, raw["menu"], line("menu"), ctx), remind=remind, timeout=timeout)
     if kind == "ask":
         if isinstance(raw.get("expect"), dict) and "choice" in raw["expect"] and raw.get("save") is not None:
             b.out.saved.update(choice_variables(str(raw["save"])))
@@ -97,8 +100,10 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
             messages("ask"), save() or "",
             expect_of(b, raw["expect"], where("expect"), place, ctx.prefix) if "expect" in raw else Expect(),
             messages("retry"), None if raw.get("attempts") is None else int(raw["attempts"]),
-            jump("on_fail"), bool(raw.get("triggers", True)),
+            jump("on_fail"), bool(raw.get("triggers", True)), remind, timeout,
         )
+    if kind == "wait":
+        return wait_of(b, raw["wait"], flow, where("wait"), place)
     if kind == "if":
         condition = b.out.texts.template(str(raw["if"]), file, line("if"), place, expression=True)
         if "then" not in raw and "else" not in raw:

@@ -21,7 +21,7 @@ from wabot.db.postgres import PgStore
 from wabot.db.store import Store
 from wabot.errors import ConfigError
 from wabot.flows.model import Bot
-from wabot.server import adminsite, campaigns, handoffs, metrics, reload, shopevents, webhook
+from wabot.server import adminsite, campaigns, handoffs, metrics, reload, shopevents, timers, webhook
 from wabot.server.cluster import Cluster
 from wabot.server.dispatch import Dispatcher
 from wabot.server.effects import HttpRules, http_session
@@ -137,6 +137,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app.cleanup_ctx.append(shopevents.delivering)  # after resources: events to the shop's systems (events.url)
     app.cleanup_ctx.append(campaigns.running)  # after resources: campaigns fed into the outbox
     app.cleanup_ctx.append(handoffs.sweeping)  # after resources: it wakes handoffs nobody answered
+    app.cleanup_ctx.append(timers.scheduling)  # after resources: the flows' reminders, timeouts and waits
     return app
 
 

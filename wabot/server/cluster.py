@@ -191,6 +191,8 @@ class Cluster:
             for customer in list(self.owned):  # held but idle: hand back, or handle what is waiting
                 if customer not in dispatcher.tasks and customer not in sender.busy:
                     dispatcher.wake(customer)
+            for customer in held - self.owned:  # ours in the database, forgotten here: never leave them to nobody
+                dispatcher.wake(customer)
 
     async def adopt_orphans(self) -> None:
         if self.dispatcher is None:

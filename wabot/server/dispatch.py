@@ -12,14 +12,16 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from wabot.db import codec
 from wabot.db.base import DATA_ERRORS, DB_ERRORS, Database, OutRow
 from wabot.db.postgres import Lost, Stale
+from wabot.db.timersql import TimerRow
 from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import Bot
@@ -32,7 +34,7 @@ from wabot.server.outbox import Sender
 from wabot.state import HANDOFF, IDLE, State
 from wabot.templates import Renderer
 from wabot.text import fold
-from wabot.whatsapp import inbound, outbound
+from wabot.whatsapp import inbound, outbound, window
 
 if TYPE_CHECKING:
     from wabot.server.cluster import Cluster
@@ -49,6 +51,14 @@ class Work:
     seq: int | None
     customer: inbound.Customer
     event: advance.Event
+    opening: outbound.Template | None = None  # a started flow's first words when the 24-hour window is closed
+
+    @classmethod
+    def stored(cls, seq: int, value: codec.Pending) -> Work:
+        """An inbox row's work: a customer's message, or a flow the business API started."""
+        if isinstance(value, codec.Started):
+            return cls(seq, value.customer, advance.StartFlow(value.flow, value.vars), value.opening)
+        return cls(seq, value.customer, advance.Incoming(value))
 
     def __str__(self) -> str:
         if isinstance(self.event, advance.Incoming):
@@ -95,18 +105,18 @@ class Dispatcher:
         self.queues: dict[str, deque[Work]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.events = False  # keep events for the shop's systems (events.url is set): see server/shopevents.py
-        self.openings: dict[int, outbound.Template] = {}  # id(Work) -> template replacing a started flow's first words
         self.cluster: Cluster | None = None  # several instances on PostgreSQL: customers are claimed first
         self.again: set[str] = set()  # customers whose running task must look at the inbox once more
+        self.timer_set: Callable[[float], None] = lambda due: None  # a turn set a timer due then (server/timers.py)
 
-    def submit(self, items: list[tuple[int, inbound.Message]]) -> None:
-        """Queue freshly stored messages (seq, message); each customer's in arrival order."""
+    def submit(self, items: Sequence[tuple[int, codec.Pending]]) -> None:
+        """Queue freshly stored inbox rows (seq, message or flow start); each customer's in arrival order."""
         if self.cluster is not None:  # the inbox is the queue: whoever holds the customer reads it
-            for key in dict.fromkeys(message.customer.key for _, message in items):
+            for key in dict.fromkeys(value.customer.key for _, value in items):
                 self.wake(key)
             return
-        for seq, message in items:
-            self._put(Work(seq, message.customer, advance.Incoming(message)))
+        for seq, value in items:
+            self._put(Work.stored(seq, value))
 
     def resume(self, customer: inbound.Customer) -> None:
         """Give a handed-off conversation back to the bot, in order with the customer's messages."""
@@ -120,17 +130,10 @@ class Dispatcher:
         """Time passed for this customer (a handoff nobody answered ends and the customer is told)."""
         self._put(Work(None, customer, advance.Tick()))
 
-    def start_flow(
-        self, customer: inbound.Customer, flow: str, variables: dict[str, Any], *, opening: outbound.Template | None
-    ) -> None:
-        """The business starts `flow` for the customer, in order with their messages (the business API).
-
-        `opening`: the 24-hour window is closed, so this template is sent instead of the flow's first messages.
-        """
-        work = Work(None, customer, advance.StartFlow(flow, variables))
-        if opening is not None:
-            self.openings[id(work)] = opening
-        self._put(work)
+    def fire(self, customer: inbound.Customer, timer: TimerRow) -> None:
+        """A flow timer is due (server/timers.py claimed it): through the customer's queue, like a message."""
+        event = advance.TimerFired(timer.id, timer.kind, timer.flow, timer.step, timer.n, timer.data)
+        self._put(Work(None, customer, event))
 
     def take_over(self, customer: inbound.Customer, *, reason: str) -> None:
         """A person takes the conversation (the bot pauses), in order with the customer's messages."""
@@ -165,7 +168,7 @@ class Dispatcher:
             while True:
                 self.again.discard(key)
                 local = self.queues.pop(key, deque())
-                stored = [Work(seq, m.customer, advance.Incoming(m)) for seq, m in await cluster.store.pending(key)]
+                stored = [Work.stored(seq, value) for seq, value in await cluster.store.pending(key)]
                 if not local and not stored:
                     if key not in self.again:
                         await cluster.release(key)  # refused while replies wait: the sender's idle comes back here
@@ -264,6 +267,13 @@ class Dispatcher:
             if self.read_receipts:
                 self.sender.mark_read(work.event.message.id)
             await self._opt_out(key, work.event.message)
+        if isinstance(work.event, advance.TimerFired):
+            timer = work.event
+            if not await self.store.timer_pending(timer.id):
+                log.info("%s timer %d of %s was cancelled or has fired already", timer.kind, timer.id, mask(key))
+                return
+            is_open = window.is_open(await self.store.last_inbound(key), now=self.clock())
+            work = replace(work, event=replace(timer, window_open=is_open))
         state = await self.store.load_state(key)
         bot = self.bot
 
@@ -278,23 +288,30 @@ class Dispatcher:
         if handoff:
             log.info("handoff opened for %s: %s", mask(key), handoff)
         recipient = outbound.Recipient(customer.wa_id, customer.user_id)
-        opening = self.openings.pop(id(work), None)
+        opening = work.opening
         if opening is not None and replies:  # the window is closed: the template opens the conversation instead
             replies = (opening,)
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
         final = fit_state(outcome.state, self.max_state_bytes, customer=key)
         contact = customer if isinstance(work.event, advance.Incoming) else None
+        fired = (work.event.id, outcome.note) if isinstance(work.event, advance.TimerFired) else None
         events = self._events(state, outcome, handoff) if self.events else ()
         if self.cluster is not None:  # saved only while this instance still holds the customer
             rows = await self.cluster.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, events=events, owner=self.cluster.me,
+                handoff=handoff, events=events, owner=self.cluster.me, timers=outcome.timers, fired=fired,
             )
         else:
             rows = await self.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, events=events,
+                handoff=handoff, events=events, timers=outcome.timers, fired=fired,
             )
+        if fired is not None:
+            log.info("%s timer %d of %s: %s", work.event.kind if isinstance(work.event, advance.TimerFired) else "",
+                     fired[0], mask(key), fired[1])
+        dues = [t.due for t in outcome.timers if isinstance(t, advance.SetTimer)]
+        if dues:
+            self.timer_set(min(dues))
         self.metrics.awaiting(rows, arrived=arrived)
         self.sender.enqueue(rows)
         self._tell(work, state, outcome.state, rows, handoff)

@@ -18,7 +18,7 @@ from yarl import URL
 
 from wabot import urls
 from wabot.engine import advance
-from wabot.state import State
+from wabot.state import State, TimerChange
 from wabot.whatsapp import outbound
 
 __all__ = [
@@ -84,6 +84,8 @@ class Effected:
     calls: tuple[advance.HttpCall, ...] = ()
     handoff: str | None = None
     finished: tuple[tuple[str, dict[str, Any]], ...] = ()  # flows that ended in this turn, with their variables
+    timers: tuple[TimerChange, ...] = ()  # timers set and cancelled, in order (kept in the turn's commit)
+    note: str = ""  # what a due timer did
 
 
 async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> Effected:
@@ -92,10 +94,14 @@ async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> 
     calls: list[advance.HttpCall] = []
     handoff: str | None = None
     finished = list(outcome.finished)
+    timers: list[TimerChange] = []
+    note = outcome.note
     for _ in range(MAX_EFFECT_ROUNDS):
         for effect in outcome.effects:
             if isinstance(effect, advance.HandoffOpened):
                 handoff = effect.reason or "no reason given"
+            elif isinstance(effect, advance.SetTimer | advance.CancelTimers):
+                timers.append(effect)
         pending = [e for e in outcome.effects if isinstance(e, advance.HttpCall)]
         if not pending:
             break
@@ -103,7 +109,7 @@ async def perform(outcome: advance.Outcome, *, step: Step, http: HttpAnswer) -> 
         outcome = step(outcome.state, await http(pending[0]))
         replies.extend(outcome.replies)
         finished.extend(outcome.finished)
-    return Effected(tuple(replies), outcome.state, tuple(calls), handoff, tuple(finished))
+    return Effected(tuple(replies), outcome.state, tuple(calls), handoff, tuple(finished), tuple(timers), note)
 
 
 async def real_http(

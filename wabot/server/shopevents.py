@@ -115,7 +115,7 @@ async def delivering(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     store = app[STORE].api
-    app[DISPATCHER].events = app[SENDER].events = True
+    app[DISPATCHER].events = app[SENDER].events = app[STORE].events = True
     deliverer = Deliverer(store, app[DISPATCHER].http, url=settings.events_url, secret=settings.events_secret,
                           max_attempts=settings.events_max_attempts)
     task = asyncio.create_task(deliverer.run(), name="events")

@@ -32,7 +32,9 @@ Type what the customer writes; type a number to tap that button or list row.
   /image [caption]   send a photo (a made-up media id)
   /location LAT LON  send a location, e.g. /location 10.77 106.70
   /resume            a person gives the conversation back to the bot (after a handoff)
-  /wait 4h           let time pass (90s, 31m, 4h, 1d): session timeout, a handoff nobody answers
+  /wait 4h           let time pass (90s, 31m, 4h, 1d): reminders, timeouts and waits that come due on the
+                     way (each at its time), the session timeout, a handoff nobody answers
+  /timers            the timers waiting (reminders, timeouts, waits) and when they come due
   /help              this list
   /quit              leave (Ctrl-D works too)"""
 
@@ -164,9 +166,19 @@ class _Session:
         elif name == "/resume":
             self.show(await c.resume())
         elif name == "/wait" and (seconds := duration(rest)) is not None:
-            self.skew += seconds
+            until = time.time() + self.skew + seconds
+
+            def move(due: float) -> None:
+                self.skew = max(self.skew, due - time.time())
+
+            for turn in await c.fire_due(until, move=move):  # the flows' timers on the way, each at its time
+                self.say(f"(⏰ {turn.note})")
+                self.show(turn)
+            self.skew = max(self.skew, until - time.time())
             self.say(f"({rest} later)")
             self.show(await c.tick())
+        elif name == "/timers":
+            await self.show_timers()
         else:
             self.say(f"(unknown command {line!r}; type /help)")
         return True
@@ -179,6 +191,14 @@ class _Session:
             self.say(f"(flow {state.flow}, step {state.step}, {state.status})")
         for key, value in (state.vars if state else {}).items():
             self.say(f"  {key} = {json.dumps(value, ensure_ascii=False, default=str)}")
+
+    async def show_timers(self) -> None:
+        found = [t for t in await self.conversation.timers() if t["status"] == "pending"]
+        if not found:
+            self.say("(no timer waits)")
+        for t in found:
+            left = t["due"] - (time.time() + self.skew)
+            self.say(f"(⏰ {t['kind']} at {t['flow']}/{t['step']} in {_span(left)})")
 
     def show(self, turn: Turn) -> None:
         for line in self.calls:
@@ -202,3 +222,13 @@ class _Session:
         if turn.handoff is not None:
             reason = f" ({turn.handoff})" if turn.handoff else ""
             self.say(f"(a person would take over now{reason}; the bot stays silent — /resume gives it back)")
+
+
+def _span(seconds: float) -> str:
+    """ "2h 5m", "45s": how long until a timer is due."""
+    seconds = max(0, round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m")) if v]
+    return " ".join(parts[:2]) or f"{secs}s"

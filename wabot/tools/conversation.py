@@ -19,7 +19,7 @@ from wabot.flows.model import Bot
 from wabot.server.effects import Effected, HttpAnswer, perform
 from wabot.state import State
 from wabot.templates import Renderer
-from wabot.whatsapp import inbound, outbound
+from wabot.whatsapp import inbound, outbound, window
 
 Turn = Effected  # what one customer message (or a hand-back) made the bot do
 
@@ -44,10 +44,12 @@ class Conversation:
         self.renderer = renderer or Renderer(timezone=bot.timezone)
         self.clock = clock
         self.sent = 0
+        self.last_in: float | None = None  # when the customer last wrote: WhatsApp's 24-hour window runs from it
 
     async def send(self, content: inbound.Content) -> Turn:
         """The customer sends `content` (text, a tap, media, a location...)."""
         self.sent += 1
+        self.last_in = self.clock()
         message = inbound.Message(
             id=f"wamid.local.{self.sent}", customer=self.customer, phone_number_id="local",
             timestamp=int(self.clock()), type=message_type(content), content=content,
@@ -62,24 +64,54 @@ class Conversation:
         """Time passed, as the server's periodic sweep sees it (a handoff nobody answered ends)."""
         return await self._turn(advance.Tick())
 
+    async def fire_due(self, until: float, *, move: Callable[[float], None]) -> list[Turn]:
+        """Fire, in order, the flow timers due by `until`, the clock moved to each one's time (what `wait` does)."""
+        turns: list[Turn] = []
+        while (due := await self.store.next_timer()) is not None and due <= until:
+            move(due)
+            claimed = await self.store.claim_timers(owner="local", now=due, until=due, limit=100)
+            if not claimed:
+                break
+            for t in claimed:
+                is_open = window.is_open(self.last_in, now=self.clock())
+                event = advance.TimerFired(t.id, t.kind, t.flow, t.step, t.n, t.data, window_open=is_open)
+                turns.append(await self._turn(event, fired=t.id))
+        return turns
+
+    async def timers(self) -> list[dict[str, Any]]:
+        """This customer's timers, newest first."""
+        return await self.store.timers(self.customer.key)
+
     async def state(self) -> State | None:
         return await self.store.load_state(self.customer.key)
 
-    async def save(self, state: State) -> None:
+    async def save(self, state: State, turn: Turn | None = None, *, fired: int | None = None) -> None:
         await self.store.finish_turn(seq=None, customer=self.customer.key, state=state, bodies=[],
-                                     now=self.clock(), contact=self.customer)
+                                     now=self.clock(), contact=self.customer, timers=turn.timers if turn else (),
+                                     fired=None if fired is None else (fired, turn.note if turn else ""))
 
     async def reset(self) -> None:
         """Forget the conversation: the next message starts from the beginning."""
         await self.save(State())
 
-    async def _turn(self, event: advance.Event) -> Turn:
+    async def _turn(self, event: advance.Event, *, fired: int | None = None) -> Turn:
         turn = await perform(self._advance(await self.state(), event), step=self._advance, http=self.http)
-        await self.save(turn.state)
+        await self.save(turn.state, turn, fired=fired)
         return turn
 
     def _advance(self, state: State | None, event: advance.Event) -> advance.Outcome:
         return advance.advance(self.bot, self.renderer, state, event, customer=self.customer, now=self.clock())
+
+
+def combine(turns: list[Turn]) -> Turn:
+    """Several turns (timers that fired while time passed, then a tick) as one: every reply in order, the last state."""
+    last = turns[-1]
+    return Effected(
+        tuple(r for t in turns for r in t.replies), last.state, tuple(c for t in turns for c in t.calls),
+        next((t.handoff for t in reversed(turns) if t.handoff is not None), None),
+        tuple(f for t in turns for f in t.finished), tuple(c for t in turns for c in t.timers),
+        "; ".join(t.note for t in turns if t.note),
+    )
 
 
 def message_type(content: inbound.Content) -> str:

@@ -14,7 +14,7 @@ import aiohttp
 
 from wabot.config import Settings
 from wabot.db.base import open_database
-from wabot.db.history import entry, lines, number_pattern
+from wabot.db.history import entry, lines, number_pattern, timer_lines
 from wabot.db.pgsql import shown
 
 
@@ -96,16 +96,17 @@ def history(settings: Settings, customer: str, *, limit: int = 50, out: TextIO =
               "0912345678 or as the log shows it (8491****678).", file=sys.stderr)
         return 2
 
-    async def read() -> tuple[list[str], list[tuple[Any, ...]]]:
+    async def read() -> tuple[list[str], list[tuple[Any, ...]], list[dict[str, Any]]]:
         store = await open_database(settings.database_target)
         try:
             found = await store.customers_like(pattern, limit=10)
             rows = await store.history(found[0], limit=limit) if len(found) == 1 else []
-            return found, rows
+            timers = await store.timers(found[0], limit=limit) if len(found) == 1 else []
+            return found, rows, timers
         finally:
             await store.close()
 
-    found, rows = asyncio.run(read())
+    found, rows, timers = asyncio.run(read())
     if len(found) > 1:
         more = " (and more)" if len(found) == 10 else ""
         print(f"wabot: {customer} matches several customers: {', '.join(found)}{more}. Give the whole number.",
@@ -116,6 +117,10 @@ def history(settings: Settings, customer: str, *, limit: int = 50, out: TextIO =
         return 1
     for line in lines([entry(r, timezone=settings.bot.timezone) for r in rows]):
         print(line, file=out)
+    if timers:
+        print("Timers (reminders, timeouts and waits of the flows), by when they are due:", file=out)
+        for line in timer_lines(timers, timezone=settings.bot.timezone):
+            print(line, file=out)
     return 0
 
 

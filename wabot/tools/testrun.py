@@ -14,7 +14,7 @@ from wabot.engine import advance
 from wabot.flows.model import Bot
 from wabot.templates import Renderer
 from wabot.text import fold
-from wabot.tools.conversation import Conversation, Turn, body, choices, describe, refused
+from wabot.tools.conversation import Conversation, Turn, body, choices, combine, describe, refused
 from wabot.tools.scenarios import Case, Expect, StandIn, Step, read_cases
 from wabot.whatsapp import inbound, outbound
 
@@ -141,8 +141,14 @@ async def _do(chat: Conversation, step: Step, last: Turn | None, clock: _Clock) 
         return await chat.send(_tap(step.tap, last))
     if step.kind == "resume":
         return await chat.resume()
-    clock.now += step.seconds
-    return await chat.tick()  # what the server's sweep would do after that long
+    until = clock.now + step.seconds
+
+    def move(due: float) -> None:
+        clock.now = max(clock.now, due)
+
+    fired = await chat.fire_due(until, move=move)  # the flows' reminders, timeouts and waits on the way, in order
+    clock.now = until
+    return combine([*fired, await chat.tick()])  # and what the server's sweep would do after that long
 
 
 def _tap(wanted: str | int, last: Turn | None) -> inbound.Reply:
