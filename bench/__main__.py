@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--send-rate", type=float, default=20000, help="outbox.rate_per_second for the server")
     p.add_argument("--asyncio", action="store_true", default=os.environ.get("WABOT_UVLOOP") == "0",
                    help="run the server on asyncio's own loop, not uvloop (or WABOT_UVLOOP=0): the plain install")
+    p.add_argument("--log-level", default="WARNING", help="the server's logging.level (default WARNING; shipped: INFO)")
     p.add_argument("--profile", type=Path, help="run the server under cProfile and write the profile here")
     p.add_argument("--pyspy", type=Path, help="sample the server with py-spy during the load (collapsed stacks)")
     p.add_argument("--campaign", type=int, default=0, metavar="RECIPIENTS",
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for rate in rates:
         opts = Options(rate=rate, duration=args.duration, customers=args.customers, prefill=args.prefill,
                        flows=args.flows, send_rate=args.send_rate, uvloop=not args.asyncio, profile=args.profile,
-                       pyspy=args.pyspy, campaign=args.campaign)
+                       pyspy=args.pyspy, campaign=args.campaign, log_level=args.log_level)
         result = run(opts)
         results.append(result)
         print("\n".join(result.lines()), flush=True)

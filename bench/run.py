@@ -44,6 +44,7 @@ class Options:
     pyspy: Path | None = None  # sample the server with py-spy during the load, writing collapsed stacks here
     seed: int = 1
     campaign: int = 0  # recipients of a campaign running beside the load (issue 13), 0: none
+    log_level: str = "WARNING"  # the server's logging.level (the shipped config says INFO)
 
 
 class FakeGraph:
@@ -117,7 +118,7 @@ def run(opts: Options, *, say: Callable[[str], None] = print) -> Result:
         folder = Path(tmp)
         graph = FakeGraph(uvloop=HAVE_UVLOOP)
         server = Server(folder, graph_url=graph.url, flows=opts.flows, send_rate=opts.send_rate,
-                        uvloop=opts.uvloop, profile=opts.profile)
+                        uvloop=opts.uvloop, profile=opts.profile, log_level=opts.log_level)
         try:
             if opts.prefill:
                 prefill(server.db, opts.prefill)

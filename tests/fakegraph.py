@@ -22,6 +22,15 @@ from tests import PAYLOADS
 
 SCHEMA = json.loads((PAYLOADS / "graph" / "message.schema.json").read_text("utf-8"))
 MESSAGE = jsonschema.Draft202012Validator({**SCHEMA, "$ref": "#/$defs/Message"})
+# Message is a oneOf of eleven kinds, each requiring its own key (text, template, ...) and, but for templates,
+# refusing keys of other kinds: at most one kind can match, so a body valid for the kind its `type` names is
+# valid for the oneOf. Checking that kind alone first is ~10x faster (a 10,000-row campaign test, issue 13).
+KINDS = {
+    ref["$ref"].rsplit("/", 1)[-1].removesuffix("Message").lower(): jsonschema.Draft202012Validator(
+        {**SCHEMA, "$ref": ref["$ref"]})
+    for ref in SCHEMA["$defs"]["Message"]["oneOf"]
+}
+VALID: set[str] = set()  # bodies found valid, with `to` blanked: every kind takes any string there
 MARK_READ = jsonschema.Draft202012Validator({**SCHEMA, "$ref": "#/$defs/MarkMessageRequestPayload"})
 
 
@@ -180,6 +189,16 @@ class FakeGraph:
         """Why Meta would refuse this body, or None."""
         if request.content_type != "application/json":
             return f"Content-Type is {request.content_type!r}, not 'application/json'"
+        key = None
+        if isinstance(body, dict) and isinstance(body.get("to"), str) and not is_read:
+            key = json.dumps({**body, "to": ""}, sort_keys=True)
+            if key in VALID:
+                return None
+        kind = KINDS.get(body.get("type", "")) if isinstance(body, dict) and not is_read else None
+        if kind is not None and kind.is_valid(body):
+            if key is not None and len(VALID) < 100_000:
+                VALID.add(key)
+            return None
         errors = list((MARK_READ if is_read else MESSAGE).iter_errors(body))
         return errors[0].message if errors else None
 

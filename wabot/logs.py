@@ -50,8 +50,16 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """Readable lines whose times carry their zone (2026-11-25 13:18:12.345+07:00), as `wabot history` shows."""
 
+    second = -1
+    date_zone = ("", "")  # "2026-11-25 13:18:12", "+07:00" of `second`: worked out once a second, not per line
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return datetime.fromtimestamp(record.created).astimezone().isoformat(sep=" ", timespec="milliseconds")
+        second = int(record.created)
+        if second != self.second:
+            text = datetime.fromtimestamp(second).astimezone().isoformat(sep=" ", timespec="seconds")
+            self.second, self.date_zone = second, (text[:19], text[19:])
+        date, zone = self.date_zone
+        return f"{date}.{int(record.msecs):03d}{zone}"
 
 
 class Repeats(logging.Filter):
@@ -124,6 +132,10 @@ def setup(
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    # no line shows the caller's file, line, thread or process: do not look them up for every record
+    # (the logging module's documented switches; findCaller walks the stack each time)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

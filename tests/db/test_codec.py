@@ -29,6 +29,18 @@ def test_every_content_kind_round_trips() -> None:
         assert codec.load_message(codec.dump_message(m)) == m
 
 
+def test_the_stored_text_is_the_one_earlier_versions_wrote() -> None:
+    """Inbox rows written before the encoder changed (issue 14 item 5) and after it read the same."""
+    m = inbound.Message(id="wamid.1", customer=inbound.Customer("84910000001", name="An"),
+                        phone_number_id="106540352242922", timestamp=1764000000, type="text",
+                        content=inbound.Text("xin chào"))
+    assert codec.dump_message(m) == (
+        '{"id":"wamid.1","customer":{"wa_id":"84910000001","user_id":null,"name":"An","username":null,'
+        '"_t":"Customer"},"phone_number_id":"106540352242922","timestamp":1764000000,"type":"text",'
+        '"content":{"body":"xin chào","_t":"Text"},"context":null,"referral":null,"_t":"Message"}'
+    )
+
+
 def test_a_flow_start_survives_the_inbox_with_its_opening_template() -> None:
     started = codec.Started(inbound.Customer("84912345678", name="Lan"), "order_shipped", {"code": "A1", "n": 2},
                             outbound.Template("order_update", "vi", ({"type": "body", "parameters": []},)))

@@ -287,6 +287,21 @@ async def test_heartbeat_counts_live_instances_and_notices_reach_the_others(pg_u
     await b.close()
 
 
+async def test_the_reengage_template_is_queued_once_a_day_per_customer_whoever_asks(db_target: str) -> None:
+    """The memory is the database's: a second instance (a second connection here) or a restart sees it."""
+    a, b = await open_database(db_target), await open_database(db_target)
+    template = {"type": "template", "template": {"name": "hello_world"}}
+    [row] = await a.reengage("c1", template, now=1000.0, every=86400)
+    assert row.body == template
+    assert await b.reengage("c1", template, now=1000.5, every=86400) == []  # the other instance, the same day
+    assert await a.reengage("c1", template, now=1000.0 + 86399, every=86400) == []
+    assert len(await b.reengage("c2", template, now=1001.0, every=86400)) == 1  # another customer
+    assert len(await b.reengage("c1", template, now=1000.0 + 86400, every=86400)) == 1  # a day later
+    assert [r.customer for r in await a.queued()] == ["c1", "c2", "c1"]
+    await a.close()
+    await b.close()
+
+
 async def test_customers_like_and_dry_run_on_both_stores(db_target: str) -> None:
     """`wabot history` finds numbers by pattern and shows dry-run replies as such, on either database."""
     store = await open_database(db_target)

@@ -102,9 +102,9 @@ async def test_a_purge_batch_slower_than_its_budget_makes_the_next_smaller(
         return original(conn, which, before, limit)
 
     monkeypatch.setattr(purge, "purge_batch", counted)
-    store.pacing.budget = 0.0  # every batch is too slow
+    store.pacing.budget, store.pacing.floor = 0.0, 10  # every batch is too slow
     assert await store.purge(before=2000.0, batch=40) == 120
-    assert sizes[0] == 40 and set(sizes[1:]) == {10}, sizes  # down to the floor of 10 rows, and no lower
+    assert sizes[0] == 40 and set(sizes[1:]) == {10}, sizes  # down to the floor, and no lower
     await store.close()
 
 

@@ -382,6 +382,28 @@ async def test_a_read_only_database_makes_readyz_say_so_and_is_counted(
         assert 'wabot_webhook_rejected_total{reason="store_failed"} 1.0' in await metrics_page.text()
 
 
+async def test_webhooks_sharing_a_commit_that_fails_all_answer_503(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    """Webhooks read in one loop pass share one commit (db/group.py): when it fails, none of them is answered 200."""
+    from wabot.db.store import Store
+    from wabot.server.keys import STORE
+
+    client = await start(aiohttp_client, tmp_path, fake)
+    store = client.app[STORE]
+    assert isinstance(store, Store)
+    store.conn.execute("PRAGMA query_only = ON")
+    statuses = await asyncio.gather(*(post(client, envelope(text(f"8490100000{i}", "hi", mid=f"wamid.g{i}")))
+                                      for i in range(4)))
+    assert statuses == [503] * 4
+    store.conn.execute("PRAGMA query_only = OFF")  # Meta delivers them again: now every one is answered
+    statuses = await asyncio.gather(*(post(client, envelope(text(f"8490100000{i}", "hi", mid=f"wamid.g{i}")))
+                                      for i in range(4)))
+    assert statuses == [200] * 4
+    await fake.wait_sent(8)
+    assert sorted({r.body["to"].lstrip("+") for r in fake.requests}) == [f"8490100000{i}" for i in range(4)]
+
+
 async def test_read_receipts_mark_each_message_read_with_typing(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.api import started
 from tests.api.test_messages import LAN, wrote
@@ -23,51 +26,60 @@ def numbers(count: int, start: int = 84_900_000_000) -> list[str]:
     return [str(start + i) for i in range(count)]
 
 
-async def campaign(client: Client, recipients: list[str], **kw: Any) -> int:
+async def campaign(client: Client, recipients: list[str], *, digits: int = 4, **kw: Any) -> int:
+    """A running campaign; each recipient's first parameter is the last `digits` digits of the number."""
     cid, _ = await kept(client).add(
-        name="tết", template="promo", language="vi", recipients=[(n, [n[-4:], "20%"]) for n in recipients],
+        name="tết", template="promo", language="vi", recipients=[(n, [n[-digits:], "20%"]) for n in recipients],
         invalid=kw.get("invalid", []), now=time.time())
     return cid
 
 
-async def until_done(client: Client, cid: int, within: float) -> dict[str, Any]:
+async def until_done(client: Client, cid: int, within: float, every: float = 0.05) -> dict[str, Any]:
     async with asyncio.timeout(within):
         while True:
             report = await kept(client).report(cid)
             assert report is not None
             if report["status"] in ("done", "cancelled") and report["waiting"] == 0:
                 return report
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(every)  # a report of 10,000 rows takes tens of ms
 
 
-async def test_a_campaign_keeps_the_outbox_pace_and_writing_customers_are_answered_within_a_second(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
+def answered(fake: FakeGraph, customer: str, *, since: int) -> bool:
+    """Meta accepted a message to `customer` among the requests from number `since` on."""
+    return any(isinstance(r.body, dict) and r.body.get("to") == "+" + customer and r.wamid
+               for r in fake.requests[since:])
+
+
+@pytest.mark.slow  # about 20 s on a quiet 2-core machine, 80 s on a loaded one
+async def test_a_campaign_of_10000_keeps_the_outbox_pace_and_writing_customers_are_answered_within_a_second(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
 ) -> None:
-    rate, count = 200, 1000  # five seconds of sending (kept modest: the suite shares a busy machine)
-    client, _ = await started(aiohttp_client, tmp_path, fake, f"outbox: {{rate_per_second: {rate}}}\n", db=db_target)
+    # issue 13's scale: 10,000 rows; at 1,000/s (Meta's top tier) so that a CI run takes seconds, not minutes
+    rate, count = 1000, 10_000
+    client, _ = await started(aiohttp_client, tmp_path, fake, f"outbox: {{rate_per_second: {rate}}}\n")
     began = time.perf_counter()
-    cid = await campaign(client, numbers(count))
+    cid = await campaign(client, numbers(count), digits=1)  # ten distinct bodies: the fake checks each shape once
     waits = []
     for i in range(12):  # customers writing while the campaign runs
         await asyncio.sleep(0.3)
         customer = str(84_800_000_000 + i)
+        seen = len(fake.requests)
         asked = time.perf_counter()
         assert await post(client, envelope(text(customer, "chào"))) == 200
         async with asyncio.timeout(5):
-            while not fake.texts(customer):
-                fake.changed.clear()
-                await fake.changed.wait()
+            while not answered(fake, customer, since=seen):  # noqa: ASYNC110 - fake.changed fires at each send
+                await asyncio.sleep(0.005)
         waits.append(time.perf_counter() - asked)
-    report = await until_done(client, cid, within=30)
+    report = await until_done(client, cid, within=300, every=0.5)
     took = time.perf_counter() - began
     assert report["sent"] == count and report["failed"] == 0
     assert max(waits) < 1.0, waits
     sends = count + 2 * len(waits)  # each writer got a greeting and a question, at the same pace
-    # never faster than the number's rate; how much slower depends on the machine's load (until_done bounds it)
-    assert sends / rate * 0.95 <= took, took
+    assert took >= sends / rate * 0.95, took  # never faster than the number's rate (how close: bench --campaign)
     promo = [b for b in fake.sent if b["type"] == "template"]
-    assert len(promo) == count and len({b["to"] for b in promo}) == count
-    assert promo[0]["template"]["components"][0]["parameters"][0]["text"] == numbers(1)[0][-4:]
+    assert len(promo) == count and len({b["to"] for b in promo}) == count  # each customer once
+    firsts = Counter(b["template"]["components"][0]["parameters"][0]["text"] for b in promo)
+    assert firsts == {str(d): count // 10 for d in range(10)}  # each row's own parameters
     assert not fake.violations
 
 
@@ -86,7 +98,9 @@ async def test_opted_out_invalid_and_duplicate_numbers_are_skipped_and_counted(
     assert all(b["to"] != "+" + LAN for b in fake.sent[before:])
 
 
-async def test_pause_resume_and_cancel(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str) -> None:
+async def test_pause_resume_and_cancel(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
+) -> None:
     client, _ = await started(aiohttp_client, tmp_path, fake, "outbox: {rate_per_second: 50}\n", db=db_target)
     store = kept(client)
     cid = await campaign(client, numbers(200))

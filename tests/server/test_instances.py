@@ -11,15 +11,17 @@ import time
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from tests.apptools import envelope, text
 from tests.fakegraph import FakeGraph
-from tests.server.test_crash import ECHO, Server, post_raw
+from tests.server.test_crash import ECHO, Server, free_port, post_raw
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 LEASE = 2.0  # database.lease_seconds of both instances
+DESK = "desk-token-0123456789"  # the handoff desk's token (admin.token)
 SLACK = 4.0  # a renewal (a third of the lease), the takeover's own work, a busy 2-core test machine
 
 
@@ -145,3 +147,55 @@ async def test_an_instance_stalled_past_its_lease_leaves_the_replies_to_the_one_
     assert once == [f"nhận m{i}" for i in range(7)], got
     assert len(got) - len(once) <= 1, f"only the reply in flight at the stall may repeat: {got}"
     assert "Traceback" not in stalled.output() + other.output()
+
+
+async def test_an_agent_reply_taken_by_the_instance_not_holding_the_customer_goes_once_after_the_queued_ones(
+    tmp_path: Path, fake: FakeGraph, pg_url: str
+) -> None:
+    """The desk answers through instance b while a holds the customer with replies still queued (slow pace)."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")
+    servers = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        servers.append(Server(tmp_path / name, fake.url, flows=flows, db=pg_url, lease=LEASE,
+                              outbox="rate_per_second: 4, shutdown_grace_seconds: 5"))  # 2/s each: replies wait
+    holder, other = servers
+    desk = free_port()  # b's admin listener, with the desk on
+    config = other.config.read_text(encoding="utf-8")
+    other.config.write_text(config.replace("admin: {port: 0}", f"admin: {{port: {desk}, token: {DESK}}}"),
+                            encoding="utf-8")
+    await asyncio.gather(*(s.start() for s in servers))
+    wa_id = "84920000002"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for i in range(4):
+                payload = json.dumps(envelope(text(wa_id, f"m{i}", mid=f"wamid.{wa_id}.m{i}"))).encode()
+                assert await post_raw(session, holder.url, payload)
+            async with asyncio.timeout(30):
+                while await queued(pg_url, wa_id) < 4 or not fake.texts(wa_id):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)  # the four turns are done, the first reply out, the rest wait in a
+            url = f"http://127.0.0.1:{desk}/admin/conversations/{wa_id}/reply"
+            async with session.post(url, json={"text": "agent"}, headers={"Authorization": f"Bearer {DESK}"}) as resp:
+                assert resp.status == 202, await resp.text()
+            async with asyncio.timeout(LEASE + SLACK + 20):
+                while "agent" not in fake.texts(wa_id):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(1.0)  # time for a second copy to arrive, were one sent
+    finally:
+        for server in servers:
+            assert server.proc is not None
+            server.proc.send_signal(signal.SIGTERM)
+            await server.proc.wait()
+    assert fake.texts(wa_id) == ["nhận m0", "nhận m1", "nhận m2", "nhận m3", "agent"]  # in order, each once
+    assert "Traceback" not in holder.output() + other.output()
+
+
+async def queued(url: str, customer: str) -> int:
+    """How many replies the customer has in the outbox (queued or sent)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT COUNT(*) FROM outbox WHERE customer = $1", customer))
+    finally:
+        await conn.close()

@@ -23,19 +23,6 @@ _NAMES: dict[type[Any], tuple[str, ...]] = {
 }
 
 
-def _plain(value: Any) -> Any:
-    names = _NAMES.get(type(value))
-    if names is not None:
-        out = {name: _plain(getattr(value, name)) for name in names}
-        out["_t"] = type(value).__name__
-        return out
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def _typed(value: Any) -> Any:
     if isinstance(value, dict):
         name = value.get("_t")
@@ -57,8 +44,20 @@ def _is_tuple(f: dataclasses.Field[Any]) -> bool:
     return str(f.type).startswith("tuple")
 
 
+def _field_dict(value: Any) -> dict[str, Any]:
+    """The encoder's hook for the dataclasses it meets: its fields, then its type's name."""
+    names = _NAMES.get(type(value))
+    if names is None:
+        raise TypeError(f"{type(value).__name__} cannot be stored")
+    out = {name: getattr(value, name) for name in names}
+    out["_t"] = type(value).__name__
+    return out
+
+
 def dump_message(message: inbound.Message) -> str:
-    return json.dumps(_plain(message), ensure_ascii=False, separators=(",", ":"))
+    # the C encoder walks lists, tuples and dicts itself and calls back only for dataclasses: faster than
+    # walking the message in Python first (the text is the same as before, byte for byte: tests/db/test_codec.py)
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=_field_dict)
 
 
 def load_message(text: str) -> inbound.Message:

@@ -196,6 +196,10 @@ MIGRATIONS = [
     """,
     # 6: flow timers, as SQLite's migration 6 (db/pgtimers.py)
     pgtimers.MIGRATION,
+    # 7: when the last re-engagement template was queued, as SQLite's migration 7
+    """
+    ALTER TABLE conversations ADD COLUMN reengaged_at DOUBLE PRECISION;
+    """,
 ]
 
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: instances on other machines may drift

@@ -197,6 +197,17 @@ class PgStore:
         async with self.pool.acquire() as conn, conn.transaction():
             return await pgapi.queue(conn, customer, bodies, None, now)
 
+    async def reengage(self, customer: str, body: dict[str, Any], *, now: float, every: float) -> list[OutRow]:
+        """Queue the re-engagement template unless one was queued for the customer less than `every` seconds ago."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            due = await conn.fetchval(
+                "INSERT INTO conversations (customer, state, updated_at, reengaged_at) VALUES ($1, $2, $3, $3)"
+                " ON CONFLICT (customer) DO UPDATE SET reengaged_at = excluded.reengaged_at"
+                " WHERE conversations.reengaged_at IS NULL OR conversations.reengaged_at <= $4 RETURNING 1",
+                customer, State().to_json(), now, now - every,
+            )
+            return await pgapi.queue(conn, customer, [body], None, now) if due else []
+
     async def contact(self, customer: str) -> inbound.Customer | None:
         text = await self.pool.fetchval("SELECT contact FROM conversations WHERE customer = $1", customer)
         if text is None:

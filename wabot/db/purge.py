@@ -9,7 +9,10 @@ Where the stalls came from (issue 15, bench/purge.py), and what this module does
 - the WAL the deletes grow was checkpointed by whichever connection committed past 1,000 pages — often
   the server's, on the loop, syncing the disk there: the store turns the server's automatic checkpoints
   off for the purge's length, and this thread checkpoints (PASSIVE: blocks no writer) outside the gate,
-  when the server has been quiet for a moment, or anyway after a while so that the WAL stays small;
+  when the server has been quiet for a moment, or anyway after a while. A busy server writes during such a
+  checkpoint, so it never backfills the whole WAL and the WAL never starts over: it grew to 2 GB in a bench
+  run. When more than `wal_pages` wait, the thread finishes the checkpoint holding the gate (a short one:
+  the bulk was copied just before);
 - a fixed number of rows made some batches long: a batch's size follows its time (`Pacing.budget`),
   and the thread waits before each batch while the server is working.
 """
@@ -51,9 +54,11 @@ class Pacing:
     budget: float = 0.004  # seconds a batch may hold the gate: the size shrinks or grows to fit
     pause: float = 0.01  # seconds between two batches
     quiet: float = 0.005  # the server counts as quiet this long after its last transaction ended
-    patience: float = 0.05  # the longest a batch waits for a quiet moment
+    patience: float = 0.02  # the longest a batch waits for a quiet moment (a saturated server is never quiet)
+    floor: int = 50  # the fewest rows a batch deletes, however slow (a starved machine must still finish)
     checkpoint_quiet: float = 0.25  # a checkpoint, when quiet, at most this often (each one syncs the disk)
     checkpoint_every: float = 2.0  # and, quiet or not, at least this often: the WAL stays small
+    wal_pages: int = 16384  # 64 MB of WAL: past this, a checkpoint is finished with the server held off
     busy_at: float = 0.0  # time.monotonic() when the server's last transaction ended (0: working now)
 
 
@@ -94,17 +99,26 @@ def purge_apart(path: str, before: float, *, pacing: Pacing, stop: threading.Eve
                 if removed < limit:
                     break
                 if took > pacing.budget:
-                    limit = max(10, int(limit * pacing.budget / took))
+                    limit = max(min(pacing.floor, pacing.batch), int(limit * pacing.budget / took))
                 elif took < pacing.budget / 2:
                     limit = min(pacing.batch, limit * 2)
                 since = time.monotonic() - checkpointed
                 if since > pacing.checkpoint_every or (
                     since > pacing.checkpoint_quiet and _wait_quiet(pacing, stop, longest=0)
                 ):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # copies the WAL to the file; blocks no writer
+                    checkpoint(conn, gate, wal_pages=pacing.wal_pages)
                     checkpointed = time.monotonic()
                 time.sleep(pacing.pause)
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if not stop.is_set():
+            checkpoint(conn, gate, wal_pages=0)
     finally:
         conn.close()
     return total
+
+
+def checkpoint(conn: sqlite3.Connection, gate: threading.Lock, *, wal_pages: int) -> None:
+    """Copy the WAL into the database file; finish with the gate held when more than `wal_pages` are left."""
+    _, log, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # blocks no writer
+    if log - done > wal_pages:  # the server wrote meanwhile: finish, so that the WAL starts over
+        with gate:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

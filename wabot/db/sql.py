@@ -185,6 +185,10 @@ MIGRATIONS = [
     """,
     # 6: flow timers (reminders, timeouts, waits), kept in the commit of the turn that sets them: db/timersql.py
     timersql.MIGRATION,
+    # 7: when the last re-engagement template was queued: once a day per customer, across restarts and instances
+    """
+    ALTER TABLE conversations ADD COLUMN reengaged_at REAL;
+    """,
 ]
 
 # Short, so a writer in another process (a migration, the sqlite3 shell) never freezes the event loop for
@@ -231,17 +235,32 @@ def newer(where: str, found: int, known: int) -> str:
 
 
 class transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error; inside a transaction already open (a group commit,
+    db/group.py), a savepoint that is released, or rolled back alone on an error."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.nested = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT one" if self.nested else "BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+        if self.nested:
+            if kind is not None:
+                self.conn.execute("ROLLBACK TO one")
+            self.conn.execute("RELEASE one")
+        elif kind is not None:
+            self.conn.execute("ROLLBACK")
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:  # a failed COMMIT may leave the transaction open: nothing of it stays
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
 
 
 # --- inbox ------------------------------------------------------------------------------------
@@ -379,6 +398,17 @@ def _queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]]
 def queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]], now: float) -> list[Row]:
     with transaction(conn):
         return _queue(conn, customer, bodies, None, now)
+
+
+def reengage(conn: sqlite3.Connection, customer: str, body: dict[str, Any], now: float, every: float) -> list[Row]:
+    with transaction(conn):
+        due = conn.execute(
+            "INSERT INTO conversations (customer, state, updated_at, reengaged_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (customer) DO UPDATE SET reengaged_at = excluded.reengaged_at"
+            " WHERE conversations.reengaged_at IS NULL OR conversations.reengaged_at <= ? RETURNING 1",
+            (customer, State().to_json(), now, now, now - every),
+        ).fetchone()
+        return _queue(conn, customer, [body], None, now) if due else []
 
 
 def contact(conn: sqlite3.Connection, customer: str) -> inbound.Customer | None:

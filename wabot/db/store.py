@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from wabot.db import campaignsql, codec, sql, timersql
 from wabot.db.areas import Event
+from wabot.db.group import GroupCommit
 from wabot.db.liteareas import LiteApi, LiteCampaigns, LiteConsole
 from wabot.db.purge import PURGES, Pacing, purge_apart, purge_batch
 from wabot.db.rows import OutRow
@@ -49,6 +50,8 @@ class Store:
         self.closed = False
         self.gate = threading.Lock()  # held by each transaction, the server's and the purge thread's
         self.pacing = Pacing(busy_at=time.monotonic())  # tells the purge thread when the server works
+        # the hot path's writes (webhooks, turns, send results) made in one loop pass share one commit
+        self.group = GroupCommit(conn, self.gate, self._run, worked=self._worked)
         self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
         self.api = LiteApi(self._run)  # the business API's data (db/areas.py)
         self.campaigns = LiteCampaigns(self._run)
@@ -61,6 +64,7 @@ class Store:
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self.group.close()
             self.conn.close()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -82,13 +86,17 @@ class Store:
             self.pacing.busy_at = time.monotonic()
         raise AssertionError("unreachable")
 
+    def _worked(self) -> None:
+        """A group commit ended on the loop (not through `_run`): the purge thread waits for quiet from now."""
+        self.pacing.busy_at = time.monotonic()
+
     # --- inbox --------------------------------------------------------------------------------
 
     async def record(
         self, messages: Iterable[inbound.Message], statuses: Iterable[inbound.Status], *, now: float
     ) -> list[tuple[int, inbound.Message]]:
         """Store a webhook's messages and statuses in one commit; return the messages seen for the first time."""
-        return await self._run(sql.record, list(messages), list(statuses), now, self.events)
+        return await self.group.run(sql.record, list(messages), list(statuses), now, self.events)
 
     async def pending(self) -> list[tuple[int, codec.Pending]]:
         """Inbound messages stored but not yet fully processed (after a crash or restart), oldest first."""
@@ -123,13 +131,17 @@ class Store:
         `events` are kept for the shop's systems in the same commit; so are the timers the turn set or
         cancelled, and `fired`, the timer this turn handled (its id and what it did).
         """
-        rows = await self._run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff, list(events),
-                               list(timers), fired)
+        rows = await self.group.run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff,
+                                    list(events), list(timers), fired)
         return [OutRow(*r) for r in rows]
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
         """Queue messages that are not a bot turn (an agent's reply, a re-engagement template)."""
         return [OutRow(*r) for r in await self._run(sql.queue, customer, bodies, now)]
+
+    async def reengage(self, customer: str, body: dict[str, Any], *, now: float, every: float) -> list[OutRow]:
+        """Queue the re-engagement template unless one was queued for the customer less than `every` seconds ago."""
+        return [OutRow(*r) for r in await self._run(sql.reengage, customer, body, now, every)]
 
     async def contact(self, customer: str) -> inbound.Customer | None:
         """Who the customer is, as last seen in a message."""
@@ -208,11 +220,11 @@ class Store:
         return await self._run(sql.oldest_queued)
 
     async def mark_sent(self, row_id: int, *, wamid: str, now: float) -> None:
-        await self._run(sql.mark_sent, [(wamid, now, row_id)])
+        await self.group.run(sql.mark_sent, [(wamid, now, row_id)])
 
     async def mark_sent_many(self, sent: list[tuple[str, float, int]]) -> None:
         """(wamid, when, outbox id) for several replies, in one commit."""
-        await self._run(sql.mark_sent, sent)
+        await self.group.run(sql.mark_sent, sent)
 
     async def mark_dry_run(self, row_id: int, *, now: float) -> None:
         """The reply was written to the log instead of sent: status 'dry-run', in the history and the export."""

@@ -6,7 +6,8 @@ and sends their replies, and gives the customer up only when nothing of theirs w
 renewed every third of `database.lease_seconds` while it lives; after a `kill -9` the lease runs out
 and the first instance to look (they all look at each renewal) takes the customer over, replies left
 queued included. Notices travel by LISTEN/NOTIFY: "a message for your customer is in the inbox", "the
-token was refused: pause", "a new token is in place: read it", "I stopped: look for orphans now".
+token was refused: pause", "a new token is in place: read it", "I stopped: look for orphans now", "a reply
+for your customer was queued outside a turn: send it".
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import (
 
 from wabot.db.base import DB_ERRORS
 from wabot.db.postgres import PgStore
+from wabot.db.store import OutRow
 
 if TYPE_CHECKING:
     from wabot.server.dispatch import Dispatcher
@@ -97,12 +99,30 @@ class Cluster:
                 self.sender.adopt(await self.store.queued(customer))
         return True
 
+    def deliver(self, customer: str, rows: list[OutRow]) -> None:
+        """Replies queued outside a turn (an agent's answer, a template): sent by the instance holding the customer.
+
+        Held here: queued here. Held elsewhere: that instance is told to read them. Held by nobody: claimed here.
+        """
+        if customer in self.owned and self.sender is not None:
+            self.sender.adopt(rows)
+        else:
+            self._background(self._deliver(customer))
+
+    async def _deliver(self, customer: str) -> None:
+        if not await self.acquire(customer):  # a newly taken claim reads the customer's queued replies itself
+            self.tell(f"outbox {customer}")
+        elif self.sender is not None:
+            self.sender.adopt(await self.store.queued(customer))
+
     async def release(self, customer: str) -> bool:
         """Give the customer up if nothing of theirs waits here or in the database."""
         sender = self.sender
         if sender is not None and customer in sender.busy:
             return False
         if not await self.store.release(customer, owner=self.me):
+            if sender is not None and customer not in sender.busy:  # replies queued elsewhere for our customer
+                sender.adopt(await self.store.queued(customer))
             return False
         self.owned.discard(customer)
         self.claimed_at.pop(customer, None)
@@ -156,6 +176,8 @@ class Cluster:
         kind, _, rest = what.partition(" ")
         if kind == "inbox" and rest in self.owned:
             self.dispatcher.wake(rest)
+        elif kind == "outbox" and rest in self.owned:
+            self._background(self._adopt(rest))
         elif kind == "pause" and not self.sender.paused:
             self.sender.paused = rest
             log.error("another instance was refused by the Graph API: %s Sending is paused here too.", rest)
@@ -193,6 +215,10 @@ class Cluster:
                     dispatcher.wake(customer)
             for customer in held - self.owned:  # ours in the database, forgotten here: never leave them to nobody
                 dispatcher.wake(customer)
+
+    async def _adopt(self, customer: str) -> None:
+        if self.sender is not None:
+            self.sender.adopt(await self.store.queued(customer))
 
     async def adopt_orphans(self) -> None:
         if self.dispatcher is None:
