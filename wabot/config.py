@@ -93,7 +93,11 @@ class Outbox:
     max_backoff: float = 60.0  # longest wait between two tries of one reply
 
 
-MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")  # media.types' default
+MEDIA_TYPES = (  # media.types' default: photos, stickers, PDF and Office documents, voice notes, videos
+    "image/jpeg", "image/png", "image/webp", "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "audio/ogg", "audio/mpeg", "video/mp4",
+)
 
 
 @dataclass(frozen=True, slots=True)

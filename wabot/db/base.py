@@ -128,11 +128,12 @@ class Database(Protocol):
     async def timers(self, customer: str, *, limit: int = 20) -> list[dict[str, Any]]: ...
 
 
-async def open_database(target: str | Path, *, synchronous: str = "normal") -> Database:
+async def open_database(target: str | Path, *, synchronous: str = "normal", lease: float | None = None) -> Database:
     """PostgreSQL for a postgresql:// URL, else the SQLite file `target` (created and migrated as needed).
 
     `synchronous` is SQLite's durability (database.synchronous); PostgreSQL's is the server's own setting.
+    `lease`: a server's database.lease_seconds (PostgreSQL ends a transaction left idle longer than that).
     """
     if isinstance(target, str) and pgsql.is_url(target):
-        return await PgStore.open(target)
+        return await PgStore.open(target, lease=lease)
     return await Store.open(target, synchronous=synchronous)

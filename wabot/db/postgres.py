@@ -59,10 +59,11 @@ class PgStore:
         self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
 
     @classmethod
-    async def open(cls, url: str) -> PgStore:
-        pool = await pgsql.connect(url)
+    async def open(cls, url: str, *, lease: float | None = None) -> PgStore:
+        """`lease`: database.lease_seconds of a server instance (its transactions may not stall longer)."""
+        pool = await pgsql.connect(url, stall=lease)
         try:
-            quick = await pgsql.connect(url, size=4, durable=False)
+            quick = await pgsql.connect(url, size=4, durable=False, stall=lease)
         except BaseException:
             await pool.close()
             raise

@@ -60,7 +60,8 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app[HUB] = hub = Hub()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await open_database(settings.database_target, synchronous=settings.synchronous)
+        store = await open_database(settings.database_target, synchronous=settings.synchronous,
+                                    lease=settings.lease_seconds)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
         )

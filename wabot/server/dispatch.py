@@ -335,7 +335,8 @@ class Dispatcher:
         found, rule = event.message.content, advance.wanted_media(bot, state, event.message)
         if self.media is None or rule is None or not isinstance(found, inbound.Media):
             return event
-        return advance.Incoming(event.message, await self.media.fetch(found, rule, customer=key))
+        fetched = await self.media.fetch(found, rule, customer=key)
+        return event if fetched is None else advance.Incoming(event.message, fetched)
 
     def _tell(self, work: Work, before: State | None, after: State, rows: list[OutRow], reason: str | None) -> None:
         """Publish what this turn did to the hub (the console's live pages)."""
