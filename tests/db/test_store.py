@@ -269,6 +269,23 @@ async def test_a_turn_is_saved_by_an_owner_whose_lease_ran_out_unless_another_to
     await b.close()
 
 
+async def test_a_frozen_instances_row_locks_do_not_outlive_its_lease(pg_url: str) -> None:
+    """A process stopped mid-transaction (SIGSTOP, a paused VM) holds row locks; PostgreSQL ends it after the lease."""
+    a, b = await PgStore.open(pg_url, lease=0.3), await PgStore.open(pg_url, lease=0.3)
+    assert await a.claim("c1", owner="A", lease=0.1)
+    conn = await a.pool.acquire()
+    await conn.execute("BEGIN")
+    await conn.execute("UPDATE claims SET until = until WHERE customer = 'c1'")  # A's lock, then A freezes
+    await asyncio.sleep(0.2)  # A's lease is over
+    async with asyncio.timeout(20):  # without the timeout B waits for A for ever (30 s: asyncpg gives up)
+        assert await b.claim("c1", owner="B", lease=30)
+    with contextlib.suppress(asyncpg.InterfaceError):  # the pool may have seen the server end it, and let it go
+        conn.terminate()
+        await a.pool.release(conn)
+    await a.close()
+    await b.close()
+
+
 async def test_heartbeat_counts_live_instances_and_notices_reach_the_others(pg_url: str) -> None:
     a, b = await PgStore.open(pg_url), await PgStore.open(pg_url)
     assert await a.heartbeat(owner="A", lease=5) == 1

@@ -90,12 +90,6 @@ async def test_two_instances_answer_every_customer_once_in_order_and_a_kill_9_co
     assert "Traceback" not in victim.output()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 14, open: after SIGCONT the stalled instance's replies sometimes take longer than the bound "
-    "(1 of 3 CI stages on 2026-12-01, Python 3.13; a row lock held mid-commit, or the low send rate) - the "
-    "duplicate it checks for is fixed; the timing is not yet understood",
-)
 async def test_an_instance_stalled_past_its_lease_leaves_the_replies_to_the_one_that_took_over(
     tmp_path: Path, fake: FakeGraph, pg_url: str
 ) -> None:

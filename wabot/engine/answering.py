@@ -157,7 +157,7 @@ def wanted_media(bot: model.Bot, state: State | None, message: inbound.Message) 
     flow = bot.flows.get(state.flow)
     found = flow.index(state.step) if flow is not None else -1
     action = flow.steps[found].action if flow is not None and found >= 0 else None
-    if not isinstance(action, model.Ask) or action.expect.kind not in (content.kind, "media", "any"):
+    if not isinstance(action, model.Ask) or action.expect.kind not in (content.kind, "media"):
         return None
     return MediaRule(action.accept, action.max_bytes)
 

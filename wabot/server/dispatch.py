@@ -299,16 +299,16 @@ class Dispatcher:
         final = fit_state(outcome.state, self.max_state_bytes, customer=key)
         contact = customer if isinstance(work.event, advance.Incoming) else None
         fired = (work.event.id, outcome.note) if isinstance(work.event, advance.TimerFired) else None
+        events = self._events(state, outcome, handoff) if self.events else ()
         if self.cluster is not None:  # saved only while this instance still holds the customer
             rows = await self.cluster.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, owner=self.cluster.me, timers=outcome.timers, fired=fired,
+                handoff=handoff, events=events, owner=self.cluster.me, timers=outcome.timers, fired=fired,
             )
         else:
             rows = await self.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, events=self._events(state, outcome, handoff) if self.events else (),
-                timers=outcome.timers, fired=fired,
+                handoff=handoff, events=events, timers=outcome.timers, fired=fired,
             )
         if fired is not None:
             log.info("%s timer %d of %s: %s", work.event.kind if isinstance(work.event, advance.TimerFired) else "",
@@ -335,7 +335,8 @@ class Dispatcher:
         found, rule = event.message.content, advance.wanted_media(bot, state, event.message)
         if self.media is None or rule is None or not isinstance(found, inbound.Media):
             return event
-        return advance.Incoming(event.message, await self.media.fetch(found, rule, customer=key))
+        fetched = await self.media.fetch(found, rule, customer=key)
+        return event if fetched is None else advance.Incoming(event.message, fetched)
 
     def _tell(self, work: Work, before: State | None, after: State, rows: list[OutRow], reason: str | None) -> None:
         """Publish what this turn did to the hub (the console's live pages)."""

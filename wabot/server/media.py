@@ -100,14 +100,17 @@ class MediaFiles:
         path.chmod(0o600)
         return path.read_bytes().strip()
 
-    async def fetch(self, found: inbound.Media, rule: MediaRule, *, customer: str) -> Fetched:
-        """Download (or, in link mode, look up) the file and check it against the question's rule."""
+    async def fetch(self, found: inbound.Media, rule: MediaRule, *, customer: str) -> Fetched | None:
+        """Download (or, in link mode, look up) the file and check it against the question's rule.
+
+        None in dry-run (no token to download with): the question saves Meta's id and type, unchecked.
+        """
         limit = min(rule.max_bytes or self.settings.max_bytes, self.settings.max_bytes)
         types = rule.types or self.settings.types
         graph = self.graph()
         if graph is None:
-            log.warning("a file from %s was not downloaded: dry-run has no Graph token", mask(customer))
-            return Fetched("unavailable")
+            log.info("DRY RUN: a file from %s was not downloaded (no token); saved as Meta's id", mask(customer))
+            return None
         data = b""
         try:
             info = await media.lookup(graph, found.id, limit=limit)
