@@ -259,9 +259,6 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             "is empty, but a token is set: without the app secret wabot cannot tell Meta's webhooks from forged "
             "ones. Set WHATSAPP_APP_SECRET (Meta App Dashboard > App settings > Basic > App secret)",
         )
-    if settings.events_url and settings.database_url:
-        raise r.fail("events.url", "works with an SQLite database only for now (database.path), not with a "
-                     "PostgreSQL database.url; remove one of them")
     if settings.events_url and not settings.events_secret:
         raise r.fail("events.secret", "is empty, but events.url is set: the shop's systems could not tell wabot's "
                      "events from forged ones. Set WABOT_EVENTS_SECRET to a long random string")

@@ -86,8 +86,8 @@ MIGRATIONS = [
     CREATE INDEX outbox_updated ON outbox (updated_at) WHERE status != 'queued';
     CREATE INDEX statuses_timestamp ON statuses (timestamp);
     """,
-    # 3, 4: the business API's and the campaigns' tables, as SQLite's migrations 3 and 4. Only the SQLite store
-    # uses them yet (db/apisql.py, db/campaignsql.py); they are here so both schemas keep one numbering.
+    # 3, 4: the business API's and the campaigns' tables, as SQLite's migrations 3 and 4 (db/pgapi.py,
+    # db/pgcampaigns.py use them)
     """
     CREATE TABLE api_keys (
         name TEXT PRIMARY KEY,
@@ -144,7 +144,7 @@ MIGRATIONS = [
     ALTER TABLE outbox ADD COLUMN once INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
     """,
-    # 5: the web console's tables, as SQLite's migration 5 (the console itself runs on SQLite only for now)
+    # 5: the web console's tables, as SQLite's migration 5 (db/pgconsole.py)
     """
     CREATE TABLE users (
         name TEXT PRIMARY KEY,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from wabot.db import backup, codec, timersql
+from wabot.db.areas import Event
 from wabot.errors import DatabaseError
 from wabot.state import HANDOFF, State, TimerChange
 from wabot.whatsapp import inbound
@@ -199,7 +200,6 @@ _RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed
 _RANK_SQL = "CASE status " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in _RANK.items()) + " ELSE 5 END"
 
 Row = tuple[int, str, dict[str, Any], int, str]  # outbox id, customer, body, attempts, body as JSON text
-Event = tuple[str, dict[str, Any]]  # an event for the shop's systems: (kind, data); see wabot/api/events.py
 
 
 def connect(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:

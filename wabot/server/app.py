@@ -98,7 +98,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         app[MEDIA_FILES] = dispatcher.media = files
         sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
-        if isinstance(store, Store) and (lost := await store.interrupted(now=time.time())):
+        if isinstance(store, Store) and (lost := await store.campaigns.interrupted(now=time.time())):
             log.warning("%d campaign messages were being sent when wabot stopped; they are not sent again "
                         "(a campaign never sends twice) and count as unknown in the report", lost)
         cluster = None

@@ -299,16 +299,16 @@ class Dispatcher:
         final = fit_state(outcome.state, self.max_state_bytes, customer=key)
         contact = customer if isinstance(work.event, advance.Incoming) else None
         fired = (work.event.id, outcome.note) if isinstance(work.event, advance.TimerFired) else None
+        events = self._events(state, outcome, handoff) if self.events else ()
         if self.cluster is not None:  # saved only while this instance still holds the customer
             rows = await self.cluster.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, owner=self.cluster.me, timers=outcome.timers, fired=fired,
+                handoff=handoff, events=events, owner=self.cluster.me, timers=outcome.timers, fired=fired,
             )
         else:
             rows = await self.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, events=self._events(state, outcome, handoff) if self.events else (),
-                timers=outcome.timers, fired=fired,
+                handoff=handoff, events=events, timers=outcome.timers, fired=fired,
             )
         if fired is not None:
             log.info("%s timer %d of %s: %s", work.event.kind if isinstance(work.event, advance.TimerFired) else "",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wabot.db.base import DB_ERRORS, Database
-from wabot.db.store import OutRow, Store
+from wabot.db.rows import OutRow
 from wabot.errors import GraphError
 from wabot.logs import mask, mask_text
 from wabot.server.metrics import Metrics
@@ -210,8 +210,13 @@ class Sender:
         if not self.may_send(customer):  # checked last before the post: a stall after it costs one reply at most
             self._later(customer, 0.1)
             return
-        if row.once and isinstance(self.store, Store):  # campaign rows exist only on SQLite (for now)
-            await self.store.sending(row.id)
+        if row.once and not await self.store.campaigns.sending(row.id, now=self.clock()):
+            # claimed before: another instance is sending it, or a crash caught it mid-send; never twice
+            log.info("campaign message %d is not sent here: it was already being sent", row.id)
+            queue.popleft()
+            self.failing_since.pop(row.id, None)
+            self._next(customer)
+            return
         started = time.perf_counter()
         try:
             wamid = await self._post(row)
@@ -277,8 +282,8 @@ class Sender:
             await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
         finally:
             self.leaving.discard(row.id)
-        if self.events and isinstance(self.store, Store):  # events are SQLite-only (config.py refuses them else)
-            await self.store.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
+        if self.events:
+            await self.store.api.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
                                                                      "error": reason})], now=now)
         self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
