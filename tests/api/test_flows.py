@@ -108,3 +108,16 @@ async def test_an_idempotency_key_starts_the_flow_once(
         await settle(client)
         await asyncio.sleep(0.05)
     assert fake.texts(LAN).count("Đơn A123 đã giao cho GHN.") == 1
+
+
+async def test_outside_the_window_the_flows_own_opens_with_template_opens_it(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    client, key = await started(aiohttp_client, tmp_path, fake)
+    async with admin(client) as s:
+        status, answer = await start(s, key, "order_delayed", {"to": MAI, "vars": VARS})
+        assert status == 202 and answer["opened_with_template"] is True
+        await settle(client)
+        [sent] = await fake.wait_sent(1)
+        assert sent["type"] == "template" and sent["template"]["name"] == "order_delayed"
+        assert sent["template"]["components"] == [{"type": "body", "parameters": [{"type": "text", "text": "A123"}]}]

@@ -15,6 +15,7 @@ from wabot.api import campaigns, compose
 from wabot.api.keys import API_KEY, store
 from wabot.api.problems import Problem, dumps
 from wabot.db import codec
+from wabot.engine import advance
 from wabot.logs import mask
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS
 from wabot.state import HANDOFF
@@ -98,15 +99,20 @@ async def start_flow(request: web.Request) -> web.Response:
     if state is not None and state.status == HANDOFF:
         raise Problem(409, "in_handoff", f"{to} is talking with a person (a handoff); the flow was not started. "
                       "Try again once the conversation is given back to the bot.")
+    contact = await db.contact(to) or inbound.Customer(to)
     opening = None
     if not await _window_open(request, to):
         part = data.get("template")
-        if part is None:
+        if part is not None:
+            opening = compose.template(part, language=dispatcher.bot.default_language)
+        else:  # the flow's own opens_with, written with the variables the flow starts with
+            known = {**(state.vars if state is not None else {}), **variables}
+            opening = advance.opening(dispatcher.bot, dispatcher.renderer, flow, known, customer=contact,
+                                      now=time.time())
+        if opening is None:
             raise _closed(to, f"the flow {flow!r}", 'give "template": the approved template that opens the '
-                          "conversation when the window is closed")
-        opening = compose.template(part, language=dispatcher.bot.default_language)
+                          "conversation when the window is closed (or give the flow one with 'opens_with:')")
     answer = {"to": to, "flow": flow, "status": "started", "opened_with_template": opening is not None}
-    contact = await db.contact(to) or inbound.Customer(to)
     started = codec.Started(contact, flow, dict(variables), opening)
     seq, status, answer = await db.api.start_flow(started, answer=answer, now=time.time(), idempotency=idem)
     if seq is None:  # a request with the same Idempotency-Key was kept meanwhile

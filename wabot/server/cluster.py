@@ -7,7 +7,7 @@ renewed every third of `database.lease_seconds` while it lives; after a `kill -9
 and the first instance to look (they all look at each renewal) takes the customer over, replies left
 queued included. Notices travel by LISTEN/NOTIFY: "a message for your customer is in the inbox", "the
 token was refused: pause", "a new token is in place: read it", "I stopped: look for orphans now", "a reply
-for your customer was queued outside a turn: send it".
+for your customer was queued outside a turn: send it", "I reloaded my flows: these are their fingerprint".
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Cluster:
         self.clock: Callable[[], float] = time.monotonic
         self.alive = 1  # instances seen alive at the last renewal
         self.on_new_token = on_new_token
+        self.on_flows: Callable[[str, str], None] = lambda served, by: None  # another instance reloaded its flows
         self.dispatcher: Dispatcher | None = None
         self.sender: Sender | None = None
         self.task: asyncio.Task[None] | None = None
@@ -188,6 +189,8 @@ class Cluster:
             log.error("another instance was refused by the Graph API: %s Sending is paused here too.", rest)
         elif kind == "token":
             self.on_new_token()
+        elif kind == "flows":
+            self.on_flows(rest, f"instance {sender}")
         elif kind == "left":
             self._background(self.adopt_orphans())
         elif kind == "hub":
