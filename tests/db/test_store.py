@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 import sqlite3
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -334,3 +335,27 @@ async def test_customers_like_and_dry_run_on_both_stores(db_target: str) -> None
     statuses = {r[4] for r in await store.history("84987654321") if r[2] == "out"}
     assert statuses == {"dry-run"}
     await store.close()
+
+
+async def test_both_schemas_have_the_same_tables_and_columns(tmp_path: Path, pg_url: str) -> None:
+    """Every table SQLite's migrations make exists on PostgreSQL with the same columns (the twins' queries rely on
+    it); PostgreSQL has only its coordination tables (claims, instances) and its schema version table besides."""
+    lite = await open_database(tmp_path / "wabot.db")
+    await lite.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "wabot.db")) as db:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                           " AND name NOT LIKE 'sqlite_%'")]
+        on_sqlite = {t: {c[1] for c in db.execute(f"PRAGMA table_info({t})")} for t in tables}
+    pg = await open_database(pg_url)
+    await pg.close()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        rows = await conn.fetch("SELECT table_name, column_name FROM information_schema.columns"
+                                " WHERE table_schema = current_schema()")
+    finally:
+        await conn.close()
+    on_postgres: dict[str, set[str]] = {}
+    for table, column in rows:
+        on_postgres.setdefault(table, set()).add(column)
+    assert set(on_postgres) - set(on_sqlite) == {"claims", "instances", "wabot_schema"}
+    assert {t: on_postgres.get(t) for t in on_sqlite} == on_sqlite

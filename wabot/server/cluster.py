@@ -13,6 +13,7 @@ for your customer was queued outside a turn: send it", "I reloaded my flows: the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import socket
@@ -26,6 +27,7 @@ from typing import (
 from wabot.db.base import DB_ERRORS
 from wabot.db.postgres import PgStore
 from wabot.db.store import OutRow
+from wabot.server.hub import Happening
 
 if TYPE_CHECKING:
     from wabot.server.dispatch import Dispatcher
@@ -60,6 +62,7 @@ class Cluster:
         sender.on_idle = self.idle
         sender.may_send = self.may_send
         self._unlisten = await self.store.listen(self.heard)
+        dispatcher.hub.relay = self.relay
         await self.renew()
         self.task = asyncio.create_task(self._renewing(), name="cluster")
         log.info("instance %s joined; %d instance(s) share this database", self.me, self.alive)
@@ -73,6 +76,8 @@ class Cluster:
         if self._unlisten is not None:
             await self._unlisten()
             self._unlisten = None
+        if self.dispatcher is not None:
+            self.dispatcher.hub.relay = None
         self.dispatcher = None
 
     async def leave(self) -> None:
@@ -188,6 +193,14 @@ class Cluster:
             self.on_flows(rest, f"instance {sender}")
         elif kind == "left":
             self._background(self.adopt_orphans())
+        elif kind == "hub":
+            told = json.loads(rest)
+            self.dispatcher.hub.deliver(Happening(told["kind"], told["customer"], told["data"]))
+
+    def relay(self, happening: Happening) -> None:
+        """A happening the other instances' pages show too (hub.RELAYED): a handoff opened here, say."""
+        self.tell("hub " + json.dumps({"kind": happening.kind, "customer": happening.customer,
+                                       "data": dict(happening.data)}, ensure_ascii=False, default=str))
 
     # --- renewal --------------------------------------------------------------------------------
 

@@ -340,7 +340,7 @@ class Dispatcher:
 
     def _tell(self, work: Work, before: State | None, after: State, rows: list[OutRow], reason: str | None) -> None:
         """Publish what this turn did to the hub (the console's live pages)."""
-        if not self.hub.subscribers:  # nobody listens (no console, no events): build nothing
+        if not self.hub.subscribers and self.hub.relay is None:  # nobody listens, here or on another instance
             return
         key = work.customer.key
         if isinstance(work.event, advance.Incoming):
