@@ -45,6 +45,7 @@ class Options:
     seed: int = 1
     campaign: int = 0  # recipients of a campaign running beside the load (issue 13), 0: none
     log_level: str = "WARNING"  # the server's logging.level (the shipped config says INFO)
+    drain_quiet: float = DRAIN_QUIET  # stop waiting for replies once none came for this long (tests: longer)
 
 
 class FakeGraph:
@@ -170,7 +171,7 @@ async def _load(opts: Options, gen: Generator, graph: FakeGraph, server: Server)
     deadline = time.monotonic() + DRAIN_MAX
     while gen.unanswered() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-        if time.monotonic() - max(gen.last_reply_at, window[1]) > DRAIN_QUIET:
+        if time.monotonic() - max(gen.last_reply_at, window[1]) > opts.drain_quiet:
             break
     await asyncio.sleep(0.1)  # the fake Graph flushes every 20 ms
     if not graph.proc.is_alive():

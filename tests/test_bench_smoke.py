@@ -15,7 +15,8 @@ from tests import pg
 
 def test_a_short_run_answers_every_message() -> None:
     lines: list[str] = []
-    result = run(Options(rate=50, duration=2, customers=40), say=lines.append)
+    # a starved server (6 % of a core seen in CI beside other work) may pause longer than the bench's 3 s of quiet
+    result = run(Options(rate=50, duration=2, customers=40, drain_quiet=30), say=lines.append)
     report = "\n".join(lines + result.lines())
     assert result.sent == 100, report
     assert result.statuses == {200: 100}, report
