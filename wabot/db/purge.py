@@ -52,7 +52,9 @@ class Pacing:
 
     batch: int = 250  # the most rows a batch deletes
     budget: float = 0.004  # seconds a batch may hold the gate: the size shrinks or grows to fit
-    pause: float = 0.01  # seconds between two batches
+    pause: float = 0.01  # seconds between two batches, at least
+    rest: float = 3.0  # and at least this many times the batch's own time: the thread takes a quarter of a core at
+    # most, the server the rest (on a loaded machine the purge's CPU pushed a server near saturation over)
     quiet: float = 0.005  # the server counts as quiet this long after its last transaction ended
     patience: float = 0.02  # the longest a batch waits for a quiet moment (a saturated server is never quiet)
     floor: int = 50  # the fewest rows a batch deletes, however slow (a starved machine must still finish)
@@ -108,7 +110,7 @@ def purge_apart(path: str, before: float, *, pacing: Pacing, stop: threading.Eve
                 ):
                     checkpoint(conn, gate, wal_pages=pacing.wal_pages)
                     checkpointed = time.monotonic()
-                time.sleep(pacing.pause)
+                time.sleep(max(pacing.pause, took * pacing.rest))
         if not stop.is_set():
             checkpoint(conn, gate, wal_pages=pacing.wal_pages)
     finally:
