@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -111,23 +112,18 @@ async def test_a_purge_batch_slower_than_its_budget_makes_the_next_smaller(
     await store.close()
 
 
-async def test_the_purge_waits_for_a_quiet_moment_but_not_for_ever(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
-    await fill(store, 0, 3, now=1000.0)
-    store.pacing.patience = 0.3
-
-    async def busy() -> None:  # a server that is always in the middle of a transaction
-        while True:
-            store.pacing.busy_at = 0.0
-            await asyncio.sleep(0.001)
-
-    task = asyncio.create_task(busy())
+def test_the_purge_waits_for_a_quiet_moment_but_not_for_ever() -> None:
+    stop = threading.Event()
+    pacing = purge.Pacing(busy_at=0.0, quiet=0.005)  # 0.0: the server is in a transaction now
     started = time.perf_counter()
-    assert await store.purge(before=2000.0, batch=250) == 6
-    waited = time.perf_counter() - started
-    task.cancel()
-    assert waited >= 0.3 * 3  # each of the three tables' batch waited its patience out, then went anyway
-    await store.close()
+    assert not purge._wait_quiet(pacing, stop, longest=0.3)  # never quiet: gives up after its patience
+    assert time.perf_counter() - started >= 0.3
+    pacing.busy_at = time.monotonic() - 1  # the server's last transaction ended a second ago
+    assert purge._wait_quiet(pacing, stop, longest=0.3)
+    pacing.busy_at = time.monotonic()  # it just ended: quiet 5 ms from now
+    started = time.perf_counter()
+    assert purge._wait_quiet(pacing, stop, longest=10)
+    assert time.perf_counter() - started >= 0.004
 
 
 async def test_a_locked_database_is_retried_without_freezing_the_loop(tmp_path: Path) -> None:
