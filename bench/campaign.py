@@ -26,7 +26,7 @@ def prepare(db: Path, count: int) -> None:
     async def add() -> None:
         store = await Store.open(db)
         try:
-            await store.add_campaign(
+            await store.campaigns.add(
                 name="bench", template="bench_promo", language="vi",
                 recipients=[(str(FIRST + i), [f"Khách {i}", "20%"]) for i in range(count)], invalid=[],
                 now=time.time())

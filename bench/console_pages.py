@@ -92,7 +92,7 @@ async def measure(folder: Path, conversations: int, repeat: int) -> list[tuple[s
     customer = fill(db, conversations)
     size = db.stat().st_size // 2**20
     print(f"filled {conversations:,} conversations in {time.perf_counter() - started:.1f} s ({size} MiB)")
-    accounts.add_user(db, "bench", "bench-password", "admin")
+    await accounts.add_user(db, "bench", "bench-password", "admin")
     config = folder / "config.yaml"
     config.write_text(f"database: {{path: '{db}'}}\nbot: {{flows: '{REPO / 'flows'}'}}\n"
                       "server: {host: 127.0.0.1, port: 0}\nadmin: {port: 0}\nlogging: {level: WARNING}\n",

@@ -454,17 +454,16 @@ def _user_arguments(p: argparse.ArgumentParser) -> None:
 
 def user_command(args: argparse.Namespace) -> int:
     """`wabot user add NAME`: the password is asked at a terminal, or read as one line from standard input."""
+    import asyncio
     import getpass
-    import sqlite3
 
     from wabot.console import accounts
+    from wabot.db import pgsql
+    from wabot.db.base import DB_ERRORS
+    from wabot.errors import DatabaseError
 
     settings = _settings(args)
     if settings is None:
-        return 2
-    if settings.database_url:
-        print("wabot: the web console works with the SQLite database only for now; with database.url set it is "
-              "off, so no account was made.", file=sys.stderr)
         return 2
     if sys.stdin.isatty():
         password = getpass.getpass(f"Password for {args.name}: ")
@@ -478,9 +477,13 @@ def user_command(args: argparse.Namespace) -> int:
         print(f"wabot: {problem} Nothing changed.", file=sys.stderr)
         return 1
     try:
-        new = accounts.add_user(settings.database, args.name, password, args.role)
-    except sqlite3.Error as err:
-        print(f"wabot: cannot write the account to the database {settings.database}: {err}.", file=sys.stderr)
+        new = asyncio.run(accounts.add_user(settings.database_target, args.name, password, args.role))
+    except DatabaseError as err:
+        print(f"wabot: {err}", file=sys.stderr)
+        return 2
+    except DB_ERRORS as err:
+        print(f"wabot: cannot write the account to the database {pgsql.shown(settings.database_target)}: {err}.",
+              file=sys.stderr)
         return 2
     admin = f"http://{settings.admin_host}:{settings.admin_port}/console/"
     print(f"{'Added' if new else 'Updated'} {args.role} account {args.name!r}. Sign in at {admin} "

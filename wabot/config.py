@@ -9,7 +9,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -93,6 +93,26 @@ class Outbox:
     max_backoff: float = 60.0  # longest wait between two tries of one reply
 
 
+MEDIA_TYPES = (  # media.types' default: photos, stickers, PDF and Office documents, voice notes, videos
+    "image/jpeg", "image/png", "image/webp", "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "audio/ogg", "audio/mpeg", "video/mp4",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Files customers send to questions (server/media.py): where they go, what is taken, the signed links."""
+
+    folder: Path  # default: `media` beside the SQLite database (or the config file)
+    max_bytes: int = 16 * 1024 * 1024
+    types: tuple[str, ...] = MEDIA_TYPES  # MIME types taken, checked on the bytes ("image/*" allowed)
+    download: Literal["answer", "link"] = "answer"  # "link": only when the file is first needed
+    link_hours: float = 24.0  # how long a signed link works
+    secret: str = ""  # signs the links; empty: a random one kept in the folder (.link-secret)
+    base_url: str = ""  # how the shop's systems reach the admin listener; empty: http://admin.host:admin.port
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     file: Path
@@ -119,6 +139,7 @@ class Settings:
     lease_seconds: float = 10.0  # PostgreSQL: how long a dead instance's customers wait for another one
     http_private_hosts: tuple[str, ...] = ()  # private hosts http steps may reach (e.g. a shop API on 127.0.0.1)
     http_max_answer_bytes: int = 1024 * 1024  # an http step's answer larger than this fails the step
+    media: Media = field(default_factory=lambda: Media(Path("media")))
 
     @property
     def database_target(self) -> str:
@@ -210,6 +231,15 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         lease_seconds=r.number("database.lease_seconds", 10, low=0.5),
         quick_answers=r.words("console.quick_answers", ()),
         console_session_hours=r.number("console.session_hours", 12, low=0.01),
+        media=Media(
+            folder=r.path("media.folder", str((r.path("database.path", "wabot.db").parent) / "media")),
+            max_bytes=int(r.number("media.max_bytes", 16 * 1024 * 1024, low=1, integer=True)),
+            types=tuple(t.lower() for t in r.words("media.types", MEDIA_TYPES)),
+            download="link" if r.choice("media.download", "answer", ("answer", "link")) == "link" else "answer",
+            link_hours=r.number("media.link_hours", 24, low=0.01),
+            secret=r.text("media.secret", ""),
+            base_url=r.url("media.base_url", "http://-") if r.text("media.base_url", "") else "",
+        ),
     )
     url = settings.database_url
     if url and not url.startswith(("postgresql://", "postgres://")):
@@ -229,9 +259,6 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
             "is empty, but a token is set: without the app secret wabot cannot tell Meta's webhooks from forged "
             "ones. Set WHATSAPP_APP_SECRET (Meta App Dashboard > App settings > Basic > App secret)",
         )
-    if settings.events_url and settings.database_url:
-        raise r.fail("events.url", "works with an SQLite database only for now (database.path), not with a "
-                     "PostgreSQL database.url; remove one of them")
     if settings.events_url and not settings.events_secret:
         raise r.fail("events.secret", "is empty, but events.url is set: the shop's systems could not tell wabot's "
                      "events from forged ones. Set WABOT_EVENTS_SECRET to a long random string")

@@ -12,21 +12,24 @@ from tests.fakegraph import FakeGraph
 from wabot import api
 from wabot.api.keys import digest, new_key
 from wabot.config import load_settings
-from wabot.db.store import Store
+from wabot.db.base import open_database
 
 SHOP = FIXTURES / "api"  # flows the API starts (order_shipped)
 
 
 async def started(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", *, name: str = "test"
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, extra: str = "", *, name: str = "test", db: str = ""
 ) -> tuple[Client, str]:
-    """The app with the business API, on the test flows, and a fresh key for it (named `name`)."""
+    """The app with the business API, on the test flows, and a fresh key for it (named `name`).
+
+    `db`: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path), as tests.apptools.start takes.
+    """
     extra = f"bot: {{flows: '{SHOP}'}}\n" + extra
-    store = await Store.open(load_settings(config(tmp_path, fake.url, extra)).database)
+    store = await open_database(load_settings(config(tmp_path, fake.url, extra, db=db)).database_target)
     key = new_key()
-    assert await store.add_api_key(name, digest(key), now=time.time())
+    assert await store.api.add_key(name, digest(key), now=time.time())
     await store.close()
-    client = await start(aiohttp_client, tmp_path, fake, extra, admin=[api.setup])
+    client = await start(aiohttp_client, tmp_path, fake, extra, admin=[api.setup], db=db)
     return client, key
 
 

@@ -11,8 +11,8 @@ from tests.apptools import admin
 from tests.fakegraph import FakeGraph
 
 
-async def test_a_campaign_through_the_api(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake, "outbox: {rate_per_second: 100}\n")
+async def test_a_campaign_through_the_api(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str) -> None:
+    client, key = await started(aiohttp_client, tmp_path, fake, "outbox: {rate_per_second: 100}\n", db=db_target)
     recipients = [{"to": str(84_900_000_000 + i), "parameters": [f"Khách {i}"]} for i in range(30)]
     body = {"name": "tết", "template": {"name": "tet_promo", "language": "vi"},
             "recipients": [*recipients, {"to": "nope"}, recipients[0]]}

@@ -31,7 +31,7 @@ async def test_flows_started_right_before_a_kill_9_each_run_once_after_the_resta
         "admin: {port: 0}", f"admin: {{host: 127.0.0.1, port: {admin_port}}}"), "utf-8")
     store = await Store.open(tmp_path / "wabot.db")
     key = new_key()
-    assert await store.add_api_key("shop", digest(key), now=time.time())
+    assert await store.api.add_key("shop", digest(key), now=time.time())
     await store.close()
     customers = [f"849{n:08d}" for n in range(60)]
     await server.start()

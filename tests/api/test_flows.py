@@ -22,9 +22,9 @@ async def start(s: aiohttp.ClientSession, key: str, flow: str, body: Any, **head
 
 
 async def test_a_started_flow_runs_as_if_the_customer_had_written(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     await wrote(client, fake, LAN)  # main greets her and asks for an order code
     async with admin(client) as s:
         status, answer = await start(s, key, "order_shipped", {"to": LAN, "vars": VARS})
@@ -40,9 +40,9 @@ async def test_a_started_flow_runs_as_if_the_customer_had_written(
 
 
 async def test_the_start_waits_its_turn_behind_the_customers_messages(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     await wrote(client, fake, LAN)
     async with admin(client) as s:
         assert await post(client, envelope(text(LAN, "A100"))) == 200  # answers main's question
@@ -55,9 +55,9 @@ async def test_the_start_waits_its_turn_behind_the_customers_messages(
 
 
 async def test_outside_the_window_a_template_opens_the_flow_or_nothing_is_sent(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     async with admin(client) as s:
         status, refused = await start(s, key, "order_shipped", {"to": MAI, "vars": VARS})
         assert status == 409 and refused["error"]["code"] == "window_closed"
@@ -76,9 +76,9 @@ async def test_outside_the_window_a_template_opens_the_flow_or_nothing_is_sent(
 
 
 async def test_unknown_flows_opted_out_and_handed_off_customers_are_refused(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     async with admin(client) as s:
         status, answer = await start(s, key, "nope", {"to": LAN})
         assert status == 404 and "order_shipped" in answer["error"]["message"]
@@ -96,8 +96,10 @@ async def test_unknown_flows_opted_out_and_handed_off_customers_are_refused(
         assert status == 409 and answer["error"]["code"] == "opted_out"
 
 
-async def test_an_idempotency_key_starts_the_flow_once(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+async def test_an_idempotency_key_starts_the_flow_once(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
+) -> None:
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     await wrote(client, fake, LAN)
     async with admin(client) as s:
         for _ in range(3):
@@ -106,3 +108,16 @@ async def test_an_idempotency_key_starts_the_flow_once(aiohttp_client: Any, tmp_
         await settle(client)
         await asyncio.sleep(0.05)
     assert fake.texts(LAN).count("Đơn A123 đã giao cho GHN.") == 1
+
+
+async def test_outside_the_window_the_flows_own_opens_with_template_opens_it(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    client, key = await started(aiohttp_client, tmp_path, fake)
+    async with admin(client) as s:
+        status, answer = await start(s, key, "order_delayed", {"to": MAI, "vars": VARS})
+        assert status == 202 and answer["opened_with_template"] is True
+        await settle(client)
+        [sent] = await fake.wait_sent(1)
+        assert sent["type"] == "template" and sent["template"]["name"] == "order_delayed"
+        assert sent["template"]["components"] == [{"type": "body", "parameters": [{"type": "text", "text": "A123"}]}]

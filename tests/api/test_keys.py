@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from openapi_spec_validator import validate
 
 from tests import ROOT
@@ -16,11 +18,14 @@ from tests.api import bearer, started
 from tests.apptools import admin, config
 from tests.fakegraph import FakeGraph
 from wabot import api
+from wabot.api.keys import digest
 from wabot.server.adminsite import ADMIN_APP
 
 
-def test_apikey_create_prints_the_key_alone_on_its_last_line_and_keeps_only_a_hash(tmp_path: Path) -> None:
-    cfg = config(tmp_path, "http://127.0.0.1:9")
+def test_apikey_create_prints_the_key_alone_on_its_last_line_and_keeps_only_a_hash(
+    tmp_path: Path, db_target: str
+) -> None:
+    cfg = config(tmp_path, "http://127.0.0.1:9", db=db_target)
 
     def wabot(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "wabot", "--config", str(cfg), "apikey", *args], cwd=ROOT,
@@ -30,22 +35,40 @@ def test_apikey_create_prints_the_key_alone_on_its_last_line_and_keeps_only_a_ha
     assert made.returncode == 0, made.stderr
     key = made.stdout.splitlines()[-1]
     assert key.startswith("wbk_") and len(key) > 40 and " " not in key
-    raw = (tmp_path / "wabot.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("wabot.db-*"))
-    assert key.encode() not in raw  # only the hash is kept
+    if db_target.startswith("postgresql://"):
+        assert kept(db_target, "SELECT COUNT(*) FROM api_keys WHERE hash = $1", digest(key)) == 1
+        assert kept(db_target, "SELECT COUNT(*) FROM api_keys WHERE hash = $1", key) == 0  # only the hash
+    else:
+        raw = (tmp_path / "wabot.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("wabot.db-*"))
+        assert key.encode() not in raw  # only the hash is kept
     again = wabot("create", "erp")
     assert again.returncode == 1 and "already a key named 'erp'" in again.stderr
     assert "erp" in wabot("list").stdout and "live" in wabot("list").stdout
     assert wabot("create", "bad name!").returncode == 2
     assert wabot("revoke", "erp").returncode == 0
     assert "revoked" in wabot("list").stdout
-    with contextlib.closing(sqlite3.connect(tmp_path / "wabot.db")) as db:
-        assert db.execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL").fetchone() == (1,)
+    assert kept(db_target, "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL") == 1
+
+
+def kept(target: str, query: str, *args: Any) -> Any:
+    """One value from the database the command wrote to, SQLite or PostgreSQL."""
+    if target.startswith("postgresql://"):
+        async def fetch() -> Any:
+            conn = await asyncpg.connect(target)
+            try:
+                return await conn.fetchval(query, *args)
+            finally:
+                await conn.close()
+
+        return asyncio.run(fetch())
+    with contextlib.closing(sqlite3.connect(target)) as db:
+        return db.execute(query.replace("$1", "?"), args).fetchone()[0]
 
 
 async def test_requests_need_a_live_key_and_errors_are_json_with_a_code(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     async with admin(client) as s:
         for headers in ({}, {"Authorization": "Bearer wbk_wrong"}, {"Authorization": key}):
             resp = await s.get("/api/v1/messages/1", headers=headers)

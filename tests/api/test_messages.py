@@ -36,9 +36,9 @@ async def wrote(client: Client, fake: FakeGraph, wa_id: str, words: str = "chào
 
 
 async def test_inside_the_window_anything_goes_outside_only_a_template(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     await wrote(client, fake, LAN)
     async with admin(client) as s:
         status, answer = await send(s, key, {"to": LAN, "text": "Đơn A123 đã được gửi đi"})
@@ -66,9 +66,9 @@ async def test_inside_the_window_anything_goes_outside_only_a_template(
 
 
 async def test_bad_bodies_get_a_sentence_and_nothing_is_sent(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     await wrote(client, fake, LAN)
     count = len(fake.sent)
     async with admin(client) as s:
@@ -90,9 +90,9 @@ async def test_bad_bodies_get_a_sentence_and_nothing_is_sent(
 
 
 async def test_opted_out_customers_are_refused_with_the_reason(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     await wrote(client, fake, LAN)
     assert await post(client, envelope(text(LAN, "STOP"))) == 200
     await settle(client)
@@ -106,9 +106,9 @@ async def test_opted_out_customers_are_refused_with_the_reason(
 
 
 async def test_an_idempotency_key_makes_a_retried_post_send_once(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     body = {"to": MAI, "template": SHIPPED}
     async with admin(client) as s:
         answers = await asyncio.gather(*(send(s, key, body, **{"Idempotency-Key": "order-A123"}) for _ in range(5)))
@@ -123,9 +123,9 @@ async def test_an_idempotency_key_makes_a_retried_post_send_once(
 
 
 async def test_the_status_follows_meta_up_to_read_and_a_failure_carries_metas_reason(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake)
+    client, key = await started(aiohttp_client, tmp_path, fake, db=db_target)
     async with admin(client) as s:
         _, first = await send(s, key, {"to": MAI, "template": SHIPPED})
         _, second = await send(s, key, {"to": LAN, "template": SHIPPED})

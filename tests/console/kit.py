@@ -8,10 +8,12 @@ from typing import Any
 
 import aiohttp
 
-from tests.apptools import Client, start
+from tests.apptools import Client, rows, start
 from tests.fakegraph import FakeGraph
 from wabot import console
 from wabot.console import accounts
+from wabot.db.base import Database
+from wabot.db.postgres import PgStore
 from wabot.db.store import Store
 from wabot.server.adminsite import ADMIN_URL
 from wabot.server.keys import STORE
@@ -25,15 +27,28 @@ async def console_app(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, *, u
     """The real app with the console; `users` made first (admins: names starting with "admin")."""
     for name in users:
         role: accounts.Role = "admin" if name.startswith("admin") else "agent"
-        accounts.add_user(tmp_path / "wabot.db", name, PASSWORD, role)
+        await accounts.add_user(db or tmp_path / "wabot.db", name, PASSWORD, role)
     return await start(aiohttp_client, tmp_path, fake, QUICK + extra, admin=[console.setup], db=db)
 
 
-def db(client: Client) -> Store:
-    """The app's SQLite store (the console's tests run on SQLite; with PostgreSQL the console is off)."""
+def db(client: Client) -> Database:
+    """The app's database, SQLite or PostgreSQL (the console's tests run on both)."""
+    return client.app[STORE]
+
+
+async def one(client: Client, query: str) -> Any:
+    """The first value `query` selects from the app's database."""
+    return (await rows(client, query))[0][0]
+
+
+async def change(client: Client, statement: str, *args: Any) -> None:
+    """Run an UPDATE on the app's database ($1, $2 ... for the arguments, on both stores)."""
     store = client.app[STORE]
+    if isinstance(store, PgStore):
+        await store.pool.execute(statement, *args)
+        return
     assert isinstance(store, Store)
-    return store
+    store.conn.execute(re.sub(r"\$\d+", "?", statement), args)
 
 
 def browser(client: Client) -> aiohttp.ClientSession:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.apptools import envelope, post, settle, text
-from tests.console.kit import PASSWORD, browser, console_app, db, origin, sign_in
+from tests.console.kit import PASSWORD, browser, change, console_app, db, one, origin, sign_in
 from tests.fakegraph import FakeGraph
 from wabot.console import accounts
 from wabot.db import staff
@@ -17,8 +17,9 @@ LAN = "84912345678"
 
 
 async def test_the_console_is_off_until_an_account_exists(aiohttp_client: Any, tmp_path: Path,
-                                                          fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake, users=())
+                                                          fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, users=(), db=db_target)
     async with browser(client) as session:
         resp = await session.get("/console/")
         assert resp.status == 503 and "wabot user add" in await resp.text()
@@ -28,9 +29,9 @@ async def test_the_console_is_off_until_an_account_exists(aiohttp_client: Any, t
 
 
 async def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_it(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     async with browser(client) as session:
         resp = await session.get("/console/numbers", allow_redirects=False)
         assert resp.status == 303 and resp.headers["Location"].startswith("/console/login?next=")
@@ -46,8 +47,10 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_it(
         assert (await session.get("/console/numbers", allow_redirects=False)).status == 303
 
 
-async def test_secure_cookie_behind_an_https_proxy(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+async def test_secure_cookie_behind_an_https_proxy(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     async with browser(client) as session:
         resp = await session.post("/console/login", data={"name": "lan", "password": PASSWORD},
                                   headers={"X-Forwarded-Proto": "https"}, allow_redirects=False)
@@ -55,8 +58,9 @@ async def test_secure_cookie_behind_an_https_proxy(aiohttp_client: Any, tmp_path
 
 
 async def test_wrong_password_then_lock_out_even_for_the_right_one(aiohttp_client: Any, tmp_path: Path,
-                                                                  fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+                                                                  fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     async with browser(client) as session:
         for _ in range(5):
             resp = await session.post("/console/login", data={"name": "lan", "password": "wrong-one"},
@@ -72,11 +76,12 @@ async def test_wrong_password_then_lock_out_even_for_the_right_one(aiohttp_clien
 
 
 async def test_an_expired_session_is_told_to_sign_in_again(aiohttp_client: Any, tmp_path: Path,
-                                                           fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+                                                           fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     async with browser(client) as session:
         await sign_in(client, session)
-        db(client).conn.execute("UPDATE sessions SET expires_at = ?", (time.time() - 1,))
+        await change(client, "UPDATE sessions SET expires_at = $1", time.time() - 1)
         resp = await session.get("/console/customers")
         assert resp.url.path == "/console/login" and "hết hạn" in await resp.text()
         resp = await session.post(f"/console/c/{LAN}/take-over", data={"csrf": "x"}, headers=origin(client))
@@ -84,9 +89,9 @@ async def test_an_expired_session_is_told_to_sign_in_again(aiohttp_client: Any, 
 
 
 async def test_a_post_without_the_csrf_token_or_from_another_origin_changes_nothing(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     await post(client, envelope(text(LAN, "hi")))
     await settle(client)
     async with browser(client) as session:
@@ -101,12 +106,12 @@ async def test_a_post_without_the_csrf_token_or_from_another_origin_changes_noth
         assert resp.status == 403
     state = await client.app[STORE].load_state(LAN)
     assert state is not None and state.status == "waiting"
-    assert db(client).conn.execute("SELECT COUNT(*) FROM staff_actions").fetchone()[0] == 0
+    assert await one(client, "SELECT COUNT(*) FROM staff_actions") == 0
 
 
-def test_passwords_are_scrypt_hashes_and_a_new_password_signs_every_device_out(tmp_path: Path) -> None:
+async def test_passwords_are_scrypt_hashes_and_a_new_password_signs_every_device_out(tmp_path: Path) -> None:
     db = tmp_path / "wabot.db"
-    assert accounts.add_user(db, "lan", PASSWORD, "agent") is True
+    assert await accounts.add_user(db, "lan", PASSWORD, "agent") is True
     stored = accounts.hash_password(PASSWORD)
     assert stored.startswith("scrypt$16384$8$1$") and PASSWORD not in stored
     assert accounts.verify_password(PASSWORD, stored) and not accounts.verify_password("other-pass", stored)
@@ -116,7 +121,7 @@ def test_passwords_are_scrypt_hashes_and_a_new_password_signs_every_device_out(t
     conn = sql.connect(str(db))
     staff.new_session(conn, "t", "lan", "c", time.time(), time.time() + 60)
     assert staff.session(conn, "t", time.time()) == ("lan", "agent", "c")
-    assert accounts.add_user(db, "lan", "a-new-password", "admin") is False
+    assert await accounts.add_user(db, "lan", "a-new-password", "admin") is False
     assert staff.session(conn, "t", time.time()) is None
     assert staff.user(conn, "lan")[1] == "admin"  # type: ignore[index]
     conn.close()
@@ -124,8 +129,9 @@ def test_passwords_are_scrypt_hashes_and_a_new_password_signs_every_device_out(t
 
 
 async def test_behind_a_proxy_the_forwarded_host_is_the_origin_checked(aiohttp_client: Any, tmp_path: Path,
-                                                                       fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+                                                                       fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     await post(client, envelope(text(LAN, "hi")))
     await settle(client)
     proxied = {"Origin": "https://admin.example.com", "X-Forwarded-Host": "admin.example.com"}

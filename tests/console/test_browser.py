@@ -20,7 +20,7 @@ import pytest
 
 from tests import ROOT
 from tests.apptools import PHONE_ID, Client, envelope, message, post, settle, text
-from tests.console.kit import PASSWORD, console_app, db
+from tests.console.kit import PASSWORD, console_app, one
 from tests.fakegraph import FakeGraph
 from wabot.server.adminsite import ADMIN_URL
 
@@ -104,7 +104,7 @@ async def test_a_person_answers_a_handoff_live_then_gives_it_back(
     assert fake.texts(LAN)[-1] == "Dạ em là Lan, em hỗ trợ mình ngay ạ"
     mine = page.get_by_test_id("message").filter(has_text="em hỗ trợ mình ngay")
     await mine.locator('[data-testid="tick"][title="sent"]').wait_for(timeout=3000)
-    wamid = db(client).conn.execute("SELECT wamid FROM outbox WHERE agent = 'lan'").fetchone()[0]
+    wamid = await one(client, "SELECT wamid FROM outbox WHERE agent = 'lan'")
     meta = {"display_phone_number": "1", "phone_number_id": PHONE_ID}
     await post(client, envelope({"messaging_product": "whatsapp", "metadata": meta, "statuses": [
         {"id": wamid, "status": "read", "timestamp": str(int(time.time())), "recipient_id": LAN}]}))

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.apptools import PHONE_ID, envelope, post, settle, text
-from tests.console.kit import browser, console_app, db, origin, sign_in
+from tests.apptools import PHONE_ID, envelope, post, rows, settle, text
+from tests.console.kit import browser, change, console_app, db, one, origin, sign_in
 from tests.fakegraph import FakeGraph
 from wabot.server.keys import STORE
 from wabot.state import CancelTimers, SetTimer, State
@@ -26,9 +26,9 @@ async def handed_off(client: Any, wa_id: str = LAN, name: str = "Lan") -> None:
 
 
 async def test_a_handoff_appears_live_then_the_answer_reaches_the_customer_and_give_back_wakes_the_bot(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     async with browser(client) as session:
         csrf = await sign_in(client, session)
         page = await (await session.get("/console/")).text()
@@ -58,7 +58,7 @@ async def test_a_handoff_appears_live_then_the_answer_reaches_the_customer_and_g
         assert "bởi lan" in page and 'data-status="sent"' in page
 
         # a delivery status moves the tick
-        wamid = db(client).conn.execute("SELECT wamid FROM outbox WHERE agent = 'lan'").fetchone()[0]
+        wamid = await one(client, "SELECT wamid FROM outbox WHERE agent = 'lan'")
         meta = {"display_phone_number": "1", "phone_number_id": PHONE_ID}
         await post(client, envelope({"messaging_product": "whatsapp", "metadata": meta, "statuses": [
             {"id": wamid, "status": "read", "timestamp": str(int(time.time())), "recipient_id": LAN}]}))
@@ -70,7 +70,7 @@ async def test_a_handoff_appears_live_then_the_answer_reaches_the_customer_and_g
         await settle(client)
         state = await client.app[STORE].load_state(LAN)
         assert state is not None and state.status != "handoff"
-        done = db(client).conn.execute("SELECT name, action FROM staff_actions ORDER BY id").fetchall()
+        done = await rows(client, "SELECT name, action FROM staff_actions ORDER BY id")
         assert done == [("lan", "reply"), ("lan", "resume")]
         before = len(fake.sent)
         await post(client, envelope(text(LAN, "menu")))
@@ -81,8 +81,9 @@ async def test_a_handoff_appears_live_then_the_answer_reaches_the_customer_and_g
 
 
 async def test_take_over_pauses_the_bot_until_given_back(aiohttp_client: Any, tmp_path: Path,
-                                                        fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+                                                        fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     await post(client, envelope(text(LAN, "hi")))
     await settle(client)
     async with browser(client) as session:
@@ -106,11 +107,11 @@ async def test_take_over_pauses_the_bot_until_given_back(aiohttp_client: Any, tm
 
 
 async def test_outside_the_24_hour_window_free_text_is_refused_and_templates_are_offered(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     await handed_off(client)
-    db(client).conn.execute("UPDATE inbox SET received_at = received_at - 25 * 3600")
+    await change(client, "UPDATE inbox SET received_at = received_at - 25 * 3600")
     async with browser(client) as session:
         csrf = await sign_in(client, session)
         page = await (await session.get(f"/console/c/{LAN}")).text()
@@ -130,8 +131,9 @@ async def test_outside_the_24_hour_window_free_text_is_refused_and_templates_are
 
 
 async def test_a_customer_named_script_is_shown_as_text(aiohttp_client: Any, tmp_path: Path,
-                                                        fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+                                                        fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     await handed_off(client, name="<script>alert(1)</script>")
     async with browser(client) as session:
         await sign_in(client, session)
@@ -144,8 +146,10 @@ async def test_a_customer_named_script_is_shown_as_text(aiohttp_client: Any, tmp
         assert resp.status == 404 and "Không có cuộc trò chuyện" in await resp.text()
 
 
-async def test_quick_answers_from_config_are_offered(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+async def test_quick_answers_from_config_are_offered(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     await handed_off(client)
     async with browser(client) as session:
         await sign_in(client, session)
@@ -158,7 +162,7 @@ async def test_quick_answers_from_config_are_offered(aiohttp_client: Any, tmp_pa
         resp = await session.post(f"/console/c/{LAN}/reply", data={"csrf": csrf, "text": "   "},
                                   headers=origin(client))
         assert resp.status == 400 and "trống" in await resp.text()
-        assert db(client).conn.execute("SELECT COUNT(*) FROM outbox WHERE agent IS NOT NULL").fetchone()[0] == 0
+        assert await one(client, "SELECT COUNT(*) FROM outbox WHERE agent IS NOT NULL") == 0
         english = await (await session.get(f"/console/lang/en?back=/console/c/{LAN}")).text()
         assert "Take over" in english or "Give back to the bot" in english
 

@@ -1,6 +1,6 @@
 """The issue's "done when", as a new user would: `wabot user add lan`, start `python -m wabot` (a real process),
 sign in to the console, a customer's "Gặp nhân viên" shows up in the inbox, the answer reaches the customer.
-And with PostgreSQL the console says in plain words that it is off."""
+And with PostgreSQL: `wabot user add` writes the account there and the console signs in with it."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ import aiohttp
 
 from tests import ROOT
 from tests.apptools import SECRET, config, envelope, text
-from tests.console.kit import PASSWORD, console_app, origin
+from tests.console.kit import PASSWORD, browser, console_app, sign_in
 from tests.fakegraph import FakeGraph
-from wabot.server.adminsite import ADMIN_URL
 from wabot.server.webhook import sign
 
 LAN = "84912345678"
@@ -81,12 +80,17 @@ async def test_user_add_then_the_console_of_a_running_wabot_shows_and_answers_a_
     assert b"Traceback" not in err
 
 
-async def test_with_postgresql_the_console_says_it_is_off(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph,
-                                                         pg_url: str) -> None:
+async def test_with_postgresql_user_add_writes_the_account_there_and_the_console_signs_in(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, pg_url: str
+) -> None:
+    path = config(tmp_path, fake.url, db=pg_url)
+    added = await asyncio.create_subprocess_exec(sys.executable, "-m", "wabot", "--config", str(path), "user", "add",
+                                                 "lan", cwd=ROOT, env={"PATH": "/usr/bin:/bin"},
+                                                 stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                 stdout=asyncio.subprocess.DEVNULL)
+    _, complaint = await added.communicate((PASSWORD + "\n").encode())
+    assert added.returncode == 0, complaint.decode()
     client = await console_app(aiohttp_client, tmp_path, fake, users=(), db=pg_url)
-    async with aiohttp.ClientSession(base_url=client.app[ADMIN_URL]) as session:
-        resp = await session.get("/console/")
-        assert resp.status == 503 and "chỉ chạy với cơ sở dữ liệu SQLite" in await resp.text()
-        resp = await session.post("/console/login", data={"name": "lan", "password": PASSWORD},
-                                  headers=origin(client))
-        assert resp.status == 503
+    async with browser(client) as session:
+        await sign_in(client, session)  # the password `wabot user add` kept in PostgreSQL
+        assert "inbox-empty" in await (await session.get("/console/")).text()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.apptools import envelope, post, settle, tap, text
-from tests.console.kit import browser, console_app, db, origin, sign_in
+from tests.console.kit import browser, change, console_app, db, one, origin, sign_in
 from tests.fakegraph import FakeGraph
 from wabot.db import reports
 
@@ -17,15 +17,16 @@ LAN, MAI = "84912345678", "84987654321"
 
 
 async def test_search_by_name_any_number_form_or_saved_variable(aiohttp_client: Any, tmp_path: Path,
-                                                                fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+                                                                fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     await post(client, envelope(text(LAN, "hi", name="Lan Nguyễn"), text(MAI, "hi", name="Mai")))
     await settle(client)
     store = db(client)
     state = await store.load_state(LAN)
     assert state is not None
-    store.conn.execute("UPDATE conversations SET state = ? WHERE customer = ?",
-                       (state.with_(vars={"order_code": "DH042"}).to_json(), LAN))
+    await change(client, "UPDATE conversations SET state = $1 WHERE customer = $2",
+                 state.with_(vars={"order_code": "DH042"}).to_json(), LAN)
     async with browser(client) as session:
         await sign_in(client, session)
         for query, who in [("0912345678", LAN), ("+84 912 345 678", LAN), ("84987654321", MAI),
@@ -42,8 +43,9 @@ async def test_search_by_name_any_number_form_or_saved_variable(aiohttp_client: 
 
 
 async def test_export_is_for_admins_as_json_lines_or_csv(aiohttp_client: Any, tmp_path: Path,
-                                                        fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake, users=("lan", "admin.hoa"))
+                                                        fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, users=("lan", "admin.hoa"), db=db_target)
     await post(client, envelope(text(LAN, "hi", name="Lan")))
     await settle(client)
     async with browser(client) as session:
@@ -62,8 +64,9 @@ async def test_export_is_for_admins_as_json_lines_or_csv(aiohttp_client: Any, tm
 
 
 async def test_flows_page_lists_problems_and_ships_its_diagram_script(aiohttp_client: Any, tmp_path: Path,
-                                                                     fake: FakeGraph) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+                                                                     fake: FakeGraph, db_target: str
+) -> None:
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     async with browser(client) as session:
         await sign_in(client, session)
         page = await (await session.get("/console/flows")).text()
@@ -76,9 +79,9 @@ async def test_flows_page_lists_problems_and_ships_its_diagram_script(aiohttp_cl
 
 
 async def test_the_simulator_walks_the_main_menu_on_a_throw_away_conversation(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     async with browser(client) as session:
         csrf = await sign_in(client, session)
         headers = {**origin(client), "X-CSRF-Token": csrf}
@@ -99,13 +102,13 @@ async def test_the_simulator_walks_the_main_menu_on_a_throw_away_conversation(
         gone = await (await session.post("/console/simulator.json", json={"restart": True}, headers=headers)).json()
         assert gone["state"]["status"] == "idle"
     assert fake.sent == []  # the simulator never writes to WhatsApp
-    assert db(client).conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 0
+    assert await one(client, "SELECT COUNT(*) FROM conversations") == 0
 
 
 async def test_numbers_show_the_funnel_and_the_texts_the_bot_did_not_understand(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client = await console_app(aiohttp_client, tmp_path, fake)
+    client = await console_app(aiohttp_client, tmp_path, fake, db=db_target)
     await post(client, envelope(text(LAN, "hi"), text(MAI, "hi")))
     await settle(client)
     await post(client, envelope(text(LAN, "con mèo"), text(MAI, "Con mèo")))

@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 import sqlite3
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -269,6 +270,23 @@ async def test_a_turn_is_saved_by_an_owner_whose_lease_ran_out_unless_another_to
     await b.close()
 
 
+async def test_a_frozen_instances_row_locks_do_not_outlive_its_lease(pg_url: str) -> None:
+    """A process stopped mid-transaction (SIGSTOP, a paused VM) holds row locks; PostgreSQL ends it after the lease."""
+    a, b = await PgStore.open(pg_url, lease=0.3), await PgStore.open(pg_url, lease=0.3)
+    assert await a.claim("c1", owner="A", lease=0.1)
+    conn = await a.pool.acquire()
+    await conn.execute("BEGIN")
+    await conn.execute("UPDATE claims SET until = until WHERE customer = 'c1'")  # A's lock, then A freezes
+    await asyncio.sleep(0.2)  # A's lease is over
+    async with asyncio.timeout(20):  # without the timeout B waits for A for ever (30 s: asyncpg gives up)
+        assert await b.claim("c1", owner="B", lease=30)
+    with contextlib.suppress(asyncpg.InterfaceError):  # the pool may have seen the server end it, and let it go
+        conn.terminate()
+        await a.pool.release(conn)
+    await a.close()
+    await b.close()
+
+
 async def test_heartbeat_counts_live_instances_and_notices_reach_the_others(pg_url: str) -> None:
     a, b = await PgStore.open(pg_url), await PgStore.open(pg_url)
     assert await a.heartbeat(owner="A", lease=5) == 1
@@ -283,6 +301,21 @@ async def test_heartbeat_counts_live_instances_and_notices_reach_the_others(pg_u
     await stop()
     await a.leave(owner="A")
     assert await b.heartbeat(owner="B", lease=5) == 1
+    await a.close()
+    await b.close()
+
+
+async def test_the_reengage_template_is_queued_once_a_day_per_customer_whoever_asks(db_target: str) -> None:
+    """The memory is the database's: a second instance (a second connection here) or a restart sees it."""
+    a, b = await open_database(db_target), await open_database(db_target)
+    template = {"type": "template", "template": {"name": "hello_world"}}
+    [row] = await a.reengage("c1", template, now=1000.0, every=86400)
+    assert row.body == template
+    assert await b.reengage("c1", template, now=1000.5, every=86400) == []  # the other instance, the same day
+    assert await a.reengage("c1", template, now=1000.0 + 86399, every=86400) == []
+    assert len(await b.reengage("c2", template, now=1001.0, every=86400)) == 1  # another customer
+    assert len(await b.reengage("c1", template, now=1000.0 + 86400, every=86400)) == 1  # a day later
+    assert [r.customer for r in await a.queued()] == ["c1", "c2", "c1"]
     await a.close()
     await b.close()
 
@@ -302,3 +335,27 @@ async def test_customers_like_and_dry_run_on_both_stores(db_target: str) -> None
     statuses = {r[4] for r in await store.history("84987654321") if r[2] == "out"}
     assert statuses == {"dry-run"}
     await store.close()
+
+
+async def test_both_schemas_have_the_same_tables_and_columns(tmp_path: Path, pg_url: str) -> None:
+    """Every table SQLite's migrations make exists on PostgreSQL with the same columns (the twins' queries rely on
+    it); PostgreSQL has only its coordination tables (claims, instances) and its schema version table besides."""
+    lite = await open_database(tmp_path / "wabot.db")
+    await lite.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "wabot.db")) as db:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                           " AND name NOT LIKE 'sqlite_%'")]
+        on_sqlite = {t: {c[1] for c in db.execute(f"PRAGMA table_info({t})")} for t in tables}
+    pg = await open_database(pg_url)
+    await pg.close()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        rows = await conn.fetch("SELECT table_name, column_name FROM information_schema.columns"
+                                " WHERE table_schema = current_schema()")
+    finally:
+        await conn.close()
+    on_postgres: dict[str, set[str]] = {}
+    for table, column in rows:
+        on_postgres.setdefault(table, set()).add(column)
+    assert set(on_postgres) - set(on_sqlite) == {"claims", "instances", "wabot_schema"}
+    assert {t: on_postgres.get(t) for t in on_sqlite} == on_sqlite

@@ -132,3 +132,33 @@ def test_unknown_variable_warning_respects_saves_and_builtins(tmp_path: Path) ->
 def test_check_document_on_unreadable_file_is_empty() -> None:
     doc = parse("a: [", "x.yaml")
     assert doc.data is None and check_document(doc) == []
+
+
+def test_a_question_for_a_file_names_a_bad_size_or_type_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "files.yaml"
+    path.write_text(steps(
+        '- ask: "Gửi ảnh"',
+        "  save: photo",
+        "  expect: image",
+        "  max_size: lots",
+        "  accept: [jpeg]",
+    ), encoding="utf-8")
+    found = problems_of(path)
+    assert any("max_size 'lots' is not a size" in m and "5 MB" in m for m in at(found, 7)), found
+    assert at(found, 8), found  # 'jpeg' is not a MIME type: the schema says so on its line
+
+
+def test_a_question_for_a_file_with_its_rules_loads(tmp_path: Path) -> None:
+    path = tmp_path / "files.yaml"
+    path.write_text(steps(
+        '- ask: "Gửi hóa đơn"',
+        "  save: bill",
+        "  expect: document",
+        "  max_size: 2.5 MiB",
+        "  accept: [application/pdf, image/*]",
+        '  too_large: "Tệp lớn quá."',
+    ), encoding="utf-8")
+    bot, found = load_flows(path)
+    assert found == []
+    ask = bot.flows["main"].steps[0].action
+    assert ask.accept == ("application/pdf", "image/*") and ask.max_bytes == int(2.5 * 1024 * 1024)  # type: ignore[union-attr]

@@ -14,14 +14,12 @@ from tests.api import started
 from tests.api.test_messages import LAN, wrote
 from tests.apptools import Client, envelope, post, text
 from tests.fakegraph import FakeGraph
-from wabot.db.store import Store
+from wabot.db.areas import CampaignData
 from wabot.server.keys import STORE
 
 
-def sqlite(client: Client) -> Store:
-    store = client.app[STORE]
-    assert isinstance(store, Store)  # campaigns are kept in SQLite
-    return store
+def kept(client: Client) -> CampaignData:
+    return client.app[STORE].campaigns
 
 
 def numbers(count: int, start: int = 84_900_000_000) -> list[str]:
@@ -30,7 +28,7 @@ def numbers(count: int, start: int = 84_900_000_000) -> list[str]:
 
 async def campaign(client: Client, recipients: list[str], *, digits: int = 4, **kw: Any) -> int:
     """A running campaign; each recipient's first parameter is the last `digits` digits of the number."""
-    cid, _ = await sqlite(client).add_campaign(
+    cid, _ = await kept(client).add(
         name="tết", template="promo", language="vi", recipients=[(n, [n[-digits:], "20%"]) for n in recipients],
         invalid=kw.get("invalid", []), now=time.time())
     return cid
@@ -39,7 +37,7 @@ async def campaign(client: Client, recipients: list[str], *, digits: int = 4, **
 async def until_done(client: Client, cid: int, within: float, every: float = 0.05) -> dict[str, Any]:
     async with asyncio.timeout(within):
         while True:
-            report = await sqlite(client).campaign_report(cid)
+            report = await kept(client).report(cid)
             assert report is not None
             if report["status"] in ("done", "cancelled") and report["waiting"] == 0:
                 return report
@@ -88,9 +86,9 @@ async def test_a_campaign_of_10000_keeps_the_outbox_pace_and_writing_customers_a
 
 
 async def test_opted_out_invalid_and_duplicate_numbers_are_skipped_and_counted(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    client, _ = await started(aiohttp_client, tmp_path, fake)
+    client, _ = await started(aiohttp_client, tmp_path, fake, db=db_target)
     await wrote(client, fake, LAN)
     assert await post(client, envelope(text(LAN, "STOP"))) == 200
     await asyncio.sleep(0.2)
@@ -102,21 +100,23 @@ async def test_opted_out_invalid_and_duplicate_numbers_are_skipped_and_counted(
     assert all(b["to"] != "+" + LAN for b in fake.sent[before:])
 
 
-async def test_pause_resume_and_cancel(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
-    client, _ = await started(aiohttp_client, tmp_path, fake, "outbox: {rate_per_second: 50}\n")
-    store = sqlite(client)
+async def test_pause_resume_and_cancel(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
+) -> None:
+    client, _ = await started(aiohttp_client, tmp_path, fake, "outbox: {rate_per_second: 50}\n", db=db_target)
+    store = kept(client)
     cid = await campaign(client, numbers(200))
     await fake.wait_sent(10)
-    assert await store.set_campaign_status(cid, "paused", now=time.time()) == "running"
+    assert await store.set_status(cid, "paused", now=time.time()) == "running"
     await asyncio.sleep(0.5)  # what was already in the outbox (0.2 s worth) goes out
     paused = len(fake.sent)
     await asyncio.sleep(0.5)
     assert len(fake.sent) == paused < 200
-    assert await store.set_campaign_status(cid, "running", now=time.time()) == "paused"
+    assert await store.set_status(cid, "running", now=time.time()) == "paused"
     await fake.wait_sent(paused + 10)
-    assert await store.set_campaign_status(cid, "cancelled", now=time.time()) == "running"
+    assert await store.set_status(cid, "cancelled", now=time.time()) == "running"
     report = await until_done(client, cid, within=5)
     assert report["status"] == "cancelled" and report["skipped"]["cancelled"] > 100
     assert report["sent"] + report["skipped"]["cancelled"] == 200
-    assert await store.set_campaign_status(cid, "running", now=time.time()) == "cancelled"  # stays cancelled
-    assert (await store.campaign_report(cid) or {})["status"] == "cancelled"
+    assert await store.set_status(cid, "running", now=time.time()) == "cancelled"  # stays cancelled
+    assert (await store.report(cid) or {})["status"] == "cancelled"

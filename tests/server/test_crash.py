@@ -32,7 +32,7 @@ class Server:
 
     def __init__(self, tmp_path: Path, graph_url: str, *, flows: Path = DEMO, token: str = "token: test-token",
                  outbox: str = "rate_per_second: 1000, shutdown_grace_seconds: 5", extra: str = "",
-                 db: str = "", lease: float = 2.0) -> None:
+                 db: str = "", lease: float = 2.0, level: str = "WARNING") -> None:
         """`db`: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path); `lease`: PostgreSQL's."""
         self.port = free_port()
         self.config = tmp_path / "config.yaml"
@@ -47,7 +47,7 @@ class Server:
             "admin: {port: 0}\n"
             f"bot: {{flows: '{flows}'}}\n"
             f"outbox: {{{outbox}}}\n"
-            "logging: {level: WARNING}\n" + extra,
+            f"logging: {{level: {level}}}\n" + extra,
             encoding="utf-8",
         )
         self.proc: asyncio.subprocess.Process | None = None

@@ -258,3 +258,33 @@ async def test_a_running_server_answers_with_the_edited_flows(
             await asyncio.sleep(0.02)
         assert f"{flows / 'main.yaml'}:" in caplog.text
         assert (await say("hủy", 3))[0] == "Chào Lan, Trà Sen xin nghe!"  # the broken edit was not taken
+
+
+async def test_another_instances_reload_is_looked_at_at_once_and_other_flows_are_named(
+    flows: Path, tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Several instances: a notice makes a sharing instance reload without waiting; one with other files says so."""
+    other = tmp_path / "other"  # a machine the deploy missed: the old files
+    shutil.copytree(flows, other)
+    holders = [Holder(_load(f)) for f in (flows, flows, other)]
+    a, b, c = (Reloader(h, settings=_settings(f), env={}, interval=3600)
+               for h, f in zip(holders, (flows, flows, other), strict=True))
+    for r in (a, b, c):
+        await r.start()
+    assert a.served == b.served == c.served
+    told: list[str] = []
+    a.on_reload = told.append
+    _edit(flows / "main.yaml", GREETING, "Chào {{ contact.name }}, shop đây!")
+    assert await a.check()
+    assert told == [a.served] and a.served != c.served
+    with caplog.at_level(logging.WARNING, logger="wabot.server.reload"):
+        b.heard(a.served, "instance a")
+        c.heard(a.served, "instance a")
+        await asyncio.gather(*b.looks, *c.looks)
+    assert b.served == a.served  # reloaded on the notice, not after its own (hour-long) polling interval
+    assert "Chào Lan, shop đây!" in await _say(holders[1], store, "hi")
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert f"instance a reloaded its flows (fingerprint {a.served}) but this one serves other flows" in warning
+    assert f"({c.served}, from {other})" in warning
+    for r in (a, b, c):
+        await r.stop()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,10 +85,10 @@ def events(shop: Shop, attempts: int = 10) -> str:
 
 
 async def test_events_are_signed_in_order_and_retried_through_a_failing_receiver(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, db_target: str
 ) -> None:
     shop.failures = 3
-    client, key = await started(aiohttp_client, tmp_path, fake, events(shop))
+    client, key = await started(aiohttp_client, tmp_path, fake, events(shop), db=db_target)
     await wrote(client, fake, LAN)
     async with admin(client) as s:
         resp = await s.post("/api/v1/flows/order_shipped/start", headers=bearer(key),
@@ -111,9 +109,10 @@ async def test_events_are_signed_in_order_and_retried_through_a_failing_receiver
 
 
 async def test_a_handoff_opening_and_closing_reach_the_shop(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, db_target: str
 ) -> None:
-    client, key = await started(aiohttp_client, tmp_path, fake, events(shop) + "admin: {token: a-long-enough-token}\n")
+    client, key = await started(aiohttp_client, tmp_path, fake, events(shop) + "admin: {token: a-long-enough-token}\n",
+                                db=db_target)
     await wrote(client, fake, LAN)
     async with admin(client) as s:
         assert (await s.post("/api/v1/flows/human/start", headers=bearer(key), json={"to": LAN})).status == 202
@@ -128,10 +127,10 @@ async def test_a_handoff_opening_and_closing_reach_the_shop(
 
 
 async def test_an_event_the_receiver_never_takes_is_dead_lettered_visible_and_can_be_sent_again(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, db_target: str
 ) -> None:
     shop.failures = 1000
-    client, key = await started(aiohttp_client, tmp_path, fake, events(shop, attempts=3))
+    client, key = await started(aiohttp_client, tmp_path, fake, events(shop, attempts=3), db=db_target)
     await wrote(client, fake, MAI)
     assert await post(client, envelope(text(MAI, "STOP"))) == 200
     await settle(client)
@@ -152,10 +151,10 @@ async def test_an_event_the_receiver_never_takes_is_dead_lettered_visible_and_ca
 
 
 async def test_events_kept_while_the_receiver_was_down_go_out_after_a_restart(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, db_target: str
 ) -> None:
     shop.failures = 1000
-    client, _ = await started(aiohttp_client, tmp_path, fake, events(shop))
+    client, _ = await started(aiohttp_client, tmp_path, fake, events(shop), db=db_target)
     await wrote(client, fake, MAI)
     for words in ("STOP", "START"):
         assert await post(client, envelope(text(MAI, words))) == 200
@@ -163,25 +162,26 @@ async def test_events_kept_while_the_receiver_was_down_go_out_after_a_restart(
     await shop.until(lambda: shop.calls >= 2)
     await client.close()
     shop.failures = 0
-    again, _ = await started(aiohttp_client, tmp_path, fake, events(shop), name="after-restart")
+    again, _ = await started(aiohttp_client, tmp_path, fake, events(shop), name="after-restart", db=db_target)
     taken = await shop.wait(3)
     assert [e["type"] for e in taken] == ["opted_out", "flow_finished", "opted_in"]
     await again.close()
 
 
-async def test_without_an_events_url_nothing_is_kept(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph) -> None:
-    client, _ = await started(aiohttp_client, tmp_path, fake)
+async def test_without_an_events_url_nothing_is_kept(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
+) -> None:
+    client, _ = await started(aiohttp_client, tmp_path, fake, db=db_target)
     await wrote(client, fake, MAI)
     assert await post(client, envelope(text(MAI, "STOP"))) == 200
     await settle(client)
-    with contextlib.closing(sqlite3.connect(tmp_path / "wabot.db")) as db:
-        assert db.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+    assert await rows(client, "SELECT COUNT(*) FROM events") == [(0,)]
 
 
 async def test_a_reply_meta_reports_failed_later_by_status_webhook_is_told_once(
-    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, db_target: str
 ) -> None:
-    client, _ = await started(aiohttp_client, tmp_path, fake, events(shop))
+    client, _ = await started(aiohttp_client, tmp_path, fake, events(shop), db=db_target)
     await wrote(client, fake, MAI)
     (row_id, wamid), *_ = await rows(client, "SELECT id, wamid FROM outbox WHERE wamid IS NOT NULL ORDER BY id")
     failed = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": PHONE_ID},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -55,18 +56,26 @@ async def sent(fake: FakeGraph, count: int, within: float = 20.0) -> list[str]:
     return fake.texts(LAN)
 
 
+async def queued(client: Client) -> list[str]:
+    """What the bot queued for the customer, each reply once, in order (what Meta got may repeat one: under heavy
+    load a send can outlast the tests' 2-second Graph timeout and be retried)."""
+    await settle(client, within=20)
+    return [json.loads(body)["text"]["body"] for (body,) in await rows(client, "SELECT body FROM outbox ORDER BY id")]
+
+
 async def test_reminders_at_most_n_times_then_the_timeout(client: Client, fake: FakeGraph) -> None:
     assert await post(client, envelope(text(LAN, "hi"))) == 200
-    assert await sent(fake, 4) == ["Tên bạn là gì?", "Bạn ơi, tên bạn là gì?", "Bạn ơi, tên bạn là gì?",
-                                   "Thôi, để lần sau nhé."]
+    await sent(fake, 4)
     await asyncio.sleep(1.5)  # nothing more: two reminders at most, one timeout
-    assert len(fake.sent) == 4
-    await settle(client)
+    assert await queued(client) == ["Tên bạn là gì?", "Bạn ơi, tên bạn là gì?", "Bạn ơi, tên bạn là gì?",
+                                    "Thôi, để lần sau nhé."]
     found = await rows(client, "SELECT kind, n, status, note FROM timers ORDER BY id")
     assert found == [
         ("remind", 1, "fired", "reminder 1 of 2 said"), ("timeout", 1, "fired", "no answer in 4s: went to end"),
         ("remind", 2, "fired", "reminder 2 of 2 said"),
     ]
+    late = await rows(client, "SELECT max(updated_at - due) FROM timers WHERE status = 'fired'")
+    print(f"timers fired at most {late[0][0]:.3f} s after they were due (the fired turn's commit)")
     shown = await history(client)
     assert "timer     remind 1 at main/#1  [fired: reminder 1 of 2 said]" in shown
     assert "timer     timeout at main/#1  [fired: no answer in 4s: went to end]" in shown
@@ -79,9 +88,9 @@ async def test_an_answer_cancels_the_reminders_and_waits_go_on_with_the_variable
     await sent(fake, 1)
     assert await post(client, envelope(text(LAN, "Lan"))) == 200
     asked = time.time()
-    assert await sent(fake, 4) == ["Tên bạn là gì?", "Chào Lan", "Một giây sau, Lan", "Ba giây sau lần hỏi, Lan"]
+    await sent(fake, 4)
+    assert await queued(client) == ["Tên bạn là gì?", "Chào Lan", "Một giây sau, Lan", "Ba giây sau lần hỏi, Lan"]
     assert time.time() - asked >= 2.5  # the computed wait: 3 seconds after `asked`, not at once
-    await settle(client)
     found = await rows(client, "SELECT kind, status, note FROM timers ORDER BY id")
     assert found == [("remind", "cancelled", "answered"), ("timeout", "cancelled", "answered"),
                      ("wait", "fired", "the wait ended: the flow went on"),
@@ -99,7 +108,8 @@ async def test_a_customer_who_writes_during_a_wait_starts_over_and_the_wait_stil
     assert await post(client, envelope(text(LAN, "Lan"))) == 200
     await sent(fake, 2)
     assert await post(client, envelope(text(LAN, "alo"))) == 200  # during the first wait: a new conversation
-    texts = await sent(fake, 5)
+    await sent(fake, 5)
+    texts = (await queued(client))[:5]  # a reminder of the question asked again may follow
     assert texts == ["Tên bạn là gì?", "Chào Lan", "Tên bạn là gì?",
                      "Một giây sau, Lan", "Tên bạn là gì?"]  # the wait goes on first, then the question again
     assert await post(client, envelope(text(LAN, "Minh"))) == 200

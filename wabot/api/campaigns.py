@@ -55,7 +55,7 @@ async def create(request: web.Request) -> web.Response:
             continue
         recipients.append((number, [str(p) for p in params]))
     name = data.get("name") if isinstance(data.get("name"), str) else ""
-    cid, duplicates = await store(request).add_campaign(
+    cid, duplicates = await store(request).campaigns.add(
         name=name or template.name, template=template.name, language=template.language, recipients=recipients,
         invalid=invalid, now=time.time())
     log.info("business API (%s) created campaign %d: %d recipients", request[API_KEY], cid, len(recipients))
@@ -65,7 +65,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def report(request: web.Request) -> web.Response:
     """Sent, delivered, read, failed by Meta's code, skipped by reason, replies received."""
-    found = await store(request).campaign_report(_id(request))
+    found = await store(request).campaigns.report(_id(request))
     if found is None:
         raise Problem(404, "not_found", f"There is no campaign {request.match_info['id']}.")
     return web.json_response({**found, "id": str(found["id"])}, dumps=dumps)
@@ -73,7 +73,7 @@ async def report(request: web.Request) -> web.Response:
 
 async def switch(request: web.Request) -> web.Response:
     status = ACTIONS[request.match_info["action"]]
-    before = await store(request).set_campaign_status(_id(request), status, now=time.time())
+    before = await store(request).campaigns.set_status(_id(request), status, now=time.time())
     if before is None:
         raise Problem(404, "not_found", f"There is no campaign {request.match_info['id']}.")
     if before not in ("running", "paused"):

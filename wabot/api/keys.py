@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from wabot.api.problems import Problem
-from wabot.db.store import Store
+from wabot.db.base import Database
 from wabot.server.keys import STORE
 
 log = logging.getLogger(__name__)
@@ -35,20 +35,16 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def store(request: web.Request) -> Store:
-    """The database, if the business API can keep its data there (SQLite, for now); else Problem 501."""
-    db = request.app[STORE]
-    if not isinstance(db, Store):
-        raise Problem(501, "not_available", "The business API keeps its keys, campaigns and events in SQLite; "
-                      "with a PostgreSQL database.url it is not available yet.")
-    return db
+def store(request: web.Request) -> Database:
+    """The database (SQLite or PostgreSQL)."""
+    return request.app[STORE]
 
 
 async def require_key(request: web.Request) -> str:
     """The name of the live key in `Authorization: Bearer <key>`; Problem 401 when there is none."""
     given = request.headers.get("Authorization", "")
     key = given[7:].strip() if given.startswith("Bearer ") else ""
-    name = await store(request).api_key_name(digest(key)) if key else None
+    name = await store(request).api.key_name(digest(key)) if key else None
     if name is None:
         log.warning("business API refused a request without a valid key (from %s)", request.remote)
         raise Problem(401, "unauthorized", "This needs an API key: send 'Authorization: Bearer <key>' with a key "

@@ -21,7 +21,6 @@ Code = Literal[
     "too_large",  # 413
     "method_not_allowed",  # 405
     "internal",  # 500
-    "not_available",  # 501: not with this database (PostgreSQL), yet
 ]
 
 

@@ -15,6 +15,7 @@ from wabot.api import campaigns, compose
 from wabot.api.keys import API_KEY, store
 from wabot.api.problems import Problem, dumps
 from wabot.db import codec
+from wabot.engine import advance
 from wabot.logs import mask
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS
 from wabot.state import HANDOFF
@@ -40,7 +41,7 @@ async def send_message(request: web.Request) -> web.Response:
     """Queue a message the business starts; free-form only inside the 24-hour window."""
     raw, data = await _body(request)
     idem = _idempotency(request, raw)
-    if idem is not None and (seen := await store(request).remembered(idem[0], idem[1])) is not None:
+    if idem is not None and (seen := await store(request).api.remembered(idem[0], idem[1])) is not None:
         return _replay(idem, seen)
     language = request.app[DISPATCHER].bot.default_language
     to = compose.recipient(data)
@@ -53,7 +54,7 @@ async def send_message(request: web.Request) -> web.Response:
                           '"fallback_template" to send when the window is closed')
         message = compose.template(fallback, language=language)
     body = outbound.to_body(outbound.Recipient(to), message)
-    row, status, answer = await store(request).send(to, body, now=time.time(), idempotency=idem)
+    row, status, answer = await store(request).api.send(to, body, now=time.time(), idempotency=idem)
     if row is not None:
         request.app[SENDER].enqueue([row])
         log.info("business API (%s) queued a %s for %s as message %d", request[API_KEY], body["type"], mask(to),
@@ -67,7 +68,7 @@ async def get_message(request: web.Request) -> web.Response:
         row_id = int(request.match_info["id"])
     except ValueError:
         row_id = -1
-    found = await store(request).message(row_id) if row_id >= 0 else None
+    found = await store(request).api.message(row_id) if row_id >= 0 else None
     if found is None:
         raise Problem(404, "not_found", f"There is no message with id {request.match_info['id']}.")
     error = {"code": found["error_code"], "message": found["error"]} if found["status"] == "failed" else None
@@ -82,7 +83,7 @@ async def start_flow(request: web.Request) -> web.Response:
     raw, data = await _body(request)
     idem = _idempotency(request, raw)
     db = store(request)
-    if idem is not None and (seen := await db.remembered(idem[0], idem[1])) is not None:
+    if idem is not None and (seen := await db.api.remembered(idem[0], idem[1])) is not None:
         return _replay(idem, seen)
     dispatcher = request.app[DISPATCHER]
     flow = request.match_info["flow"]
@@ -98,17 +99,22 @@ async def start_flow(request: web.Request) -> web.Response:
     if state is not None and state.status == HANDOFF:
         raise Problem(409, "in_handoff", f"{to} is talking with a person (a handoff); the flow was not started. "
                       "Try again once the conversation is given back to the bot.")
+    contact = await db.contact(to) or inbound.Customer(to)
     opening = None
     if not await _window_open(request, to):
         part = data.get("template")
-        if part is None:
+        if part is not None:
+            opening = compose.template(part, language=dispatcher.bot.default_language)
+        else:  # the flow's own opens_with, written with the variables the flow starts with
+            known = {**(state.vars if state is not None else {}), **variables}
+            opening = advance.opening(dispatcher.bot, dispatcher.renderer, flow, known, customer=contact,
+                                      now=time.time())
+        if opening is None:
             raise _closed(to, f"the flow {flow!r}", 'give "template": the approved template that opens the '
-                          "conversation when the window is closed")
-        opening = compose.template(part, language=dispatcher.bot.default_language)
+                          "conversation when the window is closed (or give the flow one with 'opens_with:')")
     answer = {"to": to, "flow": flow, "status": "started", "opened_with_template": opening is not None}
-    contact = await db.contact(to) or inbound.Customer(to)
     started = codec.Started(contact, flow, dict(variables), opening)
-    seq, status, answer = await db.start_flow(started, answer=answer, now=time.time(), idempotency=idem)
+    seq, status, answer = await db.api.start_flow(started, answer=answer, now=time.time(), idempotency=idem)
     if seq is None:  # a request with the same Idempotency-Key was kept meanwhile
         return web.json_response(answer, status=status, dumps=dumps, headers={"Idempotent-Replayed": "true"})
     dispatcher.submit([(seq, started)])
@@ -118,7 +124,7 @@ async def start_flow(request: web.Request) -> web.Response:
 
 async def dead_events(request: web.Request) -> web.Response:
     """Events the shop's receiver did not take after every try."""
-    events = await store(request).dead_events(limit=1000)
+    events = await store(request).api.dead_events(limit=1000)
     for e in events:
         e["created_at"], e["updated_at"] = _iso(e["created_at"]), _iso(e["updated_at"])
         e["id"] = str(e["id"])
@@ -131,7 +137,7 @@ async def retry_event(request: web.Request) -> web.Response:
         event_id = int(request.match_info["id"])
     except ValueError:
         event_id = -1
-    if event_id < 0 or not await store(request).retry_event(event_id, now=time.time()):
+    if event_id < 0 or not await store(request).api.retry_event(event_id, now=time.time()):
         raise Problem(404, "not_found", f"There is no dead-lettered event with id {request.match_info['id']}.")
     return web.json_response({"id": str(event_id), "status": "pending"}, status=202, dumps=dumps)
 

@@ -13,7 +13,6 @@ from aiohttp import web
 
 from wabot.console import auth, authoring, customers, inbox, live, media, numbers, recorder
 from wabot.console.pages import DB, PREFIX, see_other
-from wabot.db.store import Store
 from wabot.server.keys import STORE
 
 __all__ = ["setup"]
@@ -61,12 +60,8 @@ def setup(app: web.Application) -> None:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    """The console's queries need the SQLite store; with PostgreSQL the console says so and stays off."""
-    store = app[STORE]
-    if isinstance(store, Store):
-        app[DB] = store
-    else:
-        log.warning("the web console works with the SQLite database only for now; with database.url it is off")
+    """The server's database, SQLite or PostgreSQL (db/areas.py ConsoleData)."""
+    app[DB] = app[STORE]
     yield
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Literal, get_args
 
-from wabot.db import sql, staff
+from wabot.db.base import open_database
 
 __all__ = ["ROLES", "Role", "add_user", "hash_password", "problem", "verify_password"]
 
@@ -45,13 +45,14 @@ def verify_password(password: str, stored: str) -> bool:
 DUMMY = f"scrypt${_N}${_R}${_P}${'A' * 22}==${'A' * 43}="
 
 
-def add_user(database: Path, name: str, password: str, role: Role) -> bool:
-    """Create the account (or reset its password and role) in the bot's database; True when it is new."""
-    conn = sql.connect(str(database))
+async def add_user(database: Path | str, name: str, password: str, role: Role) -> bool:
+    """Create the account (or reset its password and role) in the bot's database (an SQLite file or a
+    postgresql:// URL); True when it is new."""
+    store = await open_database(database)
     try:
-        return staff.add_user(conn, name, role, hash_password(password), time.time())
+        return await store.console.add_user(name, role, hash_password(password), now=time.time())
     finally:
-        conn.close()
+        await store.close()
 
 
 def problem(name: str, password: str) -> str | None:

@@ -14,7 +14,6 @@ from aiohttp import web
 
 from wabot.console import accounts
 from wabot.console.pages import DB, PREFIX, STAFF, Staff, error, render, see_other
-from wabot.db import staff as db
 from wabot.server.keys import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -53,15 +52,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(request, 403, "origin")
     if request.path.startswith(f"{PREFIX}/static/"):
         return await handler(request)
-    if DB not in request.app:
-        return error(request, 503, "sqlite_only")
     store = request.app[DB]
-    if await store.call(db.count_users) == 0:
+    if await store.console.count_users() == 0:
         return error(request, 503, "no_account")
     if request.path == f"{PREFIX}/login":
         return await handler(request)
     token = request.cookies.get(COOKIE, "")
-    found = await store.call(db.session, _hash(token), time.time()) if token else None
+    found = await store.console.session(_hash(token), now=time.time()) if token else None
     if found is None:
         if request.method == "GET" and "text/event-stream" not in request.headers.get("Accept", ""):
             why = "&expired=1" if token else ""
@@ -89,22 +86,22 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     target = _next(str(form.get("next", "")))
     store, now = request.app[DB], time.time()
-    count, latest = await store.call(db.failures, name, now - LOCK_SECONDS)
+    count, latest = await store.console.failures(name, since=now - LOCK_SECONDS)
     if count >= LOCK_AFTER and latest is not None:
         minutes = max(1, round((latest + LOCK_SECONDS - now) / 60))
         log.warning("console sign-in refused: %r is locked after %d wrong passwords", name, count)
         return render(request, "login.html", status=429, failed="locked", minutes=str(minutes), expired=False,
                       next=target, name=name)
-    account = await store.call(db.user, name)
+    account = await store.console.user(name)
     if not accounts.verify_password(password, account[2] if account else accounts.DUMMY) or account is None:
-        await store.call(db.note_failure, name, now)
+        await store.console.note_failure(name, now=now)
         log.warning("console sign-in failed for %r from %s", name, request.remote)
         return render(request, "login.html", status=401, failed="wrong", minutes="", expired=False,
                       next=target, name=name)
-    await store.call(db.forget_failures, name)
+    await store.console.forget_failures(name)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     hours = request.app[SETTINGS].console_session_hours
-    await store.call(db.new_session, _hash(token), name, csrf, now, now + hours * 3600)
+    await store.console.new_session(_hash(token), name, csrf, now=now, expires=now + hours * 3600)
     log.info("console: %s signed in", name)
     response = see_other(target)
     secure = request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
@@ -114,7 +111,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
-    await request.app[DB].call(db.drop_session, request[STAFF].token)
+    await request.app[DB].console.drop_session(request[STAFF].token)
     response = see_other(f"{PREFIX}/login")
     response.del_cookie(COOKIE, path=PREFIX)
     return response

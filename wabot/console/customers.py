@@ -14,7 +14,6 @@ from aiohttp import web
 
 from wabot.console import talk
 from wabot.console.pages import DB, PREFIX, error, render, staff
-from wabot.db import reports
 from wabot.server.keys import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ def add_routes(app: web.Application) -> None:
 
 async def customers_page(request: web.Request) -> web.Response:
     query = request.query.get("q", "")[:200]
-    found = await request.app[DB].call(reports.search, query)
+    found = await request.app[DB].console.search(query)
     return render(request, "customers.html", page="customers", q=query, found=found)
 
 
@@ -43,8 +42,8 @@ async def _rows(request: web.Request) -> list[dict[str, object]] | web.Response:
     store, query = request.app[DB], request.query.get("q", "")[:200]
     zone = ZoneInfo(request.app[SETTINGS].bot.timezone)
     out: list[dict[str, object]] = []
-    for customer, name, status, flow, step, _, opted in await store.call(reports.search, query, EXPORT_LIMIT):
-        for e in talk.entries(await store.call(reports.messages, customer, EXPORT_MESSAGES)):
+    for customer, name, status, flow, step, _, opted in await store.console.search(query, EXPORT_LIMIT):
+        for e in talk.entries(await store.console.messages(customer, EXPORT_MESSAGES)):
             out.append({
                 "customer": customer, "name": name or "", "at": datetime.fromtimestamp(e.at, zone).isoformat(),
                 "direction": e.direction, "type": e.kind, "text": e.text, "status": e.status, "error": e.error,

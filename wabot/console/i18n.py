@@ -86,10 +86,6 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Bảng điều khiển chưa bật: hãy tạo tài khoản trước bằng lệnh `wabot user add TÊN`.",
         "The console is off until an account exists: create one with `wabot user add NAME`.",
     ),
-    "sqlite_only": (
-        "Bảng điều khiển hiện chỉ chạy với cơ sở dữ liệu SQLite; khi dùng PostgreSQL (database.url) nó tạm tắt.",
-        "The console works with the SQLite database only for now; with PostgreSQL (database.url) it is off.",
-    ),
     "wrong": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong user name or password."),
     "locked": ("Nhập sai quá nhiều lần. Thử lại sau {minutes} phút.",
                "Too many wrong passwords. Try again in {minutes} minutes."),

@@ -12,9 +12,6 @@ from aiohttp import web
 
 from wabot.console import talk
 from wabot.console.pages import DB, PREFIX, error, refusal, render, see_other, staff
-from wabot.db import reports
-from wabot.db import staff as db
-from wabot.db.store import OutRow
 from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import TemplateSpec
@@ -49,7 +46,7 @@ async def _waiting(request: web.Request) -> list[dict[str, Any]]:
     store, now = request.app[DB], time.time()
     waiting = sorted(await store.handoffs(), key=lambda h: h["since"] or 0, reverse=True)
     for h in waiting:
-        h["messages"] = talk.entries(await store.call(reports.messages, h["customer"], PREVIEW))
+        h["messages"] = talk.entries(await store.console.messages(h["customer"], PREVIEW))
         h["minutes"] = int((now - (h["since"] or now)) // 60)
     return waiting
 
@@ -83,8 +80,8 @@ async def _conversation(request: web.Request) -> dict[str, Any] | None:
         "opted_out": await store.opted_out(customer),
         "window_open": window.is_open(last, now=now),
         "window_closes": window.closes_at(last),
-        "messages": talk.entries(await store.call(reports.messages, customer, SHOWN)),
-        "actions": await store.call(db.actions, customer),
+        "messages": talk.entries(await store.console.messages(customer, SHOWN)),
+        "actions": await store.console.actions(customer),
         "timers": [t for t in await store.timers(customer, limit=50) if t["status"] == "pending"][::-1],
         "templates": templates,
         "quick": request.app[SETTINGS].quick_answers,
@@ -150,9 +147,9 @@ async def template(request: web.Request) -> web.StreamResponse:
 
 async def _send(request: web.Request, contact: inbound.Customer, body: dict[str, Any], *, action: str) -> None:
     who = staff(request).name
-    rows = await request.app[DB].call(db.staff_reply, who, contact.key, body, time.time(), action)
-    request.app[SENDER].enqueue([OutRow(*r) for r in rows])
-    request.app[DISPATCHER].hub.publish("replies_queued", contact.key, {"ids": [r[0] for r in rows]})
+    rows = await request.app[DB].console.staff_reply(who, contact.key, body, now=time.time(), action=action)
+    request.app[SENDER].enqueue(rows)
+    request.app[DISPATCHER].hub.publish("replies_queued", contact.key, {"ids": [r.id for r in rows]})
     request.app[DISPATCHER].answered(contact)  # a person answered: the handoff's waiting time starts again
     log.info("console: %s sent a %s to %s", who, action, mask(contact.key))
 
@@ -164,7 +161,7 @@ async def resume(request: web.Request) -> web.StreamResponse:
     if state is None or state.status != HANDOFF:
         return error(request, 409, "nothing_to_give_back", customer=customer)
     who = staff(request).name
-    await store.call(db.record_action, who, "resume", customer, None, time.time())
+    await store.console.record_action(who, "resume", customer, None, now=time.time())
     request.app[DISPATCHER].resume(contact or inbound.Customer(customer))
     log.info("console: %s gave %s back to the bot", who, mask(customer))
     await _settled(request, customer)
@@ -178,7 +175,7 @@ async def take_over(request: web.Request) -> web.StreamResponse:
     if contact is None and await store.load_state(customer) is None:
         return error(request, 404, "not_found", customer=customer)
     who = staff(request).name
-    await store.call(db.record_action, who, "take over", customer, None, time.time())
+    await store.console.record_action(who, "take over", customer, None, now=time.time())
     request.app[DISPATCHER].take_over(contact or inbound.Customer(customer), reason=f"taken over by {who}")
     log.info("console: %s took over %s", who, mask(customer))
     await _settled(request, customer)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from urllib.parse import quote
 
 from aiohttp import web
@@ -36,11 +35,9 @@ def path(media_id: str) -> str:
     return f"{PREFIX}/media/{quote(media_id, safe='')}"
 
 
-def stored(conn: sqlite3.Connection, media_id: str) -> inbound.Media | None:
-    """The media part of an inbox message carrying `media_id`, or None."""
-    rows = conn.execute("SELECT message FROM inbox WHERE instr(message, ?) > 0 ORDER BY seq DESC LIMIT 20",
-                        (f'"{media_id}"',))
-    for (text,) in rows:
+def stored(messages: Iterable[str], media_id: str) -> inbound.Media | None:
+    """The media part of the stored inbox message (JSON text) carrying `media_id`, or None."""
+    for text in messages:
         try:
             content = codec.load_message(text).content
         except (ValueError, KeyError, TypeError):
@@ -53,7 +50,7 @@ def stored(conn: sqlite3.Connection, media_id: str) -> inbound.Media | None:
 async def fetch(request: web.Request) -> web.StreamResponse:
     """Stream the file with its type; plain words when it is unknown, gone, too large or wabot has no token."""
     media_id = request.match_info["media_id"]
-    found = await request.app[DB].call(stored, media_id) if MEDIA_ID.fullmatch(media_id) else None
+    found = stored(await request.app[DB].console.media(media_id), media_id) if MEDIA_ID.fullmatch(media_id) else None
     if found is None:
         return error(request, 404, "media_unknown", id=media_id)
     graph = request.app[SENDER].graph

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from wabot.console.pages import DB, PREFIX, render
-from wabot.db import reports
 from wabot.server.keys import DISPATCHER, SETTINGS
 
 __all__ = ["add_routes"]
@@ -27,7 +26,7 @@ async def numbers_page(request: web.Request) -> web.Response:
     store, now = request.app[DB], time.time()
     offset = datetime.now(ZoneInfo(request.app[SETTINGS].bot.timezone)).utcoffset()
     bot = request.app[DISPATCHER].bot
-    reach = await store.call(reports.funnel)
+    reach = await store.console.funnel()
     funnels = []
     for name, flow in bot.flows.items():
         steps = [(s.key, *reach.get((name, s.key), (0, 0))) for s in flow.steps]
@@ -35,8 +34,8 @@ async def numbers_page(request: web.Request) -> web.Response:
             funnels.append((name, [s for s in steps if s[1] or s[2]]))
     return render(
         request, "numbers.html", page="numbers",
-        days=await store.call(reports.by_day, now - DAYS * 86400, offset.total_seconds() if offset else 0.0, DAYS),
-        overview=await store.call(reports.overview, now, ACTIVE_WITHIN),
-        failed=await store.call(reports.failed_replies), funnels=funnels,
-        missed=await store.call(reports.not_understood),
+        days=await store.console.by_day(now - DAYS * 86400, offset.total_seconds() if offset else 0.0, DAYS),
+        overview=await store.console.overview(now, ACTIVE_WITHIN),
+        failed=await store.console.failed_replies(), funnels=funnels,
+        missed=await store.console.not_understood(),
     )

@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 
 from wabot.console.i18n import Lang, words
-from wabot.db.store import Store
+from wabot.db.base import Database
 from wabot.server.keys import SETTINGS
 
 __all__ = ["DB", "PREFIX", "STAFF", "Staff", "error", "lang", "refusal", "render", "see_other", "staff", "when"]
@@ -39,8 +39,7 @@ class Staff:
 
 
 STAFF = web.RequestKey("staff", Staff)
-# the console's queries are SQLite's (db/staff.py, db/reports.py); with PostgreSQL (database.url) it stays off
-DB = web.AppKey("console_db", Store)
+DB = web.AppKey("console_db", Database)  # the database (SQLite or PostgreSQL); its own data is `.console`
 
 
 def staff(request: web.Request) -> Staff:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from wabot.console.pages import DB
-from wabot.db import reports
+from wabot.db.base import DB_ERRORS
 from wabot.server.hub import Happening
 from wabot.server.keys import HUB
 
@@ -25,9 +24,6 @@ BATCH = 500  # turns written in one commit at most
 
 async def recording(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context of the admin app: the recorder runs while the server does."""
-    if DB not in app:  # PostgreSQL: the console is off
-        yield
-        return
     with app[HUB].subscribe() as queue:
         task = asyncio.create_task(_record(app, queue), name="console-recorder")
         try:
@@ -60,6 +56,6 @@ async def _write(app: web.Application, batch: list[Happening]) -> None:
     if not turns:
         return
     try:
-        await app[DB].call(reports.record_turns, turns)
-    except sqlite3.Error as exc:  # the numbers page misses these turns; the conversations are not affected
+        await app[DB].console.record_turns(turns)
+    except DB_ERRORS as exc:  # the numbers page misses these turns; the conversations are not affected
         log.error("the console could not record %d turns for the numbers page: %s", len(turns), exc)

@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from wabot.db import codec
+from wabot.db.areas import EventRow
 from wabot.db.sql import Row, _queue, start, transaction
 
 __all__ = [
@@ -127,18 +128,17 @@ def message(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
 
 # --- events -----------------------------------------------------------------------------------
 
-EventRow = tuple[int, str, str, str, int, float]  # id, customer, kind, data (JSON text), attempts, created_at
-
-
-def due_events(conn: sqlite3.Connection, now: float, limit: int) -> list[EventRow]:
-    """Each customer's oldest pending event, when its time has come (events go out in order per customer)."""
-    rows = conn.execute(
-        "SELECT e.id, e.customer, e.kind, e.data, e.attempts, e.created_at FROM events e"
-        " WHERE e.status = 'pending' AND e.next_at <= ?"
-        " AND e.id = (SELECT MIN(id) FROM events WHERE customer = e.customer AND status = 'pending')"
-        " ORDER BY e.id LIMIT ?",
-        (now, limit),
-    ).fetchall()
+def due_events(conn: sqlite3.Connection, now: float, lease: float, limit: int) -> list[EventRow]:
+    """Claim each customer's oldest pending event whose time has come: not due again for `lease` seconds."""
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT e.id, e.customer, e.kind, e.data, e.attempts, e.created_at FROM events e"
+            " WHERE e.status = 'pending' AND e.next_at <= ?"
+            " AND e.id = (SELECT MIN(id) FROM events WHERE customer = e.customer AND status = 'pending')"
+            " ORDER BY e.id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        conn.executemany("UPDATE events SET next_at = ? WHERE id = ?", [(now + lease, r[0]) for r in rows])
     return [(int(i), c, k, d, int(a), float(t)) for i, c, k, d, a, t in rows]
 
 

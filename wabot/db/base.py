@@ -2,7 +2,8 @@
 
 `open_database` picks one from the setting: a postgresql:// URL opens PostgreSQL, anything else
 is an SQLite file. A new query goes into both implementations and into `Database` below; the
-module docstring of postgres.py says how.
+module docstring of postgres.py says how. The business API's, the campaigns' and the console's data are
+three smaller protocols of their own (db/areas.py), offered as `db.api`, `db.campaigns` and `db.console`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from wabot.db import codec, pgsql
+from wabot.db.areas import ApiData, CampaignData, ConsoleData
 from wabot.db.postgres import PgStore
 from wabot.db.store import OutRow, Store
 from wabot.db.timersql import Fired, TimerRow
@@ -35,6 +37,16 @@ class Database(Protocol):
     """The database of one shop; every call is one transaction."""
 
     path: str  # what messages call it: the SQLite file, or the URL without its password
+    events: bool  # events.url is set: a reply Meta reports failed is kept as a reply_failed event
+
+    @property
+    def api(self) -> ApiData: ...
+
+    @property
+    def campaigns(self) -> CampaignData: ...
+
+    @property
+    def console(self) -> ConsoleData: ...
 
     async def close(self) -> None: ...
 
@@ -64,6 +76,8 @@ class Database(Protocol):
     ) -> list[OutRow]: ...
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]: ...
+
+    async def reengage(self, customer: str, body: dict[str, Any], *, now: float, every: float) -> list[OutRow]: ...
 
     async def contact(self, customer: str) -> inbound.Customer | None: ...
 
@@ -114,11 +128,12 @@ class Database(Protocol):
     async def timers(self, customer: str, *, limit: int = 20) -> list[dict[str, Any]]: ...
 
 
-async def open_database(target: str | Path, *, synchronous: str = "normal") -> Database:
+async def open_database(target: str | Path, *, synchronous: str = "normal", lease: float | None = None) -> Database:
     """PostgreSQL for a postgresql:// URL, else the SQLite file `target` (created and migrated as needed).
 
     `synchronous` is SQLite's durability (database.synchronous); PostgreSQL's is the server's own setting.
+    `lease`: a server's database.lease_seconds (PostgreSQL ends a transaction left idle longer than that).
     """
     if isinstance(target, str) and pgsql.is_url(target):
-        return await PgStore.open(target)
+        return await PgStore.open(target, lease=lease)
     return await Store.open(target, synchronous=synchronous)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from wabot.db.areas import Recipient, Skip
 from wabot.db.sql import Row, _queue, transaction
 
-__all__ = ["Recipient", "add", "feed", "interrupted", "once_ids", "report", "running", "sending", "set_status"]
+__all__ = ["add", "feed", "interrupted", "once_ids", "report", "running", "sending", "set_status", "summary"]
 
-Recipient = tuple[str, list[str]]  # (number, the template's body parameters), numbered from 1 in list order
-Skip = tuple[int, str]  # (row of the caller's list that cannot be sent, why), kept (negative rows) to be counted
 
 
 def add(
@@ -85,19 +84,21 @@ def once_ids(conn: sqlite3.Connection) -> set[int]:
     return {int(i) for (i,) in conn.execute("SELECT id FROM outbox WHERE status = 'queued' AND once = 1")}
 
 
-def sending(conn: sqlite3.Connection, row_id: int) -> None:
-    """Committed just before the Graph call of an at-most-once row."""
+def sending(conn: sqlite3.Connection, row_id: int, now: float) -> bool:
+    """Committed just before the Graph call of an at-most-once row; False when it was claimed before."""
     with transaction(conn):
-        conn.execute("UPDATE outbox SET sending = 1 WHERE id = ?", (row_id,))
+        return conn.execute("UPDATE outbox SET sending = 1, updated_at = ? WHERE id = ? AND sending = 0"
+                            " AND status = 'queued'", (now, row_id)).rowcount == 1
 
 
-def interrupted(conn: sqlite3.Connection, now: float) -> int:
+def interrupted(conn: sqlite3.Connection, now: float, quiet_for: float) -> int:
     """At start-up: at-most-once rows a crash caught mid-send are failed, not sent again; how many."""
     with transaction(conn):
         return conn.execute(
             "UPDATE outbox SET status = 'failed', updated_at = ?, error = 'wabot stopped while sending it; not sent"
             " again, so the customer never gets it twice (Meta may have delivered it)'"
-            " WHERE status = 'queued' AND once = 1 AND sending = 1", (now,)).rowcount
+            " WHERE status = 'queued' AND once = 1 AND sending = 1 AND updated_at <= ?",
+            (now, now - quiet_for)).rowcount
 
 
 def set_status(conn: sqlite3.Connection, campaign: int, status: str, now: float) -> str | None:
@@ -120,12 +121,24 @@ def report(conn: sqlite3.Connection, campaign: int) -> dict[str, Any] | None:
                         " WHERE id = ?", (campaign,)).fetchone()
     if head is None:
         return None
+    outcomes = conn.execute(
+        "SELECT r.status, r.reason, o.status, o.error_code, o.sending FROM campaign_recipients r"
+        " LEFT JOIN outbox o ON o.id = r.outbox_id WHERE r.campaign = ?", (campaign,)).fetchall()
+    replies = conn.execute(
+        "SELECT COUNT(DISTINCT i.customer) FROM inbox i JOIN campaign_recipients r"
+        " ON r.customer = i.customer AND r.campaign = ? AND r.status = 'queued' WHERE i.received_at >= ?",
+        (campaign, head[5])).fetchone()[0]
+    keys = ("id", "name", "template", "language", "status", "created_at", "updated_at")
+    return summary(dict(zip(keys, head, strict=True)), outcomes, int(replies))
+
+
+def summary(head: dict[str, Any], outcomes: Iterable[tuple[Any, ...]], replies: int) -> dict[str, Any]:
+    """The report from the campaign's row, each recipient's (status, reason, outbox status, Meta code, sending)
+    and how many recipients wrote back (both stores count the same way)."""
     states: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     failed: Counter[str] = Counter()
-    for status, reason, sent, code, sending in conn.execute(
-        "SELECT r.status, r.reason, o.status, o.error_code, o.sending FROM campaign_recipients r"
-        " LEFT JOIN outbox o ON o.id = r.outbox_id WHERE r.campaign = ?", (campaign,)):
+    for status, reason, sent, code, sending in outcomes:
         if status == "skipped":
             skipped[str(reason)] += 1
             continue
@@ -135,14 +148,9 @@ def report(conn: sqlite3.Connection, campaign: int) -> dict[str, Any] | None:
         states["read" if state == "played" else state] += 1
         if state == "failed":
             failed[str(code)] += 1
-    replies = conn.execute(
-        "SELECT COUNT(DISTINCT i.customer) FROM inbox i JOIN campaign_recipients r"
-        " ON r.customer = i.customer AND r.campaign = ? AND r.status = 'queued' WHERE i.received_at >= ?",
-        (campaign, head[5])).fetchone()[0]
-    keys = ("id", "name", "template", "language", "status", "created_at", "updated_at")
     # cumulative, as a marketer reads them: a read message was also delivered and sent
     counts = {"waiting": states["pending"] + states["queued"], "sent": states["sent"] + states["delivered"]
               + states["read"], "delivered": states["delivered"] + states["read"], "read": states["read"],
               "failed": states["failed"], "unknown": states["unknown"]}
-    return {**dict(zip(keys, head, strict=True)), "recipients": sum(states.values()) + sum(skipped.values()),
-            **counts, "failed_by_code": dict(failed), "skipped": dict(skipped), "replied": int(replies)}
+    return {**head, "recipients": sum(states.values()) + sum(skipped.values()),
+            **counts, "failed_by_code": dict(failed), "skipped": dict(skipped), "replied": replies}

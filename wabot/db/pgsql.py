@@ -86,8 +86,8 @@ MIGRATIONS = [
     CREATE INDEX outbox_updated ON outbox (updated_at) WHERE status != 'queued';
     CREATE INDEX statuses_timestamp ON statuses (timestamp);
     """,
-    # 3, 4: the business API's and the campaigns' tables, as SQLite's migrations 3 and 4. Only the SQLite store
-    # uses them yet (db/apisql.py, db/campaignsql.py); they are here so both schemas keep one numbering.
+    # 3, 4: the business API's and the campaigns' tables, as SQLite's migrations 3 and 4 (db/pgapi.py,
+    # db/pgcampaigns.py use them)
     """
     CREATE TABLE api_keys (
         name TEXT PRIMARY KEY,
@@ -144,7 +144,7 @@ MIGRATIONS = [
     ALTER TABLE outbox ADD COLUMN once INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
     """,
-    # 5: the web console's tables, as SQLite's migration 5 (the console itself runs on SQLite only for now)
+    # 5: the web console's tables, as SQLite's migration 5 (db/pgconsole.py)
     """
     CREATE TABLE users (
         name TEXT PRIMARY KEY,
@@ -196,6 +196,10 @@ MIGRATIONS = [
     """,
     # 6: flow timers, as SQLite's migration 6 (db/pgtimers.py)
     pgtimers.MIGRATION,
+    # 7: when the last re-engagement template was queued, as SQLite's migration 7
+    """
+    ALTER TABLE conversations ADD COLUMN reengaged_at DOUBLE PRECISION;
+    """,
 ]
 
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: instances on other machines may drift
@@ -212,14 +216,18 @@ def shown(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-async def connect(url: str, *, size: int = 10, durable: bool = True) -> asyncpg.Pool:
+async def connect(url: str, *, size: int = 10, durable: bool = True, stall: float | None = None) -> asyncpg.Pool:
     """A pool of connections to a migrated database; DatabaseError in plain words when it cannot be had.
 
+    `stall`: seconds a transaction may wait for this process before PostgreSQL ends the session (the lease:
+    past it, another instance takes the customers over and must not wait for the frozen one's row locks).
     `durable=False`: commits do not wait for the disk (synchronous_commit off, about 0.2 ms instead of
     4 ms here). Only for what may be lost when PostgreSQL itself crashes: leases, and "sent" marks
     (a reply marked sent then lost goes out once more, the window docs/postgres.md describes).
     """
     settings = {} if durable else {"synchronous_commit": "off"}
+    if stall:  # a process frozen inside a transaction (SIGSTOP, a paused VM) must not hold its row locks for ever
+        settings["idle_in_transaction_session_timeout"] = f"{max(1, round(stall * 1000))}ms"
     try:
         pool = await asyncpg.create_pool(url, min_size=min(4, size), max_size=size, command_timeout=30,
                                          server_settings=settings)

@@ -18,16 +18,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-from wabot.db import codec, pgsql, pgtimers
+from wabot.db import codec, pgapi, pgsql, pgtimers
+from wabot.db.pgapi import Conn, PgApi
+from wabot.db.pgcampaigns import PgCampaigns
+from wabot.db.pgconsole import PgConsole
+from wabot.db.rows import OutRow
 from wabot.db.sql import _RANK, _RANK_SQL
-from wabot.db.store import PURGE_PAUSE, OutRow
+from wabot.db.store import PURGE_PAUSE
 from wabot.db.timersql import Fired, TimerRow
 from wabot.state import HANDOFF, State, Status, TimerChange
 from wabot.whatsapp import inbound
 
-Conn = asyncpg.Connection | PoolConnectionProxy  # a connection, or one lent by the pool
+__all__ = ["CHANNEL", "Conn", "Lost", "PgStore", "Stale"]
 
 PURGE_BATCH = 1000  # rows a purge transaction deletes (the work is the database server's, not the loop's)
 CHANNEL = "wabot"  # LISTEN/NOTIFY channel of the instances sharing this database
@@ -50,12 +53,17 @@ class PgStore:
         self.url = url
         self.path = pgsql.shown(url)  # what messages call this database
         self.closed = False
+        self.api = PgApi(pool)  # the business API's, the campaigns' and the console's data (db/areas.py)
+        self.campaigns = PgCampaigns(pool)
+        self.console = PgConsole(pool)
+        self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
 
     @classmethod
-    async def open(cls, url: str) -> PgStore:
-        pool = await pgsql.connect(url)
+    async def open(cls, url: str, *, lease: float | None = None) -> PgStore:
+        """`lease`: database.lease_seconds of a server instance (its transactions may not stall longer)."""
+        pool = await pgsql.connect(url, stall=lease)
         try:
-            quick = await pgsql.connect(url, size=4, durable=False)
+            quick = await pgsql.connect(url, size=4, durable=False, stall=lease)
         except BaseException:
             await pool.close()
             raise
@@ -99,12 +107,18 @@ class PgStore:
         if rank is None:
             return
         first = s.errors[0] if s.errors else None
-        await conn.execute(
+        code = first.code if first else None
+        error = f"{first.title}: {first.details or first.message}" if first else None
+        moved = await conn.fetch(
             "UPDATE outbox SET status = $1, updated_at = $2, error_code = COALESCE($3, error_code),"
-            f" error = COALESCE($4, error) WHERE wamid = $5 AND {_RANK_SQL} < $6",
-            s.status, now, first.code if first else None,
-            f"{first.title}: {first.details or first.message}" if first else None, s.id, rank,
+            f" error = COALESCE($4, error) WHERE wamid = $5 AND {_RANK_SQL} < $6 RETURNING id, customer",
+            s.status, now, code, error, s.id, rank,
         )
+        if self.events and s.status == "failed":  # moved forward only once: a redelivered status tells nothing twice
+            for row_id, customer in moved:
+                await pgapi.add_events(conn, customer, [("reply_failed", {
+                    "id": str(row_id), "code": code, "error": error or "Meta reported it failed", "wamid": s.id,
+                })], now)
 
     async def pending(self, customer: str | None = None) -> list[tuple[int, codec.Pending]]:
         """Inbound messages stored but not yet processed, oldest first (of one customer, when given)."""
@@ -144,13 +158,11 @@ class PgStore:
     ) -> list[OutRow]:
         """In one commit: mark the inbound message done, save the new state, queue the replies.
 
-        `events` (to the shop's systems) are SQLite-only for now: the settings refuse events.url with a
-        PostgreSQL database.url, so none ever arrive here.
+        `events` (to the shop's systems) are kept in the same commit.
 
         Raises Stale, committing nothing, when another instance already finished the message, and Lost when
         `owner` (given by an instance sharing the database) no longer holds a live claim on the customer.
         """
-        assert not events, "events to the shop's systems are SQLite-only (the settings refuse them on PostgreSQL)"
         async with self.pool.acquire() as conn, conn.transaction():
             if owner is not None:  # the claim row stays locked to the commit: no takeover can slip in between
                 # a lease that ran out while nobody took the customer over is still this owner's (its next renewal
@@ -164,6 +176,7 @@ class PgStore:
                 done = await conn.fetchval("UPDATE inbox SET done = 1 WHERE seq = $1 AND done = 0 RETURNING 1", seq)
                 if done is None:
                     raise Stale(f"inbox row {seq} was finished by another instance")
+            await pgapi.add_events(conn, customer, events, now)
             await conn.execute(
                 "INSERT INTO conversations (customer, state, status, contact, handoff_reason, handoff_at, updated_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -178,12 +191,23 @@ class PgStore:
                 now if state.status == HANDOFF else None, now,
             )
             await pgtimers.apply(conn, customer, timers, fired, now)
-            return await _queue(conn, customer, bodies, seq, now)
+            return await pgapi.queue(conn, customer, bodies, seq, now)
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
         """Queue messages that are not a bot turn (an agent's reply, a re-engagement template)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            return await _queue(conn, customer, bodies, None, now)
+            return await pgapi.queue(conn, customer, bodies, None, now)
+
+    async def reengage(self, customer: str, body: dict[str, Any], *, now: float, every: float) -> list[OutRow]:
+        """Queue the re-engagement template unless one was queued for the customer less than `every` seconds ago."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            due = await conn.fetchval(
+                "INSERT INTO conversations (customer, state, updated_at, reengaged_at) VALUES ($1, $2, $3, $3)"
+                " ON CONFLICT (customer) DO UPDATE SET reengaged_at = excluded.reengaged_at"
+                " WHERE conversations.reengaged_at IS NULL OR conversations.reengaged_at <= $4 RETURNING 1",
+                customer, State().to_json(), now, now - every,
+            )
+            return await pgapi.queue(conn, customer, [body], None, now) if due else []
 
     async def contact(self, customer: str) -> inbound.Customer | None:
         text = await self.pool.fetchval("SELECT contact FROM conversations WHERE customer = $1", customer)
@@ -241,12 +265,13 @@ class PgStore:
     async def set_opted_out(
         self, customer: str, opted_out: bool, *, now: float, events: Iterable[tuple[str, dict[str, Any]]] = ()
     ) -> None:
-        assert not events, "events to the shop's systems are SQLite-only (the settings refuse them on PostgreSQL)"
-        await self.pool.execute(
-            "INSERT INTO conversations (customer, state, opted_out_at, updated_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (customer) DO UPDATE SET opted_out_at = excluded.opted_out_at",
-            customer, State().to_json(), now if opted_out else None, now,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await pgapi.add_events(conn, customer, events, now)
+            await conn.execute(
+                "INSERT INTO conversations (customer, state, opted_out_at, updated_at) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (customer) DO UPDATE SET opted_out_at = excluded.opted_out_at",
+                customer, State().to_json(), now if opted_out else None, now,
+            )
 
     async def opted_out(self, customer: str) -> bool:
         at = await self.pool.fetchval("SELECT opted_out_at FROM conversations WHERE customer = $1", customer)
@@ -303,14 +328,14 @@ class PgStore:
         """Every outgoing message not yet accepted by Meta, oldest first (to one customer, when given)."""
         if customer is None:
             rows = await self.pool.fetch(
-                "SELECT id, customer, body, attempts FROM outbox WHERE status = 'queued' ORDER BY id"
+                "SELECT id, customer, body, attempts, once FROM outbox WHERE status = 'queued' ORDER BY id"
             )
         else:
             rows = await self.pool.fetch(
-                "SELECT id, customer, body, attempts FROM outbox WHERE customer = $1 AND status = 'queued'"
+                "SELECT id, customer, body, attempts, once FROM outbox WHERE customer = $1 AND status = 'queued'"
                 " ORDER BY id", customer,
             )
-        return [OutRow(int(i), c, json.loads(b), int(a), b) for i, c, b, a in rows]
+        return [OutRow(int(i), c, json.loads(b), int(a), b, bool(once)) for i, c, b, a, once in rows]
 
     async def oldest_queued(self) -> float | None:
         at = await self.pool.fetchval("SELECT created_at FROM outbox WHERE status = 'queued' ORDER BY id LIMIT 1")
@@ -344,7 +369,8 @@ class PgStore:
 
     async def mark_retry(self, row_id: int, *, code: int | None, error: str, now: float) -> None:
         await self.pool.execute(
-            "UPDATE outbox SET attempts = attempts + 1, error_code = $1, error = $2, updated_at = $3 WHERE id = $4",
+            "UPDATE outbox SET attempts = attempts + 1, sending = 0, error_code = $1, error = $2, updated_at = $3"
+            " WHERE id = $4",
             code, error, now, row_id,
         )
 
@@ -428,19 +454,6 @@ class PgStore:
             await conn.close()
 
         return stop
-
-
-async def _queue(conn: Conn, customer: str, bodies: list[dict[str, Any]], seq: int | None,
-                 now: float) -> list[OutRow]:
-    rows: list[OutRow] = []
-    for body in bodies:
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        row_id = await conn.fetchval(
-            "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING id", customer, text, seq, now, now,
-        )
-        rows.append(OutRow(int(row_id), customer, body, 0, text))
-    return rows
 
 
 def _count(tag: str) -> int:

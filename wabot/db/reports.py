@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from wabot.db import sql
+from wabot.db.areas import Found
 
 __all__ = [
-    "Found", "by_day", "failed_replies", "funnel", "messages", "not_understood", "number_forms", "overview",
+    "by_day", "failed_replies", "funnel", "media", "messages", "not_understood", "number_forms", "overview",
     "record_turns", "search",
 ]
 
-Found = tuple[str, str | None, str, str, str, float, bool]  # customer, name, status, flow, step, updated, opted out
 
 _DIGITS = re.compile(r"\D")
 _NUMBER = re.compile(r"\+?[\d\s().-]{3,}")
@@ -147,3 +147,10 @@ def not_understood(conn: sqlite3.Connection, limit: int = 50) -> list[tuple[str,
         "SELECT MAX(text), COUNT(*), MAX(flow || '/' || step) FROM misses GROUP BY lower(text)"
         " ORDER BY 2 DESC, MAX(id) DESC LIMIT ?", (limit,)).fetchall()
     return [(t, int(n), where) for t, n, where in rows]
+
+
+def media(conn: sqlite3.Connection, media_id: str) -> list[str]:
+    """The latest inbound messages (JSON text) whose text holds `media_id` (the console checks which one has it)."""
+    rows = conn.execute("SELECT message FROM inbox WHERE instr(message, ?) > 0 ORDER BY seq DESC LIMIT 20",
+                        (f'"{media_id}"',))
+    return [str(text) for (text,) in rows]

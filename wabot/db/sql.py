@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from wabot.db import backup, codec, timersql
+from wabot.db.areas import Event
 from wabot.errors import DatabaseError
 from wabot.state import HANDOFF, State, TimerChange
 from wabot.whatsapp import inbound
@@ -184,6 +185,10 @@ MIGRATIONS = [
     """,
     # 6: flow timers (reminders, timeouts, waits), kept in the commit of the turn that sets them: db/timersql.py
     timersql.MIGRATION,
+    # 7: when the last re-engagement template was queued: once a day per customer, across restarts and instances
+    """
+    ALTER TABLE conversations ADD COLUMN reengaged_at REAL;
+    """,
 ]
 
 # Short, so a writer in another process (a migration, the sqlite3 shell) never freezes the event loop for
@@ -195,7 +200,6 @@ _RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed
 _RANK_SQL = "CASE status " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in _RANK.items()) + " ELSE 5 END"
 
 Row = tuple[int, str, dict[str, Any], int, str]  # outbox id, customer, body, attempts, body as JSON text
-Event = tuple[str, dict[str, Any]]  # an event for the shop's systems: (kind, data); see wabot/api/events.py
 
 
 def connect(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:
@@ -394,6 +398,17 @@ def _queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]]
 def queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]], now: float) -> list[Row]:
     with transaction(conn):
         return _queue(conn, customer, bodies, None, now)
+
+
+def reengage(conn: sqlite3.Connection, customer: str, body: dict[str, Any], now: float, every: float) -> list[Row]:
+    with transaction(conn):
+        due = conn.execute(
+            "INSERT INTO conversations (customer, state, updated_at, reengaged_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (customer) DO UPDATE SET reengaged_at = excluded.reengaged_at"
+            " WHERE conversations.reengaged_at IS NULL OR conversations.reengaged_at <= ? RETURNING 1",
+            (customer, State().to_json(), now, now, now - every),
+        ).fetchone()
+        return _queue(conn, customer, [body], None, now) if due else []
 
 
 def contact(conn: sqlite3.Connection, customer: str) -> inbound.Customer | None:

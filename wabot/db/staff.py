@@ -9,13 +9,13 @@ import sqlite3
 from typing import Any
 
 from wabot.db import sql
+from wabot.db.areas import Account
 
 __all__ = [
-    "Account", "add_user", "count_users", "drop_session", "failures", "forget_failures", "new_session",
+    "actions", "add_user", "count_users", "drop_session", "failures", "forget_failures", "new_session",
     "note_failure", "record_action", "session", "staff_reply", "user",
 ]
 
-Account = tuple[str, str, str]  # name, role, password hash
 
 
 def add_user(conn: sqlite3.Connection, name: str, role: str, password: str, now: float) -> bool:

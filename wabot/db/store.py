@@ -19,15 +19,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wabot.db import apisql, campaignsql, codec, sql, timersql
+from wabot.db import campaignsql, codec, sql, timersql
+from wabot.db.areas import Event
 from wabot.db.group import GroupCommit
+from wabot.db.liteareas import LiteApi, LiteCampaigns, LiteConsole
 from wabot.db.purge import PURGES, Pacing, purge_apart, purge_batch
+from wabot.db.rows import OutRow
 from wabot.state import State, Status, TimerChange
 from wabot.whatsapp import inbound
+
+__all__ = ["OutRow", "Store"]
 
 T = TypeVar("T")
 
@@ -35,18 +39,6 @@ PURGE_BATCH = 250  # the most rows a purge transaction deletes: a few millisecon
 PURGE_PAUSE = 0.01  # seconds the loop is left to serve between two batches
 AUTOCHECKPOINT = 1000  # SQLite's default: the server's commits checkpoint the WAL past this many pages
 LOCKED_RETRIES = 40  # with pauses growing to 0.25 s: about 8 seconds before a locked database is an error
-
-
-@dataclass(frozen=True, slots=True)
-class OutRow:
-    """One queued outgoing message."""
-
-    id: int
-    customer: str
-    body: dict[str, Any]
-    attempts: int = 0
-    payload: str = ""  # `body` as the JSON text stored (sent as is: no second encoding)
-    once: bool = False  # a campaign's message: never sent again after a crash caught it mid-send
 
 
 class Store:
@@ -61,6 +53,9 @@ class Store:
         # the hot path's writes (webhooks, turns, send results) made in one loop pass share one commit
         self.group = GroupCommit(conn, self.gate, self._run, worked=self._worked)
         self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
+        self.api = LiteApi(self._run)  # the business API's data (db/areas.py)
+        self.campaigns = LiteCampaigns(self._run)
+        self.console = LiteConsole(self._run)
 
     @classmethod
     async def open(cls, path: Path | str, *, synchronous: str = "normal") -> Store:
@@ -95,10 +90,6 @@ class Store:
         """A group commit ended on the loop (not through `_run`): the purge thread waits for quiet from now."""
         self.pacing.busy_at = time.monotonic()
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a query function of another module (db/staff.py, db/reports.py) like the methods below."""
-        return await self._run(fn, *args)
-
     # --- inbox --------------------------------------------------------------------------------
 
     async def record(
@@ -130,7 +121,7 @@ class Store:
         now: float,
         contact: inbound.Customer | None = None,
         handoff: str | None = None,
-        events: Iterable[sql.Event] = (),
+        events: Iterable[Event] = (),
         timers: Iterable[TimerChange] = (),
         fired: timersql.Fired | None = None,
     ) -> list[OutRow]:
@@ -148,6 +139,10 @@ class Store:
         """Queue messages that are not a bot turn (an agent's reply, a re-engagement template)."""
         return [OutRow(*r) for r in await self._run(sql.queue, customer, bodies, now)]
 
+    async def reengage(self, customer: str, body: dict[str, Any], *, now: float, every: float) -> list[OutRow]:
+        """Queue the re-engagement template unless one was queued for the customer less than `every` seconds ago."""
+        return [OutRow(*r) for r in await self._run(sql.reengage, customer, body, now, every)]
+
     async def contact(self, customer: str) -> inbound.Customer | None:
         """Who the customer is, as last seen in a message."""
         return await self._run(sql.contact, customer)
@@ -164,7 +159,7 @@ class Store:
         return await self._run(sql.count_status, status)
 
     async def set_opted_out(
-        self, customer: str, opted_out: bool, *, now: float, events: Iterable[sql.Event] = ()
+        self, customer: str, opted_out: bool, *, now: float, events: Iterable[Event] = ()
     ) -> None:
         await self._run(sql.set_opted_out, customer, opted_out, now, list(events))
 
@@ -283,105 +278,3 @@ class Store:
     async def stale_handoffs(self, *, before: float) -> list[str]:
         """Customers in a handoff that no person has answered since `before`."""
         return await self._run(sql.stale_handoffs, before)
-
-    # --- the business API (wabot/api) -------------------------------------------------------------
-
-    async def add_api_key(self, name: str, digest: str, *, now: float) -> bool:
-        """Keep an API key's hash; False when the name is taken."""
-        return await self._run(apisql.add_key, name, digest, now)
-
-    async def api_key_name(self, digest: str) -> str | None:
-        """The name of the live API key with this hash, or None."""
-        return await self._run(apisql.key_name, digest)
-
-    async def api_keys(self) -> list[tuple[str, float, float | None]]:
-        """(name, created at, revoked at) for every API key."""
-        return await self._run(apisql.keys)
-
-    async def revoke_api_key(self, name: str, *, now: float) -> bool:
-        return await self._run(apisql.revoke_key, name, now)
-
-    async def remembered(self, api_key: str, idempotency_key: str) -> tuple[str, int, Any] | None:
-        """(fingerprint, status, answer) of an earlier request with this Idempotency-Key."""
-        return await self._run(apisql.remembered, api_key, idempotency_key)
-
-    async def remember(self, api_key: str, idempotency_key: str, fingerprint: str, *, status: int, answer: Any,
-                       now: float) -> None:
-        """Keep the answer to a request made with an Idempotency-Key."""
-        await self._run(apisql.remember, api_key, idempotency_key, fingerprint, status, answer, now)
-
-    async def send(
-        self, customer: str, body: dict[str, Any], *, now: float, idempotency: tuple[str, str, str] | None
-    ) -> tuple[OutRow | None, int, Any]:
-        """Queue one message the business starts; with (api key, Idempotency-Key, fingerprint), only once."""
-        row, status, answer = await self._run(apisql.send, customer, body, now, idempotency)
-        return (OutRow(*row) if row else None), status, answer
-
-    async def start_flow(
-        self, started: codec.Started, *, answer: Any, now: float, idempotency: tuple[str, str, str] | None
-    ) -> tuple[int | None, int, Any]:
-        """Keep a flow the business starts in the inbox (durable before the 202); its seq, or None if replayed."""
-        return await self._run(apisql.start_flow, started, answer, now, idempotency)
-
-    async def message(self, row_id: int) -> dict[str, Any] | None:
-        return await self._run(apisql.message, row_id)
-
-    async def add_events(self, customer: str, events: Iterable[sql.Event], *, now: float) -> None:
-        """Keep events for the shop's systems (their own commit: for changes made elsewhere)."""
-
-        def add(conn: sqlite3.Connection) -> None:
-            with sql.transaction(conn):
-                sql.add_events(conn, customer, events, now)
-
-        await self._run(add)
-
-    async def due_events(self, *, now: float, limit: int = 100) -> list[apisql.EventRow]:
-        return await self._run(apisql.due_events, now, limit)
-
-    async def next_event_at(self) -> float | None:
-        return await self._run(apisql.next_event_at)
-
-    async def event_delivered(self, event_id: int, *, now: float) -> None:
-        await self._run(apisql.event_delivered, event_id, now)
-
-    async def event_failed(self, event_id: int, *, error: str, next_at: float, dead: bool, now: float) -> None:
-        await self._run(apisql.event_failed, event_id, error, next_at, dead, now)
-
-    async def dead_events(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        return await self._run(apisql.dead_events, limit)
-
-    async def retry_event(self, event_id: int, *, now: float) -> bool:
-        return await self._run(apisql.retry_event, event_id, now)
-
-    # --- campaigns ----------------------------------------------------------------------------------
-
-    async def add_campaign(
-        self, *, name: str, template: str, language: str, recipients: list[campaignsql.Recipient],
-        invalid: list[campaignsql.Skip], now: float,
-    ) -> tuple[int, int]:
-        """A new running campaign: (its id, duplicate numbers skipped)."""
-        return await self._run(campaignsql.add, name, template, language, recipients, invalid, now)
-
-    async def running_campaigns(self) -> list[tuple[int, str, str]]:
-        return await self._run(campaignsql.running)
-
-    async def feed_campaign(
-        self, campaign: int, *, limit: int, now: float, bodies: Callable[[str, list[str]], dict[str, Any]]
-    ) -> tuple[list[OutRow], bool]:
-        """Queue the next `limit` recipients to the outbox; (the rows, whether more remain)."""
-        rows, more = await self._run(campaignsql.feed, campaign, limit, now, bodies)
-        return [OutRow(*r, once=True) for r in rows], more
-
-    async def sending(self, row_id: int) -> None:
-        """An at-most-once row is about to be sent (committed before the Graph call)."""
-        await self._run(campaignsql.sending, row_id)
-
-    async def interrupted(self, *, now: float) -> int:
-        """Fail the at-most-once rows a crash caught mid-send (start-up, before the sender loads the outbox)."""
-        return await self._run(campaignsql.interrupted, now)
-
-    async def set_campaign_status(self, campaign: int, status: str, *, now: float) -> str | None:
-        return await self._run(campaignsql.set_status, campaign, status, now)
-
-    async def campaign_report(self, campaign: int) -> dict[str, Any] | None:
-        return await self._run(campaignsql.report, campaign)

@@ -12,14 +12,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wabot.engine import answering, handoffs, schedule, timers
+from wabot.engine.answering import wanted_media
 from wabot.engine.events import (
     Answered,
     Effect,
     Event,
+    Fetched,
     HandoffOpened,
     HttpCall,
     HttpResult,
     Incoming,
+    MediaRule,
     Resume,
     StartFlow,
     TakeOver,
@@ -35,9 +38,9 @@ from wabot.whatsapp import inbound, outbound
 from wabot.whatsapp.fitting import fit_all
 
 __all__ = [
-    "Answered", "CancelTimers", "Effect", "Event", "HandoffOpened", "HttpCall", "HttpResult", "Incoming", "Outcome",
-    "Resume", "SetTimer", "StartFlow", "TakeOver", "Tick", "TimerFired", "advance", "named_reply", "opening",
-    "reengage",
+    "Answered", "CancelTimers", "Effect", "Event", "Fetched", "HandoffOpened", "HttpCall", "HttpResult", "Incoming",
+    "MediaRule", "Outcome", "Resume", "SetTimer", "StartFlow", "TakeOver", "Tick", "TimerFired", "advance",
+    "named_reply", "opening", "reengage", "wanted_media",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,7 +105,7 @@ def _advance(
         turn.start()
         return _outcome(turn, last_seen=state.last_seen)
     if isinstance(event, Incoming):
-        return _incoming(bot, renderer, state, event.message, customer=customer, now=now)
+        return _incoming(bot, renderer, state, event.message, customer=customer, now=now, fetched=event.fetched)
     if isinstance(event, StartFlow):
         return _start_flow(bot, renderer, state, event, customer=customer, now=now)
     turn = Turn(bot, renderer, state, customer=customer, now=now)
@@ -142,11 +145,13 @@ RESTARTED = (
 
 
 def _incoming(
-    bot: Bot, renderer: Renderer, state: State, message: inbound.Message, *, customer: inbound.Customer, now: float
+    bot: Bot, renderer: Renderer, state: State, message: inbound.Message, *, customer: inbound.Customer, now: float,
+    fetched: Fetched | None = None,
 ) -> Outcome:
     if isinstance(message.content, IGNORED):
         return Outcome(state.with_(last_seen=now))
     turn = Turn(bot, renderer, state, customer=customer, now=now, message=message)
+    turn.fetched = fetched
     silence = now - state.last_seen > schedule.patience(bot, state)  # a question that reminds waits longer
     trigger = _trigger(bot, message)
     if state.status == HANDOFF:

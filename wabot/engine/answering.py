@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 
 from wabot.engine import answers, menus
+from wabot.engine.events import MediaRule
 from wabot.engine.turn import MENU_DEFAULTS, Turn
 from wabot.flows import model
 from wabot.flows.model import Step
-from wabot.state import WAITING
+from wabot.state import WAITING, State
 from wabot.text import fold
 from wabot.whatsapp import inbound, outbound
 
@@ -102,6 +103,10 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
         answer = answers.MISS if chosen is None else answers.Answer(True, entries[chosen].title)
     else:
         answer = answers.parse(ask.expect, message, today=turn.today)
+    fetched = turn.fetched if isinstance(message.content, inbound.Media) else None
+    if answer.ok and fetched is not None:  # the server downloaded and checked the file (server/media.py)
+        answer = answers.Answer(True, fetched.value) if not fetched.problem else answers.Answer(
+            False, why=REFUSED[fetched.problem])
     if answer.ok:
         turn.vars[ask.save] = answer.value
         turn.attempts = turn.misses = turn.page = 0
@@ -117,7 +122,11 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
         return
     if _escalate(turn):
         return
-    if answer.why is not None:  # a well-formed answer out of bounds: say why, then ask again
+    own = {"too_large": ask.too_large, "wrong_type": ask.wrong_type}.get(fetched.problem if fetched else "", ())
+    if own:  # the author's words for a file refused
+        turn.say(own)
+        turn.prompt(ask)
+    elif answer.why is not None:  # a well-formed answer out of bounds: say why, then ask again
         turn.replies.append(outbound.Text(answer.why[0] if turn.writer.lang == "vi" else answer.why[1]))
         turn.prompt(ask)
     elif ask.retry:
@@ -128,6 +137,29 @@ def _ask(turn: Turn, ask: model.Ask, message: inbound.Message) -> None:
     else:
         turn.replies.append(outbound.Text(answers.hint(ask.expect, turn.writer.lang)))
         turn.prompt(ask)
+
+
+REFUSED = {  # (vi, en) for a file refused; a step's too_large/wrong_type replace the first two
+    "too_large": ("Tệp này lớn quá, bạn gửi tệp nhỏ hơn giúp mình nhé.",
+                  "That file is too large; please send a smaller one."),
+    "wrong_type": ("Mình chưa nhận được loại tệp này, bạn gửi lại đúng loại giúp mình nhé.",
+                   "That kind of file is not accepted here; please send one of the right kind."),
+    "unavailable": ("Mình chưa tải được tệp bạn gửi, bạn gửi lại giúp mình nhé.",
+                    "We could not get the file you sent; please send it again."),
+}
+
+
+def wanted_media(bot: model.Bot, state: State | None, message: inbound.Message) -> MediaRule | None:
+    """The waiting question's rule when `message` carries a file it takes (the server downloads it), else None."""
+    content = message.content
+    if state is None or state.status != WAITING or not isinstance(content, inbound.Media):
+        return None
+    flow = bot.flows.get(state.flow)
+    found = flow.index(state.step) if flow is not None else -1
+    action = flow.steps[found].action if flow is not None and found >= 0 else None
+    if not isinstance(action, model.Ask) or action.expect.kind not in (content.kind, "media"):
+        return None
+    return MediaRule(action.accept, action.max_bytes)
 
 
 def save_choice(turn: Turn, name: str, entry: menus.Entry) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from wabot.state import CancelTimers, SetTimer, TimerKind
 from wabot.whatsapp import inbound
@@ -11,9 +11,30 @@ from wabot.whatsapp import inbound
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """A customer's message."""
+    """A customer's message; `fetched`: what the server made of the file it carries (a question wanted it)."""
 
     message: inbound.Message
+    fetched: Fetched | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRule:
+    """What the waiting question takes of a file: MIME types ("image/*"; empty: the settings') and a size cap."""
+
+    types: tuple[str, ...] = ()
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A file the customer sent to a question, downloaded and checked by the server (server/media.py).
+
+    `problem`: "" (kept: `value` is what the flow saves), "too_large", "wrong_type", or "unavailable" (Meta
+    no longer has it, or refused the download).
+    """
+
+    problem: Literal["", "too_large", "wrong_type", "unavailable"] = ""
+    value: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +107,7 @@ class HttpCall:
     body: Any
     timeout: float
     follow_redirects: bool = False  # within the same host only
+    files: tuple[tuple[str, dict[str, Any]], ...] = ()  # multipart: (field, a saved file variable's value)
 
 
 @dataclass(frozen=True, slots=True)

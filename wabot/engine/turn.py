@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from wabot.engine import answers, menus, schedule
-from wabot.engine.events import Effect, HandoffOpened, HttpCall, HttpResult
+from wabot.engine.events import Effect, Fetched, HandoffOpened, HttpCall, HttpResult
 from wabot.engine.render import Writer, plain
 from wabot.flows import model
 from wabot.flows.model import Flow, Jump, Step
@@ -63,6 +63,7 @@ class Turn:
         self.effects: list[Effect] = []
         self.finished: list[tuple[str, dict[str, Any]]] = []  # flows that ended, with their variables (events)
         self.steps_run = 0
+        self.fetched: Fetched | None = None  # the file the customer's message carries, as the server found it
         moment = renderer.now(now)
         self.today: date = moment.date()
         fixed = {
@@ -364,6 +365,8 @@ class Turn:
             body=self.writer.value(http.body),
             timeout=http.timeout,
             follow_redirects=http.follow_redirects,
+            files=tuple((name, self.vars[var]) for name, var in http.files.items()
+                        if isinstance(self.vars.get(var), dict) and "file" in self.vars[var]),
         )
 
     def http_result(self, result: HttpResult) -> None:

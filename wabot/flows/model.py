@@ -259,6 +259,10 @@ class Ask:
     triggers: bool = True
     remind: Remind | None = None
     timeout: Timeout | None = None
+    accept: tuple[str, ...] = ()  # a file's MIME types allowed ("image/*"); empty: the settings' media.types
+    max_bytes: int | None = None  # a file larger than this is refused; None: the settings' media.max_bytes
+    too_large: tuple[MessageSpec, ...] = ()  # said when the file is too large (default: a built-in sentence)
+    wrong_type: tuple[MessageSpec, ...] = ()  # said when the file's bytes are not an accepted type
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +305,7 @@ class Http:
     save: str | None = None
     on_error: Jump | None = None  # None = go on with the next step, with `<save>_error` set
     follow_redirects: bool = False  # within the same host only (issue 16)
+    files: Mapping[str, str] = field(default_factory=dict)  # multipart field -> saved file variable (media)
 
 
 @dataclass(frozen=True, slots=True)

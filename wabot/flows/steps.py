@@ -101,6 +101,9 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
             expect_of(b, raw["expect"], where("expect"), place, ctx.prefix) if "expect" in raw else Expect(),
             messages("retry"), None if raw.get("attempts") is None else int(raw["attempts"]),
             jump("on_fail"), bool(raw.get("triggers", True)), remind, timeout,
+            tuple(str(t).lower() for t in raw.get("accept") or ()),
+            size_of(b, raw["max_size"], where("max_size"), place) if "max_size" in raw else None,
+            messages("too_large"), messages("wrong_type"),
         )
     if kind == "wait":
         return wait_of(b, raw["wait"], flow, where("wait"), place)
@@ -151,6 +154,7 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
             b.target(http["on_error"], flow, Where(file, line_of(http, "on_error", hl)), place)
             if "on_error" in http else None,
             bool(http.get("follow_redirects", False)),
+            {str(k): str(v) for k, v in (http.get("files") or {}).items()},
         )
     if kind == "goto":
         return Goto(jump("goto") or END)
@@ -280,3 +284,16 @@ def regex(b: Builder, raw: Any, at: Where, place: str) -> str:
         b.problem(f"the regex '{pattern}' is not valid: {err.msg}", at, place,
                   "write it in single quotes and check its brackets and backslashes")
     return pattern
+
+
+SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|kib|mib)?\s*", re.IGNORECASE)
+UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000 * 1000, "kib": 1024, "mib": 1024 * 1024}
+
+
+def size_of(b: Any, raw: Any, at: Where, place: str) -> int | None:
+    """`max_size: 5 MB` (or bytes, KB, KiB, MiB) as bytes; a problem named with its line when unreadable."""
+    found = SIZE.fullmatch(str(raw))
+    if found is None or float(found[1]) <= 0:
+        b.problem(f"max_size {raw!r} is not a size", at, place, "write it like 5 MB, 500 KB or 2 MiB")
+        return None
+    return int(float(found[1]) * UNITS[(found[2] or "").lower()])

@@ -21,7 +21,7 @@ from aiohttp import web
 from wabot.db.history import entry
 from wabot.errors import LimitError
 from wabot.logs import mask
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
+from wabot.server.keys import DISPATCHER, SETTINGS, STORE
 from wabot.server.remote import client_address
 from wabot.state import HANDOFF
 from wabot.whatsapp import outbound
@@ -152,7 +152,7 @@ async def reply(request: web.Request) -> web.Response:
         return _error(400, str(err))
     body = outbound.to_body(outbound.Recipient(contact.wa_id, contact.user_id), message)
     rows = await store.queue(customer, [body], now=request.app[DISPATCHER].clock())
-    request.app[SENDER].enqueue(rows)
+    request.app[DISPATCHER].deliver(customer, rows)  # by the instance holding the customer, in order
     request.app[DISPATCHER].answered(contact)  # a person answered: the handoff does not expire from now
     log.info("agent reply queued for %s", mask(customer))
     return web.json_response({"queued": [r.id for r in rows]}, status=202)

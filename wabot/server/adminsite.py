@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from aiohttp import web
 
 from wabot.config import Settings
-from wabot.server import admin, metrics
+from wabot.server import admin, media, metrics
 from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ def admin_app(settings: Settings, extensions: Sequence[Extension] = ()) -> web.A
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app.router.add_get("/metrics", metrics.handler)
+    app.router.add_get("/media/{token}", media.serve)  # a customer's file, by a signed link (server/media.py)
     if settings.admin_token:
         app.middlewares.append(admin.require_token)
         admin.add_routes(app)
@@ -44,6 +45,7 @@ async def serving(app: web.Application) -> AsyncIterator[None]:
     inner = app[ADMIN_APP]
     inner[STORE], inner[SENDER], inner[DISPATCHER] = app[STORE], app[SENDER], app[DISPATCHER]
     inner[metrics.METRICS], inner[HUB] = app[metrics.METRICS], app[HUB]
+    inner[media.MEDIA_FILES] = files = app[media.MEDIA_FILES]
     settings = app[SETTINGS]
     runner = web.AppRunner(inner, access_log=None)
     await runner.setup()
@@ -60,6 +62,7 @@ async def serving(app: web.Application) -> AsyncIterator[None]:
         ) from None
     host, port = runner.addresses[0][:2]
     app[ADMIN_URL] = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    files.base_url = (settings.media.base_url or app[ADMIN_URL]).rstrip("/")  # where the signed links point
     log.info("admin listener on http://%s:%d (metrics%s)", settings.admin_host, port,
              ", handoff desk" if settings.admin_token else "")
     try:

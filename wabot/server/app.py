@@ -27,6 +27,7 @@ from wabot.server.dispatch import Dispatcher
 from wabot.server.effects import HttpRules, http_session
 from wabot.server.hub import Hub
 from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
+from wabot.server.media import MEDIA_FILES, MediaFiles
 from wabot.server.outbox import Sender
 from wabot.templates import Renderer
 from wabot.whatsapp.graph import GraphClient
@@ -59,7 +60,8 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     app[HUB] = hub = Hub()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await open_database(settings.database_target, synchronous=settings.synchronous)
+        store = await open_database(settings.database_target, synchronous=settings.synchronous,
+                                    lease=settings.lease_seconds)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, settings.outbox.concurrency)),
         )
@@ -79,7 +81,9 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
             max_attempts=settings.outbox.max_attempts, concurrency=settings.outbox.concurrency, metrics=meter,
             retry_for=settings.outbox.retry_for, max_backoff=settings.outbox.max_backoff,
         )
-        rules = HttpRules(frozenset(settings.http_private_hosts), settings.http_max_answer_bytes)
+        files = MediaFiles(settings.media, base_url=f"http://{settings.admin_host}:{settings.admin_port}",
+                           graph=lambda: sender.graph)
+        rules = HttpRules(frozenset(settings.http_private_hosts), settings.http_max_answer_bytes, files.open)
         steps_session = http_session(rules)  # http steps get their own session: private addresses refused
         dispatcher = Dispatcher(
             store=store, sender=sender, bot=bot, renderer=Renderer(timezone=bot.timezone), http=steps_session,
@@ -91,9 +95,10 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
         app[STORE] = store
         app[SENDER] = sender
         app[DISPATCHER] = dispatcher
+        app[MEDIA_FILES] = dispatcher.media = files
         sender.on_window_closed = dispatcher.reengage
         meter.watch(store=store, sender=sender)
-        if isinstance(store, Store) and (lost := await store.interrupted(now=time.time())):
+        if isinstance(store, Store) and (lost := await store.campaigns.interrupted(now=time.time())):
             log.warning("%d campaign messages were being sent when wabot stopped; they are not sent again "
                         "(a campaign never sends twice) and count as unknown in the report", lost)
         cluster = None
@@ -106,7 +111,7 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
             await dispatcher.recover()
         else:
             await cluster.start(dispatcher, sender)  # takes over what no live instance holds, this one's past included
-        purge = asyncio.create_task(_retention(store, settings.retention_days), name="retention")
+        purge = asyncio.create_task(_retention(store, settings.retention_days, files), name="retention")
 
         def hangup_signal() -> None:
             if _new_token(settings.file, session, sender) and cluster is not None:
@@ -217,14 +222,17 @@ def _new_token(config: Path, session: aiohttp.ClientSession, sender: Sender) -> 
     return True
 
 
-async def _retention(store: Database, days: float, every: float = 3600) -> None:
-    """Forget conversation history older than the retention period, once an hour."""
+async def _retention(store: Database, days: float, files: MediaFiles | None = None, every: float = 3600
+                     ) -> None:
+    """Forget conversation history (and the files customers sent) older than the retention period, once an hour."""
     if days <= 0:
         return
     while True:
         removed = await store.purge(before=time.time() - days * 86400)
         if removed:
             log.info("removed %d history rows older than %g days (history.retention_days)", removed, days)
+        if files is not None and (gone := await asyncio.to_thread(files.purge, before=time.time() - days * 86400)):
+            log.info("removed %d files customers sent, older than %g days (history.retention_days)", gone, days)
         await asyncio.sleep(every)
 
 

@@ -3,8 +3,11 @@
 The outbox's pacer spaces every send at `outbox.rate_per_second`, replies and campaigns alike. This loop only
 tops the outbox up: when fewer than 0.05 s worth of messages wait, it queues that many more
 recipients. A customer who writes mid-campaign therefore waits behind at most ~0.1 s of campaign messages.
-Each recipient is queued in the same commit that marks it queued (db/campaignsql.py), so a crash or `kill -9`
-resumes where it stopped and never queues a customer twice.
+Each recipient is queued in the same commit that marks it queued (db/campaignsql.py, db/pgcampaigns.py), so a
+crash or `kill -9` resumes where it stopped and never queues a customer twice. Several instances on PostgreSQL
+each feed their own outbox, claiming different recipients, and each sends at its share of the rate, so the
+number as a whole keeps `outbox.rate_per_second`; a message a dead instance was sending is failed (never sent
+twice) once it has been quiet for `quiet_for` seconds.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 
-from wabot.db.store import Store
+from wabot.db.areas import CampaignData
+from wabot.db.base import DB_ERRORS
 from wabot.server.keys import SENDER, SETTINGS, STORE
 from wabot.server.outbox import Sender
 from wabot.whatsapp import outbound
@@ -35,8 +38,11 @@ IDLE_POLL = 1.0  # seconds between looks for a new campaign (the CLI writes them
 class Campaigner:
     """Feeds the running campaigns' recipients into the outbox, oldest campaign first."""
 
-    def __init__(self, store: Store, sender: Sender, *, rate: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: CampaignData, sender: Sender, *, rate: float, clock: Callable[[], float] = time.time,
+                 quiet_for: float | None = None) -> None:
         self.store, self.sender, self.clock = store, sender, clock
+        self.quiet_for = quiet_for  # several instances: fail sends interrupted this long ago (None: at start only)
+        self.swept = 0.0
         self.batch = max(1, int(rate * TICK))
         self.wake = asyncio.Event()
 
@@ -44,7 +50,7 @@ class Campaigner:
         while True:
             try:
                 busy = await self._top_up()
-            except sqlite3.Error as exc:
+            except DB_ERRORS as exc:
                 log.error("campaigns cannot be read or updated in the database (%s); trying again in 5 s", exc)
                 busy = False
                 await asyncio.sleep(5)
@@ -55,7 +61,12 @@ class Campaigner:
 
     async def _top_up(self) -> bool:
         """Queue one batch if the outbox has room; True while a campaign is running."""
-        campaigns = await self.store.running_campaigns()
+        if self.quiet_for is not None and self.clock() - self.swept > self.quiet_for / 2:
+            self.swept = self.clock()
+            if lost := await self.store.interrupted(now=self.swept, quiet_for=self.quiet_for):
+                log.warning("%d campaign messages were being sent by an instance that stopped; they are not sent "
+                            "again (a campaign never sends twice) and count as unknown in the report", lost)
+        campaigns = await self.store.running()
         if not campaigns:
             return False
         if self.sender.depth >= self.batch or self.sender.paused:
@@ -66,7 +77,7 @@ class Campaigner:
         def body(customer: str, params: list[str]) -> dict[str, Any]:
             return outbound.to_body(outbound.Recipient(customer), outbound.template_with(name, language, params))
 
-        rows, more = await self.store.feed_campaign(campaign, limit=self.batch, now=self.clock(), bodies=body)
+        rows, more = await self.store.feed(campaign, limit=self.batch, now=self.clock(), bodies=body)
         self.sender.enqueue(rows)
         if not more:
             log.info("campaign %d: every recipient is queued", campaign)
@@ -75,11 +86,10 @@ class Campaigner:
 
 async def running(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context (after the resources): send the campaigns while the server runs."""
-    store = app[STORE]
-    if not isinstance(store, Store):  # campaigns are kept in SQLite only, for now
-        yield
-        return
-    campaigner = Campaigner(store, app[SENDER], rate=app[SETTINGS].outbox.rate_per_second)
+    settings = app[SETTINGS]
+    quiet_for = settings.lease_seconds + settings.whatsapp.timeout if settings.database_url else None
+    campaigner = Campaigner(app[STORE].campaigns, app[SENDER], rate=settings.outbox.rate_per_second,
+                            quiet_for=quiet_for)
     task = asyncio.create_task(campaigner.run(), name="campaigns")
     try:
         yield

@@ -6,12 +6,14 @@ and sends their replies, and gives the customer up only when nothing of theirs w
 renewed every third of `database.lease_seconds` while it lives; after a `kill -9` the lease runs out
 and the first instance to look (they all look at each renewal) takes the customer over, replies left
 queued included. Notices travel by LISTEN/NOTIFY: "a message for your customer is in the inbox", "the
-token was refused: pause", "a new token is in place: read it", "I stopped: look for orphans now".
+token was refused: pause", "a new token is in place: read it", "I stopped: look for orphans now", "a reply
+for your customer was queued outside a turn: send it", "I reloaded my flows: these are their fingerprint".
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import socket
@@ -24,6 +26,8 @@ from typing import (
 
 from wabot.db.base import DB_ERRORS
 from wabot.db.postgres import PgStore
+from wabot.db.store import OutRow
+from wabot.server.hub import Happening
 
 if TYPE_CHECKING:
     from wabot.server.dispatch import Dispatcher
@@ -45,6 +49,7 @@ class Cluster:
         self.clock: Callable[[], float] = time.monotonic
         self.alive = 1  # instances seen alive at the last renewal
         self.on_new_token = on_new_token
+        self.on_flows: Callable[[str, str], None] = lambda served, by: None  # another instance reloaded its flows
         self.dispatcher: Dispatcher | None = None
         self.sender: Sender | None = None
         self.task: asyncio.Task[None] | None = None
@@ -57,6 +62,7 @@ class Cluster:
         sender.on_idle = self.idle
         sender.may_send = self.may_send
         self._unlisten = await self.store.listen(self.heard)
+        dispatcher.hub.relay = self.relay
         await self.renew()
         self.task = asyncio.create_task(self._renewing(), name="cluster")
         log.info("instance %s joined; %d instance(s) share this database", self.me, self.alive)
@@ -70,6 +76,8 @@ class Cluster:
         if self._unlisten is not None:
             await self._unlisten()
             self._unlisten = None
+        if self.dispatcher is not None:
+            self.dispatcher.hub.relay = None
         self.dispatcher = None
 
     async def leave(self) -> None:
@@ -97,12 +105,30 @@ class Cluster:
                 self.sender.adopt(await self.store.queued(customer))
         return True
 
+    def deliver(self, customer: str, rows: list[OutRow]) -> None:
+        """Replies queued outside a turn (an agent's answer, a template): sent by the instance holding the customer.
+
+        Held here: queued here. Held elsewhere: that instance is told to read them. Held by nobody: claimed here.
+        """
+        if customer in self.owned and self.sender is not None:
+            self.sender.adopt(rows)
+        else:
+            self._background(self._deliver(customer))
+
+    async def _deliver(self, customer: str) -> None:
+        if not await self.acquire(customer):  # a newly taken claim reads the customer's queued replies itself
+            self.tell(f"outbox {customer}")
+        elif self.sender is not None:
+            self.sender.adopt(await self.store.queued(customer))
+
     async def release(self, customer: str) -> bool:
         """Give the customer up if nothing of theirs waits here or in the database."""
         sender = self.sender
         if sender is not None and customer in sender.busy:
             return False
         if not await self.store.release(customer, owner=self.me):
+            if sender is not None and customer not in sender.busy:  # replies queued elsewhere for our customer
+                sender.adopt(await self.store.queued(customer))
             return False
         self.owned.discard(customer)
         self.claimed_at.pop(customer, None)
@@ -156,13 +182,25 @@ class Cluster:
         kind, _, rest = what.partition(" ")
         if kind == "inbox" and rest in self.owned:
             self.dispatcher.wake(rest)
+        elif kind == "outbox" and rest in self.owned:
+            self._background(self._adopt(rest))
         elif kind == "pause" and not self.sender.paused:
             self.sender.paused = rest
             log.error("another instance was refused by the Graph API: %s Sending is paused here too.", rest)
         elif kind == "token":
             self.on_new_token()
+        elif kind == "flows":
+            self.on_flows(rest, f"instance {sender}")
         elif kind == "left":
             self._background(self.adopt_orphans())
+        elif kind == "hub":
+            told = json.loads(rest)
+            self.dispatcher.hub.deliver(Happening(told["kind"], told["customer"], told["data"]))
+
+    def relay(self, happening: Happening) -> None:
+        """A happening the other instances' pages show too (hub.RELAYED): a handoff opened here, say."""
+        self.tell("hub " + json.dumps({"kind": happening.kind, "customer": happening.customer,
+                                       "data": dict(happening.data)}, ensure_ascii=False, default=str))
 
     # --- renewal --------------------------------------------------------------------------------
 
@@ -193,6 +231,10 @@ class Cluster:
                     dispatcher.wake(customer)
             for customer in held - self.owned:  # ours in the database, forgotten here: never leave them to nobody
                 dispatcher.wake(customer)
+
+    async def _adopt(self, customer: str) -> None:
+        if self.sender is not None:
+            self.sender.adopt(await self.store.queued(customer))
 
     async def adopt_orphans(self) -> None:
         if self.dispatcher is None:

@@ -29,6 +29,7 @@ from wabot.logs import mask
 from wabot.server.effects import NO_PRIVATE_HOSTS, Effected, HttpRules, perform, real_http
 from wabot.server.hub import Hub
 from wabot.server.limits import DEFAULT_MAX_STATE_BYTES, fit_state
+from wabot.server.media import MediaFiles
 from wabot.server.metrics import Metrics
 from wabot.server.outbox import Sender
 from wabot.state import HANDOFF, IDLE, State
@@ -97,7 +98,6 @@ class Dispatcher:
         self.clock = clock
         self.notify = notify  # the operator's number, told about each new handoff
         self.read_receipts = read_receipts
-        self.reengaged: dict[str, float] = {}  # customer -> when the last re-engagement template was queued
         self.stop_words = frozenset(fold(w) for w in stop_words)
         self.start_words = frozenset(fold(w) for w in start_words)
         self.metrics = metrics or Metrics()
@@ -107,6 +107,7 @@ class Dispatcher:
         self.events = False  # keep events for the shop's systems (events.url is set): see server/shopevents.py
         self.cluster: Cluster | None = None  # several instances on PostgreSQL: customers are claimed first
         self.again: set[str] = set()  # customers whose running task must look at the inbox once more
+        self.media: MediaFiles | None = None  # files customers send to questions (server/media.py)
         self.timer_set: Callable[[float], None] = lambda due: None  # a turn set a timer due then (server/timers.py)
 
     def submit(self, items: Sequence[tuple[int, codec.Pending]]) -> None:
@@ -283,7 +284,10 @@ class Dispatcher:
         async def http(call: advance.HttpCall) -> advance.HttpResult:
             return await real_http(self.http, call, self.http_rules)
 
-        outcome = await perform(step(state, work.event), step=step, http=http)
+        event = work.event
+        if isinstance(event, advance.Incoming) and self.media is not None:  # a question wants the file it carries
+            event = await self._fetch(event, bot, state, key)
+        outcome = await perform(step(state, event), step=step, http=http)
         replies, handoff = outcome.replies, outcome.handoff
         if handoff:
             log.info("handoff opened for %s: %s", mask(key), handoff)
@@ -295,16 +299,16 @@ class Dispatcher:
         final = fit_state(outcome.state, self.max_state_bytes, customer=key)
         contact = customer if isinstance(work.event, advance.Incoming) else None
         fired = (work.event.id, outcome.note) if isinstance(work.event, advance.TimerFired) else None
+        events = self._events(state, outcome, handoff) if self.events else ()
         if self.cluster is not None:  # saved only while this instance still holds the customer
             rows = await self.cluster.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, owner=self.cluster.me, timers=outcome.timers, fired=fired,
+                handoff=handoff, events=events, owner=self.cluster.me, timers=outcome.timers, fired=fired,
             )
         else:
             rows = await self.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, events=self._events(state, outcome, handoff) if self.events else (),
-                timers=outcome.timers, fired=fired,
+                handoff=handoff, events=events, timers=outcome.timers, fired=fired,
             )
         if fired is not None:
             log.info("%s timer %d of %s: %s", work.event.kind if isinstance(work.event, advance.TimerFired) else "",
@@ -313,7 +317,10 @@ class Dispatcher:
         if dues:
             self.timer_set(min(dues))
         self.metrics.awaiting(rows, arrived=arrived)
-        self.sender.enqueue(rows)
+        if self.cluster is not None:
+            self.sender.adopt(rows)  # a notice may have brought them already (an agent's reply queued meanwhile)
+        else:
+            self.sender.enqueue(rows)
         self._tell(work, state, outcome.state, rows, handoff)
         if handoff and self.notify and not isinstance(work.event, advance.TakeOver):
             await self._notify(customer, handoff)
@@ -323,9 +330,17 @@ class Dispatcher:
             len(rows), (time.perf_counter() - started) * 1000,
         )
 
+    async def _fetch(self, event: advance.Incoming, bot: Bot, state: State | None, key: str) -> advance.Incoming:
+        """Download and check a file the waiting question takes (server/media.py); the engine gets the verdict."""
+        found, rule = event.message.content, advance.wanted_media(bot, state, event.message)
+        if self.media is None or rule is None or not isinstance(found, inbound.Media):
+            return event
+        fetched = await self.media.fetch(found, rule, customer=key)
+        return event if fetched is None else advance.Incoming(event.message, fetched)
+
     def _tell(self, work: Work, before: State | None, after: State, rows: list[OutRow], reason: str | None) -> None:
         """Publish what this turn did to the hub (the console's live pages)."""
-        if not self.hub.subscribers:  # nobody listens (no console, no events): build nothing
+        if not self.hub.subscribers and self.hub.relay is None:  # nobody listens, here or on another instance
             return
         key = work.customer.key
         if isinstance(work.event, advance.Incoming):
@@ -352,11 +367,23 @@ class Dispatcher:
         finished = [("flow_finished", {"flow": f, "vars": v}) for f, v in outcome.finished]
         return [*closed, *finished, *opened]  # the order they happened in
 
+    def deliver(self, key: str, rows: list[OutRow]) -> None:
+        """Send replies queued outside a turn (an agent's answer, a notice, a template), in order with the turns'.
+
+        With several instances the one holding the customer sends them, once (Cluster.deliver).
+        """
+        if self.cluster is not None:
+            self.cluster.deliver(key, rows)
+        else:
+            self.sender.enqueue(rows)
+
     async def reengage(self, key: str) -> None:
-        """A reply bounced off the closed 24-hour window (131047): queue the `reengage` template, once a day."""
+        """A reply bounced off the closed 24-hour window (131047): queue the `reengage` template, once a day.
+
+        Once a day per customer for every instance sharing the database, and across restarts: the store
+        keeps when the last one was queued.
+        """
         now = self.clock()
-        if now - self.reengaged.get(key, -DAY) < DAY:
-            return
         if advance.REENGAGE not in self.bot.replies:
             log.warning(
                 "a reply to %s was refused: the customer last wrote more than 24 hours ago (Meta error 131047). "
@@ -373,8 +400,12 @@ class Dispatcher:
         body = self._body(outbound.Recipient(customer.wa_id, customer.user_id), template, key) if template else None
         if body is None:
             return
-        self.reengaged[key] = now
-        self.sender.enqueue(await self.store.queue(key, [body], now=now))
+        rows = await self.store.reengage(key, body, now=now, every=DAY)
+        if not rows:
+            log.info("%s is outside the 24-hour window; a re-engagement template went less than a day ago",
+                     mask(key))
+            return
+        self.deliver(key, rows)
         log.info("re-engagement template %r queued for %s", template.name if template else "", mask(key))
 
     async def _notify(self, customer: inbound.Customer, reason: str) -> None:
@@ -383,7 +414,7 @@ class Dispatcher:
         note = outbound.Text(f"🔔 {who} cần nhân viên: {reason}. Xem: wabot handoff show {customer.key}")
         body = self._body(outbound.Recipient(self.notify), note, self.notify)
         if body is not None:
-            self.sender.enqueue(await self.store.queue(self.notify, [body], now=self.clock()))
+            self.deliver(self.notify, await self.store.queue(self.notify, [body], now=self.clock()))
 
     async def _opt_out(self, key: str, message: inbound.Message) -> None:
         """A stop word opts the customer out of bot-initiated templates; a start word opts them back in."""

@@ -10,6 +10,7 @@ import json
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,12 +32,16 @@ MAX_REDIRECTS = 5
 DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024
 
 
+OpenFile = Callable[[str], Awaitable[tuple[Path, dict[str, Any]] | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class HttpRules:
     """What an http step may reach: private hosts the config allows, and the largest answer read."""
 
     private_hosts: frozenset[str] = frozenset()
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    open_file: OpenFile | None = None  # a customer's file by its token (server/media.py), for multipart uploads
 
 
 NO_PRIVATE_HOSTS = HttpRules()
@@ -120,13 +125,20 @@ async def real_http(
     Redirects are followed only when the step says so, only within the same scheme, host and port.
     """
     url, method, body = call.url, call.method, call.body
+    form: aiohttp.FormData | None = None
+    if call.files:
+        made = await _form(call, rules)
+        if isinstance(made, str):
+            return advance.HttpResult(False, error=made)
+        form = made
     try:
         for _ in range(MAX_REDIRECTS + 1):
             if refused := urls.problem(url, allowed_hosts=rules.private_hosts):
                 return advance.HttpResult(False, error=f"refused: {refused}")
+            payload: dict[str, Any] = {"data": form} if form is not None else {"json": body}
             async with session.request(
-                method, URL(url, encoded=True), headers=call.headers, json=body, allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=call.timeout),
+                method, URL(url, encoded=True), headers=call.headers, allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=call.timeout), **payload,
             ) as resp:
                 if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                     if not call.follow_redirects:
@@ -163,6 +175,21 @@ async def real_http(
         return advance.HttpResult(False, error=f"could not connect: {exc.__class__.__name__}")
     except ValueError as exc:
         return advance.HttpResult(False, error=f"invalid request: {exc}")
+
+
+async def _form(call: advance.HttpCall, rules: HttpRules) -> aiohttp.FormData | str:
+    """multipart/form-data: the body's fields, then each file a question saved; a sentence when one is gone."""
+    form = aiohttp.FormData()
+    for name, value in (call.body or {}).items() if isinstance(call.body, dict) else ():
+        form.add_field(str(name), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    for name, saved in call.files:
+        opened = await rules.open_file(str(saved.get("file", ""))) if rules.open_file is not None else None
+        if opened is None:
+            return f"the file for {name!r} is no longer available (purged, or Meta no longer has it)"
+        path, meta = opened
+        form.add_field(name, path.read_bytes(), filename=str(meta.get("filename") or name),
+                       content_type=str(meta.get("mime") or "application/octet-stream"))
+    return form
 
 
 async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Happening", "Hub", "Kind"]
+__all__ = ["RELAYED", "Happening", "Hub", "Kind"]
 
 Kind = Literal[
     "message_in",  # data: {"id", "type", "text"}
@@ -38,15 +38,27 @@ class Happening:
     at: float = field(default_factory=time.time)
 
 
+# what the other instances sharing a PostgreSQL database hear too (server/cluster.py): the console's live inbox
+# on any instance shows a handoff wherever it happened (messages and ticks stay with the instance handling them)
+RELAYED: frozenset[Kind] = frozenset({"handoff_opened", "handoff_closed", "opted_out", "opted_in"})
+
+
 class Hub:
     """Fan-out of happenings to every current subscriber, each through its own bounded queue."""
 
     def __init__(self, *, backlog: int = 1000) -> None:
         self.backlog = backlog
         self._queues: set[asyncio.Queue[Happening]] = set()
+        self.relay: Callable[[Happening], None] | None = None  # several instances: passes RELAYED ones on
 
     def publish(self, kind: Kind, customer: str, data: Mapping[str, Any] | None = None) -> None:
         happening = Happening(kind, customer, data or {})
+        self.deliver(happening)
+        if self.relay is not None and kind in RELAYED:
+            self.relay(happening)
+
+    def deliver(self, happening: Happening) -> None:
+        """Hand a happening to every subscriber (one published here, or relayed from another instance)."""
         for queue in self._queues:
             if queue.qsize() >= self.backlog - 1:
                 if queue.qsize() < self.backlog:

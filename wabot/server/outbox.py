@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wabot.db.base import DB_ERRORS, Database
-from wabot.db.store import OutRow, Store
+from wabot.db.rows import OutRow
 from wabot.errors import GraphError
 from wabot.logs import mask, mask_text
 from wabot.server.metrics import Metrics
@@ -99,6 +99,7 @@ class Sender:
         self.on_pause: Callable[[str], None] | None = None
         self.on_idle: Callable[[str], None] | None = None
         self.may_send: Callable[[str], bool] = lambda customer: True  # False: the lease on the customer is in doubt
+        self.leaving: set[int] = set()  # outbox ids off the queue whose sent/failed mark is not yet committed
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -143,9 +144,20 @@ class Sender:
             self.idle.clear()
 
     def adopt(self, rows: list[OutRow]) -> None:
-        """Queue rows another instance left behind, skipping those already queued here."""
-        known = {r.id for q in self.queues.values() for r in q}
-        self.enqueue([r for r in rows if r.id not in known])
+        """Queue rows read back from the database (another instance's, or queued outside a turn), each once, in order.
+
+        Skipped: rows queued here already, and rows this sender took off its queue whose new status is not yet
+        committed (the database still says queued).
+        """
+        fresh = [r for r in rows if r.id not in self.leaving
+                 and all(r.id != q.id for q in self.queues.get(r.customer, ()))]
+        touched = {r.customer: r.customer in self.busy for r in fresh}  # busy: its head may be in flight
+        self.enqueue(fresh)
+        for customer, busy in touched.items():
+            queue = self.queues[customer]
+            rows = list(queue)
+            queue.clear()
+            queue.extend([*rows[:busy], *sorted(rows[busy:], key=lambda r: r.id)])
 
     def drop(self, customer: str) -> None:
         """Forget the customer's queued replies: another instance took the customer over and sends them."""
@@ -198,8 +210,13 @@ class Sender:
         if not self.may_send(customer):  # checked last before the post: a stall after it costs one reply at most
             self._later(customer, 0.1)
             return
-        if row.once and isinstance(self.store, Store):  # campaign rows exist only on SQLite (for now)
-            await self.store.sending(row.id)
+        if row.once and not await self.store.campaigns.sending(row.id, now=self.clock()):
+            # claimed before: another instance is sending it, or a crash caught it mid-send; never twice
+            log.info("campaign message %d is not sent here: it was already being sent", row.id)
+            queue.popleft()
+            self.failing_since.pop(row.id, None)
+            self._next(customer)
+            return
         started = time.perf_counter()
         try:
             wamid = await self._post(row)
@@ -210,7 +227,11 @@ class Sender:
         self.failing_since.pop(row.id, None)
         if wamid is None:  # dry-run: written to the log, and recorded as such, never as sent
             self.metrics.dry_run(row.id)
-            await self.store.mark_dry_run(row.id, now=self.clock())
+            self.leaving.add(row.id)
+            try:
+                await self.store.mark_dry_run(row.id, now=self.clock())
+            finally:
+                self.leaving.discard(row.id)
             self._next(customer)
             return
         self.metrics.sent(row.id)
@@ -256,9 +277,13 @@ class Sender:
         self.queues[customer].popleft()
         self.failing_since.pop(row.id, None)
         reason = str(err) if not err.retryable else f"gave up after {attempts} attempts in {now - since:.0f} s: {err}"
-        await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
-        if self.events and isinstance(self.store, Store):  # events are SQLite-only (config.py refuses them else)
-            await self.store.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
+        self.leaving.add(row.id)
+        try:
+            await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
+        finally:
+            self.leaving.discard(row.id)
+        if self.events:
+            await self.store.api.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
                                                                      "error": reason})], now=now)
         self.metrics.failed(row.id)
         log.error("reply %d to %s failed for good: %s", row.id, mask(customer), reason)
@@ -269,6 +294,7 @@ class Sender:
     def _mark_sent(self, row_id: int, wamid: str) -> None:
         """Record a send; the sends of one loop pass share one commit (one per reply cost ~15 % of the CPU)."""
         self.sent.append((wamid, self.clock(), row_id))
+        self.leaving.add(row_id)
         if len(self.sent) == 1:
             task = asyncio.create_task(self._flush_sent())
             self.flushes.add(task)
@@ -281,6 +307,8 @@ class Sender:
             await self.store.mark_sent_many(sent)
         except DB_ERRORS as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
             log.error("could not record %d sent replies in the database: %s", len(sent), exc)
+            return  # and never again by this process: they stay among `leaving`
+        self.leaving.difference_update(row_id for _, _, row_id in sent)
 
     def mark_read(self, message_id: str) -> None:
         """Blue ticks and "typing…" for a message being answered; best effort, never stored or retried."""

@@ -1,7 +1,8 @@
 """Events to the shop's systems: what the events table holds, POSTed to `events.url`, signed, at least once.
 
 Each event is stored in the same commit as the change it tells of (dispatch.py, outbox.py); this loop only
-delivers. Per customer, one event at a time and oldest first, so the shop hears a customer's events in order.
+delivers. Per customer, one event at a time and oldest first, so the shop hears a customer's events in order;
+with several instances on PostgreSQL each event is claimed by one of them for its delivery (db/areas.py).
 A failed delivery is retried with exponential backoff (kept in the table, so across restarts too); after
 `events.max_attempts` the event is dead-lettered: logged, listed at GET /api/v1/events/dead, sent again on
 POST /api/v1/events/{id}/retry. Receivers must ignore an event id they already have (at least once).
@@ -14,7 +15,6 @@ import contextlib
 import json
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
-from wabot.db.apisql import EventRow
-from wabot.db.store import Store
+from wabot.db.areas import ApiData, EventRow
+from wabot.db.base import DB_ERRORS
 from wabot.logs import mask
 from wabot.server.keys import DISPATCHER, HUB, SENDER, SETTINGS, STORE
 from wabot.server.webhook import sign
@@ -35,6 +35,9 @@ __all__ = ["SIGNATURE_HEADER", "Deliverer", "delivering"]
 SIGNATURE_HEADER = "X-Wabot-Signature-256"  # "sha256=" + hex HMAC-SHA256 of the raw body, as Meta's X-Hub-Signature-256
 TIMEOUT = 10.0  # seconds for the receiver to answer
 IDLE_POLL = 1.0  # seconds between looks at the table when nothing woke the loop
+# seconds an event is claimed for while one instance delivers it: past the receiver's timeout, so only an instance
+# that died mid-delivery leaves it to another (several instances on PostgreSQL; at least once, never two at once)
+LEASE = 3 * TIMEOUT
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 600.0) -> float:
@@ -46,7 +49,7 @@ class Deliverer:
     """Sends due events, one per customer at a time, until stopped."""
 
     def __init__(
-        self, store: Store, http: aiohttp.ClientSession, *, url: str, secret: str, max_attempts: int,
+        self, store: ApiData, http: aiohttp.ClientSession, *, url: str, secret: str, max_attempts: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.http, self.url, self.secret = store, http, url, secret
@@ -57,13 +60,13 @@ class Deliverer:
         while True:
             try:
                 await self._pass()
-            except sqlite3.Error as exc:  # the database, not the events: they wait in the table
+            except DB_ERRORS as exc:  # the database, not the events: they wait in the table
                 log.error("events cannot be read or updated in the database (%s); trying again in 5 s", exc)
                 await asyncio.sleep(5)
 
     async def _pass(self) -> None:
         """Deliver what is due now, else wait until something may be."""
-        due = await self.store.due_events(now=self.clock())
+        due = await self.store.due_events(now=self.clock(), lease=LEASE)
         if due:
             await asyncio.gather(*(self._deliver(e) for e in due))
             return
@@ -111,9 +114,8 @@ async def delivering(app: web.Application) -> AsyncIterator[None]:
     if not settings.events_url:
         yield
         return
-    store = app[STORE]
-    assert isinstance(store, Store), "config.py refuses events.url with a PostgreSQL database.url"
-    app[DISPATCHER].events = app[SENDER].events = store.events = True
+    store = app[STORE].api
+    app[DISPATCHER].events = app[SENDER].events = app[STORE].events = True
     deliverer = Deliverer(store, app[DISPATCHER].http, url=settings.events_url, secret=settings.events_secret,
                           max_attempts=settings.events_max_attempts)
     task = asyncio.create_task(deliverer.run(), name="events")

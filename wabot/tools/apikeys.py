@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 import sys
 import time
 from datetime import datetime
@@ -16,7 +15,9 @@ from typing import TextIO
 
 from wabot.api.keys import digest, new_key
 from wabot.config import Settings
-from wabot.db.store import Store
+from wabot.db import pgsql
+from wabot.db.base import DB_ERRORS, open_database
+from wabot.errors import DatabaseError
 
 __all__ = ["apikey"]
 
@@ -31,17 +32,20 @@ def apikey(settings: Settings, action: str, name: str | None, *, out: TextIO = s
         return 2
     try:
         return asyncio.run(_apikey(settings, action, name or "", out))
-    except sqlite3.Error as exc:
-        print(f"wabot: the database {settings.database} cannot be used: {exc}.", file=sys.stderr)
+    except DatabaseError as exc:
+        print(f"wabot: {exc}", file=sys.stderr)
+        return 2
+    except DB_ERRORS as exc:
+        print(f"wabot: the database {pgsql.shown(settings.database_target)} cannot be used: {exc}.", file=sys.stderr)
         return 2
 
 
 async def _apikey(settings: Settings, action: str, name: str, out: TextIO) -> int:
-    store = await Store.open(settings.database)
+    store = await open_database(settings.database_target, synchronous=settings.synchronous)
     try:
         if action == "create":
             key = new_key()
-            if not await store.add_api_key(name, digest(key), now=time.time()):
+            if not await store.api.add_key(name, digest(key), now=time.time()):
                 print(f"wabot: there is already a key named {name!r}; choose another name, or revoke it first "
                       f"(wabot apikey revoke {name}).", file=sys.stderr)
                 return 1
@@ -50,12 +54,12 @@ async def _apikey(settings: Settings, action: str, name: str, out: TextIO) -> in
             print(key, file=out)
             return 0
         if action == "revoke":
-            if not await store.revoke_api_key(name, now=time.time()):
+            if not await store.api.revoke_key(name, now=time.time()):
                 print(f"wabot: there is no live key named {name!r} (wabot apikey list shows them).", file=sys.stderr)
                 return 1
             print(f"API key {name!r} revoked: requests with it are refused from now on.", file=out)
             return 0
-        listed = await store.api_keys()
+        listed = await store.api.keys()
         if not listed:
             print("No API keys yet; make one with: wabot apikey create NAME", file=out)
         for key_name, created, revoked in listed:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from wabot.config import Settings
-from wabot.db.store import Store
+from wabot.db import pgsql
+from wabot.db.base import DB_ERRORS, open_database
+from wabot.errors import DatabaseError
 from wabot.whatsapp import numbers
 
 __all__ = ["read_csv", "report_lines", "send", "show", "switch"]
@@ -66,7 +67,7 @@ def send(settings: Settings, *, template: str, language: str, path: Path, name: 
     if not recipients:
         print(f"wabot: {path} has no valid numbers ({len(skipped)} invalid); nothing to send.", file=sys.stderr)
         return 2
-    cid, duplicates = _run(settings, lambda s: s.add_campaign(
+    cid, duplicates = _run(settings, lambda s: s.campaigns.add(
         name=name or path.stem, template=template, language=language, recipients=recipients, invalid=skipped,
         now=time.time()))
     print(f"Campaign {cid}: {len(recipients) - duplicates} recipients, {len(skipped)} invalid numbers and "
@@ -82,7 +83,7 @@ def _follow(settings: Settings, cid: int, out: TextIO) -> int:
     last, moved = -1, time.monotonic()
     try:
         while True:
-            report = _run(settings, lambda s: s.campaign_report(cid))
+            report = _run(settings, lambda s: s.campaigns.report(cid))
             assert report is not None
             done = report["sent"] + report["failed"] + report["unknown"]
             total = done + report["waiting"]
@@ -111,7 +112,7 @@ def _follow(settings: Settings, cid: int, out: TextIO) -> int:
 
 def show(settings: Settings, cid: int, *, form: str, out: TextIO = sys.stdout) -> int:
     """The report as text, JSON or CSV; 1 when there is no such campaign."""
-    report = _run(settings, lambda s: s.campaign_report(cid))
+    report = _run(settings, lambda s: s.campaigns.report(cid))
     if report is None:
         print(f"wabot: there is no campaign {cid}.", file=sys.stderr)
         return 1
@@ -133,7 +134,7 @@ def show(settings: Settings, cid: int, *, form: str, out: TextIO = sys.stdout) -
 def switch(settings: Settings, cid: int, action: str, *, out: TextIO = sys.stdout) -> int:
     """pause | resume | cancel; 1 when there is no such campaign or it already finished."""
     status = {"pause": "paused", "resume": "running", "cancel": "cancelled"}[action]
-    before = _run(settings, lambda s: s.set_campaign_status(cid, status, now=time.time()))
+    before = _run(settings, lambda s: s.campaigns.set_status(cid, status, now=time.time()))
     if before is None:
         print(f"wabot: there is no campaign {cid}.", file=sys.stderr)
         return 1
@@ -160,7 +161,7 @@ def report_lines(r: dict[str, Any]) -> list[str]:
 
 def _run(settings: Settings, call: Any) -> Any:
     async def go() -> Any:
-        store = await Store.open(settings.database)
+        store = await open_database(settings.database_target, synchronous=settings.synchronous)
         try:
             return await call(store)
         finally:
@@ -168,6 +169,9 @@ def _run(settings: Settings, call: Any) -> Any:
 
     try:
         return asyncio.run(go())
-    except sqlite3.Error as exc:
-        print(f"wabot: the database {settings.database} cannot be used: {exc}.", file=sys.stderr)
+    except DatabaseError as exc:
+        print(f"wabot: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except DB_ERRORS as exc:
+        print(f"wabot: the database {pgsql.shown(settings.database_target)} cannot be used: {exc}.", file=sys.stderr)
         raise SystemExit(2) from None

@@ -77,5 +77,5 @@ async def chunks(graph: GraphClient, info: MediaInfo, *, limit: int) -> AsyncGen
 
 
 def _too_large(size: int, limit: int) -> LimitError:
-    return LimitError(f"the file is {size / 1048576:.1f} MiB; the console shows files up to "
+    return LimitError(f"the file is {size / 1048576:.1f} MiB; files are taken up to "
                       f"{limit / 1048576:g} MiB", field="file_size", limit=limit)
