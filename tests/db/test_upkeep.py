@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from bench.purge import fill as bench_fill
 from tests.db.test_store import message
 from wabot.db import backup, purge, sql
 from wabot.db import store as store_module
@@ -108,23 +112,18 @@ async def test_a_purge_batch_slower_than_its_budget_makes_the_next_smaller(
     await store.close()
 
 
-async def test_the_purge_waits_for_a_quiet_moment_but_not_for_ever(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "w.db")
-    await fill(store, 0, 3, now=1000.0)
-    store.pacing.patience = 0.3
-
-    async def busy() -> None:  # a server that is always in the middle of a transaction
-        while True:
-            store.pacing.busy_at = 0.0
-            await asyncio.sleep(0.001)
-
-    task = asyncio.create_task(busy())
+def test_the_purge_waits_for_a_quiet_moment_but_not_for_ever() -> None:
+    stop = threading.Event()
+    pacing = purge.Pacing(busy_at=0.0, quiet=0.005)  # 0.0: the server is in a transaction now
     started = time.perf_counter()
-    assert await store.purge(before=2000.0, batch=250) == 6
-    waited = time.perf_counter() - started
-    task.cancel()
-    assert waited >= 0.3 * 3  # each of the three tables' batch waited its patience out, then went anyway
-    await store.close()
+    assert not purge._wait_quiet(pacing, stop, longest=0.3)  # never quiet: gives up after its patience
+    assert time.perf_counter() - started >= 0.3
+    pacing.busy_at = time.monotonic() - 1  # the server's last transaction ended a second ago
+    assert purge._wait_quiet(pacing, stop, longest=0.3)
+    pacing.busy_at = time.monotonic()  # it just ended: quiet 5 ms from now
+    started = time.perf_counter()
+    assert purge._wait_quiet(pacing, stop, longest=10)
+    assert time.perf_counter() - started >= 0.004
 
 
 async def test_a_locked_database_is_retried_without_freezing_the_loop(tmp_path: Path) -> None:
@@ -197,4 +196,30 @@ async def test_backup_copies_what_is_committed_while_the_server_holds_it_open(tm
         backup.backup(tmp_path / "w.db", tmp_path / "copy.db")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         backup.backup(tmp_path / "nothing.db", tmp_path / "other.db")
+    await store.close()
+
+
+async def test_the_wal_starts_over_during_a_purge_while_the_server_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "w.db"
+    await asyncio.to_thread(bench_fill, db, 120_000, at=1000.0)  # ~90 MB of WAL if it never started over (measured)
+    monkeypatch.setattr(store_module, "PURGE_PAUSE", 0.001)
+    store = await Store.open(db)
+    store.pacing.wal_pages, store.pacing.checkpoint_every, store.pacing.patience = 1000, 0.05, 0.0  # 4 MB
+    wal = f"{db}-wal"
+    peak = 0
+
+    async def serve() -> None:  # a server writing all along, as webhooks come in
+        nonlocal peak
+        for i in itertools.count():
+            await store.record([message(f"live{i}")], [], now=5000.0)
+            peak = max(peak, os.path.getsize(wal))  # noqa: ASYNC240 - a stat, no waiting
+            await asyncio.sleep(0.001)
+
+    writer = asyncio.create_task(serve())
+    assert await store.purge(before=2000.0, batch=250) == 120_000
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    assert peak < 30 * 2**20, f"the WAL grew to {peak / 2**20:.0f} MB"
     await store.close()

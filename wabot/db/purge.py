@@ -10,9 +10,9 @@ Where the stalls came from (issue 15, bench/purge.py), and what this module does
   the server's, on the loop, syncing the disk there: the store turns the server's automatic checkpoints
   off for the purge's length, and this thread checkpoints (PASSIVE: blocks no writer) outside the gate,
   when the server has been quiet for a moment, or anyway after a while. A busy server writes during such a
-  checkpoint, so it never backfills the whole WAL and the WAL never starts over: it grew to 2 GB in a bench
-  run. When more than `wal_pages` wait, the thread finishes the checkpoint holding the gate (a short one:
-  the bulk was copied just before);
+  checkpoint, and even when the checkpoint copied everything the WAL did not start over: it grew to 4.8 GB in
+  a bench run. Past `wal_pages` of WAL, the thread holds the gate for a RESTART checkpoint (a short one: the
+  bulk was copied just before; ~40 ms), after which the next writer starts the WAL over;
 - a fixed number of rows made some batches long: a batch's size follows its time (`Pacing.budget`),
   and the thread waits before each batch while the server is working.
 """
@@ -52,13 +52,15 @@ class Pacing:
 
     batch: int = 250  # the most rows a batch deletes
     budget: float = 0.004  # seconds a batch may hold the gate: the size shrinks or grows to fit
-    pause: float = 0.01  # seconds between two batches
+    pause: float = 0.01  # seconds between two batches, at least
+    rest: float = 3.0  # and at least this many times the batch's own time: the thread takes a quarter of a core at
+    # most, the server the rest (on a loaded machine the purge's CPU pushed a server near saturation over)
     quiet: float = 0.005  # the server counts as quiet this long after its last transaction ended
     patience: float = 0.02  # the longest a batch waits for a quiet moment (a saturated server is never quiet)
     floor: int = 50  # the fewest rows a batch deletes, however slow (a starved machine must still finish)
     checkpoint_quiet: float = 0.25  # a checkpoint, when quiet, at most this often (each one syncs the disk)
     checkpoint_every: float = 2.0  # and, quiet or not, at least this often: the WAL stays small
-    wal_pages: int = 16384  # 64 MB of WAL: past this, a checkpoint is finished with the server held off
+    wal_pages: int = 16384  # 64 MB of WAL: past this, the WAL is made to start over, the server held off
     busy_at: float = 0.0  # time.monotonic() when the server's last transaction ended (0: working now)
 
 
@@ -108,17 +110,17 @@ def purge_apart(path: str, before: float, *, pacing: Pacing, stop: threading.Eve
                 ):
                     checkpoint(conn, gate, wal_pages=pacing.wal_pages)
                     checkpointed = time.monotonic()
-                time.sleep(pacing.pause)
+                time.sleep(max(pacing.pause, took * pacing.rest))
         if not stop.is_set():
-            checkpoint(conn, gate, wal_pages=0)
+            checkpoint(conn, gate, wal_pages=pacing.wal_pages)
     finally:
         conn.close()
     return total
 
 
 def checkpoint(conn: sqlite3.Connection, gate: threading.Lock, *, wal_pages: int) -> None:
-    """Copy the WAL into the database file; finish with the gate held when more than `wal_pages` are left."""
-    _, log, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # blocks no writer
-    if log - done > wal_pages:  # the server wrote meanwhile: finish, so that the WAL starts over
-        with gate:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    """Copy the WAL into the database file; past `wal_pages` of WAL, make it start over, with the gate held."""
+    _, log, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # blocks no writer
+    if log > wal_pages:  # complete or not, the WAL did not start over while the server wrote (measured)
+        with gate:  # RESTART: the next writer starts the WAL over; ~40 ms (a sync) on a loaded machine
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
