@@ -27,7 +27,7 @@ LAN = "84912345678"
 def dry_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(f"database: {{path: '{tmp_path / 'wabot.db'}'}}\nbot: {{flows: '{DEMO}'}}\n"
-                    "outbox: {rate_per_second: 1000}\n", encoding="utf-8")
+                    "outbox: {rate_per_second: 1000}\nadmin: {port: 0}\n", encoding="utf-8")  # never the default 8081
     return path
 
 
