@@ -39,6 +39,9 @@ async def test_two_instances_share_a_campaign_and_no_recipient_gets_it_twice(
     a, b = await pair(aiohttp_client, tmp_path, fake, pg_url, f"outbox: {{rate_per_second: {RATE}}}\n")
     count = 300
     numbers = [str(84_900_000_000 + i) for i in range(count)]
+    async with asyncio.timeout(30):  # until each has seen the other (a heartbeat): alone, each paces at the full rate
+        while not a.app[SENDER].pacer.interval == b.app[SENDER].pacer.interval == 2 / RATE:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     cid, _ = await a.app[STORE].campaigns.add(name="chia", template="promo", language="vi",
                                               recipients=[(n, [n[-4:]]) for n in numbers], invalid=[], now=time.time())
     began = time.perf_counter()
