@@ -100,7 +100,7 @@ async def test_an_answer_cancels_the_reminders_and_waits_go_on_with_the_variable
     assert "timer     remind 1 at main/#1  [cancelled: answered]" in await history(client)
 
 
-@pytest.mark.xfail(strict=False, reason="flaky on PostgreSQL: failed 2 of ~7 CI runs (issue 13 note) - the order of the wait and the customer's message")
+@pytest.mark.xfail(strict=False, reason="flaky on PostgreSQL: failed in 2 of ~7 CI runs (issue 13 note)")
 async def test_a_customer_who_writes_during_a_wait_starts_over_and_the_wait_still_ends(
     client: Client, fake: FakeGraph
 ) -> None:
