@@ -19,20 +19,22 @@ from wabot.tools import desk
 
 LAN = "84901234567"
 
+# The tests answer within these durations: each leaves seconds for a loaded machine, where one message's turn
+# and send on PostgreSQL took over a second (a 1 s reminder fired before the answer in CI).
 FLOWS = """
 flows:
   main:
     steps:
       - ask: "Tên bạn là gì?"
         save: name
-        remind: {after: 1s, say: "Bạn ơi, tên bạn là gì?", times: 2}
-        timeout: {after: 4s, say: "Thôi, để lần sau nhé.", goto: end}
+        remind: {after: 3s, say: "Bạn ơi, tên bạn là gì?", times: 2}
+        timeout: {after: 7s, say: "Thôi, để lần sau nhé.", goto: end}
       - say: "Chào {{ name }}"
       - set: {asked: "{{ now }}"}
-      - wait: 1s
-      - say: "Một giây sau, {{ name }}"
-      - wait: {until: asked, after: 3s}
-      - end: "Ba giây sau lần hỏi, {{ name }}"
+      - wait: 2s
+      - say: "Hai giây sau, {{ name }}"
+      - wait: {until: asked, after: 4s}
+      - end: "Bốn giây sau lần hỏi, {{ name }}"
 """
 
 
@@ -71,14 +73,14 @@ async def test_reminders_at_most_n_times_then_the_timeout(client: Client, fake: 
                                     "Thôi, để lần sau nhé."]
     found = await rows(client, "SELECT kind, n, status, note FROM timers ORDER BY id")
     assert found == [
-        ("remind", 1, "fired", "reminder 1 of 2 said"), ("timeout", 1, "fired", "no answer in 4s: went to end"),
+        ("remind", 1, "fired", "reminder 1 of 2 said"), ("timeout", 1, "fired", "no answer in 7s: went to end"),
         ("remind", 2, "fired", "reminder 2 of 2 said"),
     ]
     late = await rows(client, "SELECT max(updated_at - due) FROM timers WHERE status = 'fired'")
     print(f"timers fired at most {late[0][0]:.3f} s after they were due (the fired turn's commit)")
     shown = await history(client)
     assert "timer     remind 1 at main/#1  [fired: reminder 1 of 2 said]" in shown
-    assert "timer     timeout at main/#1  [fired: no answer in 4s: went to end]" in shown
+    assert "timer     timeout at main/#1  [fired: no answer in 7s: went to end]" in shown
 
 
 async def test_an_answer_cancels_the_reminders_and_waits_go_on_with_the_variables(
@@ -89,8 +91,8 @@ async def test_an_answer_cancels_the_reminders_and_waits_go_on_with_the_variable
     assert await post(client, envelope(text(LAN, "Lan"))) == 200
     asked = time.time()
     await sent(fake, 4)
-    assert await queued(client) == ["Tên bạn là gì?", "Chào Lan", "Một giây sau, Lan", "Ba giây sau lần hỏi, Lan"]
-    assert time.time() - asked >= 2.5  # the computed wait: 3 seconds after `asked`, not at once
+    assert await queued(client) == ["Tên bạn là gì?", "Chào Lan", "Hai giây sau, Lan", "Bốn giây sau lần hỏi, Lan"]
+    assert time.time() - asked >= 3.5  # the computed wait: 4 seconds after `asked`, not at once
     found = await rows(client, "SELECT kind, status, note FROM timers ORDER BY id")
     assert found == [("remind", "cancelled", "answered"), ("timeout", "cancelled", "answered"),
                      ("wait", "fired", "the wait ended: the flow went on"),
@@ -100,7 +102,6 @@ async def test_an_answer_cancels_the_reminders_and_waits_go_on_with_the_variable
     assert "timer     remind 1 at main/#1  [cancelled: answered]" in await history(client)
 
 
-@pytest.mark.xfail(strict=False, reason="flaky on PostgreSQL: failed in 2 of ~7 CI runs (issue 13 note)")
 async def test_a_customer_who_writes_during_a_wait_starts_over_and_the_wait_still_ends(
     client: Client, fake: FakeGraph
 ) -> None:
@@ -112,9 +113,9 @@ async def test_a_customer_who_writes_during_a_wait_starts_over_and_the_wait_stil
     await sent(fake, 5)
     texts = (await queued(client))[:5]  # a reminder of the question asked again may follow
     assert texts == ["Tên bạn là gì?", "Chào Lan", "Tên bạn là gì?",
-                     "Một giây sau, Lan", "Tên bạn là gì?"]  # the wait goes on first, then the question again
+                     "Hai giây sau, Lan", "Tên bạn là gì?"]  # the wait goes on first, then the question again
     assert await post(client, envelope(text(LAN, "Minh"))) == 200
     async with asyncio.timeout(20):
-        while "Ba giây sau lần hỏi, Lan" not in fake.texts(LAN):  # the second wait, with the first name kept
+        while "Bốn giây sau lần hỏi, Lan" not in fake.texts(LAN):  # the second wait, with the first name kept
             await fake.wait_sent(len(fake.sent) + 1, within=20)
     assert "Chào Minh" in fake.texts(LAN)
