@@ -73,6 +73,7 @@ class Database(Protocol):
         events: Iterable[tuple[str, dict[str, Any]]] = (),
         timers: Iterable[TimerChange] = (),
         fired: Fired | None = None,
+        state_json: str | None = None,
     ) -> list[OutRow]: ...
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]: ...

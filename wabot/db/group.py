@@ -44,7 +44,10 @@ class GroupCommit:
         self.commits = 0  # commits made (tests and the bench count them)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(conn, *args)` in the commit of this loop pass; its result once that commit is made."""
+        """`fn(conn, *args)` in the commit of this loop pass; its result once that commit is made.
+
+        `fn` writes inside `sql.transaction`, as every function of sql.py does: alone in its pass, that is the commit.
+        """
         if self.closed:
             raise sqlite3.ProgrammingError("the database is closed")
         loop = asyncio.get_running_loop()
@@ -116,6 +119,9 @@ class GroupCommit:
 
 def _apply(conn: sqlite3.Connection, calls: list[Call]) -> list[tuple[bool, Any]]:
     """Every call in one transaction, each in its savepoint: (True, result) or (False, the error it raised)."""
+    if len(calls) == 1:  # alone in its pass (most of them at a few hundred messages a second): its own
+        fn, args, _ = calls[0]  # transaction is the commit, no savepoint; its error fails it as a commit's would
+        return [(True, fn(conn, *args))]
     results: list[tuple[bool, Any]] = []
     with sql.transaction(conn):
         for fn, args, _ in calls:

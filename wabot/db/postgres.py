@@ -155,6 +155,7 @@ class PgStore:
         owner: str | None = None,
         timers: Iterable[TimerChange] = (),
         fired: Fired | None = None,
+        state_json: str | None = None,
     ) -> list[OutRow]:
         """In one commit: mark the inbound message done, save the new state, queue the replies.
 
@@ -187,8 +188,8 @@ class PgStore:
                 " handoff_at = CASE WHEN excluded.status = 'handoff'"
                 "   THEN COALESCE(conversations.handoff_at, excluded.handoff_at) END,"
                 " updated_at = excluded.updated_at",
-                customer, state.to_json(), state.status, _contact(contact) if contact else None, handoff,
-                now if state.status == HANDOFF else None, now,
+                customer, state_json if state_json is not None else state.to_json(), state.status,
+                _contact(contact) if contact else None, handoff, now if state.status == HANDOFF else None, now,
             )
             await pgtimers.apply(conn, customer, timers, fired, now)
             return await pgapi.queue(conn, customer, bodies, seq, now)
