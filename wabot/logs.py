@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -9,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 _masking = True  # set once by `setup` from logging.mask_numbers
 _hidden: tuple[str, ...] = ()  # secret values never written to a log, whatever a flow or a library puts there
@@ -117,6 +119,49 @@ _BAD_HTTP = frozenset({"BadHttpMessage", "BadStatusLine", "LineTooLong", "Invali
                        "TransferEncodingError", "ContentLengthError", "InvalidURLError"})
 
 
+class PassWriter(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in the stubs
+    """The lines logged during one pass of the event loop go out in one write at its end, not one write each.
+
+    Outside a running loop (another thread, the command-line tools) and from ERROR up, a line is written at once,
+    after those waiting. Lines are never dropped: `flush` (also called by logging.shutdown at exit) writes them.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.waiting: list[str] = []
+        self.due: asyncio.AbstractEventLoop | None = None  # the loop that will write them at the end of its pass
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
+        try:
+            self.waiting.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno < logging.ERROR:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                if self.due is not loop:  # (a loop that closed before its pass ended is replaced)
+                    self.due = loop
+                    loop.call_soon(self.flush)
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            self.due = None
+            if not self.waiting:
+                return
+            lines, self.waiting = self.waiting, []
+            try:
+                self.stream.write("\n".join(lines) + self.terminator)
+                self.stream.flush()
+            except Exception:  # as StreamHandler.emit: reported on stderr when logging.raiseExceptions says so
+                self.handleError(logging.makeLogRecord({"msg": lines[0]}))
+
+
 def setup(
     level: str = "INFO", fmt: str = "text", *, mask_numbers: bool = True, secrets: Iterable[str] = ()
 ) -> None:
@@ -124,7 +169,7 @@ def setup(
     global _masking, _hidden
     _masking = mask_numbers
     _hidden = tuple(sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True))  # longest first
-    handler = logging.StreamHandler(sys.stderr)
+    handler = PassWriter(sys.stderr)
     handler.addFilter(one_line_bad_requests)
     handler.addFilter(hide_secrets)
     handler.addFilter(Repeats())
@@ -136,6 +181,8 @@ def setup(
     # (the logging module's documented switches; findCaller walks the stack each time)
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    if sys.version_info >= (3, 12):  # nor the asyncio task (asyncio.current_task() for every record)
+        logging.logAsyncioTasks = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
