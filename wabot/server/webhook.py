@@ -114,7 +114,7 @@ async def receive(request: web.Request, *, started: float) -> web.StreamResponse
         metrics.rejected("too_many")
         return web.Response(status=413, text="too many updates in one request")
     try:
-        batch = parse_webhook(payload)
+        batch = parse_webhook(payload, body=body)
     except PayloadError as exc:
         log.warning("webhook refused: %s%s", exc, f" at {exc.where}" if exc.where else "")
         metrics.rejected("bad_shape")
