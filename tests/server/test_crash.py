@@ -82,6 +82,12 @@ class Server:
     def output(self) -> str:
         return self.log.read_text("utf-8", "replace")
 
+    def tracebacks(self) -> str:
+        """Each traceback in the server's output with the lines around it (empty: none), for an assertion's message."""
+        lines = self.output().splitlines()
+        return "\n\n".join("\n".join(lines[max(i - 3, 0):i + 40]) for i, line in enumerate(lines)
+                            if line.startswith("Traceback"))
+
 
 async def send(session: aiohttp.ClientSession, url: str, customer: str, n: int) -> bool:
     """A signed "hi" from `customer`; True when the server answered 200."""
@@ -251,4 +257,4 @@ async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_
         assert once in (expected, maybe), (c, got, accepted[c], in_flight.get(c), f"kill after {moment}")
         duplicates += len(got) - len(once)
     assert duplicates <= len(customers)  # at most the reply in flight per customer at the kill
-    assert "Traceback" not in server.output()
+    assert not server.tracebacks(), server.tracebacks()
