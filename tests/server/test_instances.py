@@ -17,7 +17,7 @@ import pytest
 
 from tests.apptools import envelope, text
 from tests.fakegraph import FakeGraph
-from tests.server.test_crash import ECHO, Server, free_port, post_raw
+from tests.server.process import ECHO, Server, flow_folder, free_port, once, post_raw
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -26,17 +26,21 @@ DESK = "desk-token-0123456789"  # the handoff desk's token (admin.token)
 SLACK = 4.0  # a renewal (a third of the lease), the takeover's own work, a busy 2-core test machine
 
 
+def two(tmp_path: Path, fake: FakeGraph, flows: Path, pg_url: str, **options: str) -> list[Server]:
+    """Two instances (a and b) of one bot on one PostgreSQL, not started yet."""
+    servers = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        servers.append(Server(tmp_path / name, fake.url, flows=flows, db=pg_url, lease=LEASE, **options))
+    return servers
+
+
 async def test_two_instances_answer_every_customer_once_in_order_and_a_kill_9_costs_one_lease(
     tmp_path: Path, fake: FakeGraph, pg_url: str
 ) -> None:
     rng = random.Random(14)
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")  # one reply per message: "nhận <its text>"
-    servers = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        servers.append(Server(tmp_path / name, fake.url, flows=flows, db=pg_url, lease=LEASE, level="INFO"))
+    flows = flow_folder(tmp_path, ECHO)  # one reply per message: "nhận <its text>"
+    servers = two(tmp_path, fake, flows, pg_url, level="INFO")
     await asyncio.gather(*(s.start() for s in servers))
     victim, survivor = servers
     customers = [f"8491{n:07d}" for n in range(30)]
@@ -82,9 +86,8 @@ async def test_two_instances_answer_every_customer_once_in_order_and_a_kill_9_co
     duplicates = 0
     for c in customers:
         got = fake.texts(c)
-        once = [t for i, t in enumerate(got) if i == 0 or t != got[i - 1]]  # a resend right after itself
-        assert once == [f"nhận m{i}" for i in range(8)], (c, got)
-        duplicates += len(got) - len(once)
+        assert once(got) == [f"nhận m{i}" for i in range(8)], (c, got)  # a resend right after itself
+        duplicates += len(got) - len(once(got))
     assert duplicates <= len(customers)  # at most the reply in flight per customer at the kill
     print(f"taken over {taken_after:.2f} s, all answered {answered_after:.2f} s after the kill (lease {LEASE} s), "
           f"{duplicates} resent")
@@ -96,14 +99,8 @@ async def test_an_instance_stalled_past_its_lease_leaves_the_replies_to_the_one_
     tmp_path: Path, fake: FakeGraph, pg_url: str
 ) -> None:
     """SIGSTOP the holder with replies queued, longer than its lease: on SIGCONT it must not send them again."""
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")
-    servers = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        servers.append(Server(tmp_path / name, fake.url, flows=flows, db=pg_url, lease=LEASE,
-                              outbox="rate_per_second: 10, shutdown_grace_seconds: 5"))  # replies wait in the queue
+    flows = flow_folder(tmp_path, ECHO)
+    servers = two(tmp_path, fake, flows, pg_url, outbox="rate_per_second: 10, shutdown_grace_seconds: 5")  # a queue
     await asyncio.gather(*(s.start() for s in servers))
     stalled, other = servers
     wa_id = "84920000001"
@@ -139,9 +136,8 @@ async def test_an_instance_stalled_past_its_lease_leaves_the_replies_to_the_one_
             server.proc.send_signal(signal.SIGTERM)
             await server.proc.wait()
     got = fake.texts(wa_id)
-    once = [t for i, t in enumerate(got) if i == 0 or t != got[i - 1]]
-    assert once == [f"nhận m{i}" for i in range(7)], got
-    assert len(got) - len(once) <= 1, f"only the reply in flight at the stall may repeat: {got}"
+    assert once(got) == [f"nhận m{i}" for i in range(7)], got
+    assert len(got) - len(once(got)) <= 1, f"only the reply in flight at the stall may repeat: {got}"
     found = stalled.tracebacks() + other.tracebacks()
     assert not found, found
 
@@ -150,14 +146,8 @@ async def test_an_agent_reply_taken_by_the_instance_not_holding_the_customer_goe
     tmp_path: Path, fake: FakeGraph, pg_url: str
 ) -> None:
     """The desk answers through instance b while a holds the customer with replies still queued (slow pace)."""
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")
-    servers = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        servers.append(Server(tmp_path / name, fake.url, flows=flows, db=pg_url, lease=LEASE,
-                              outbox="rate_per_second: 4, shutdown_grace_seconds: 5"))  # 2/s each: replies wait
+    flows = flow_folder(tmp_path, ECHO)
+    servers = two(tmp_path, fake, flows, pg_url, outbox="rate_per_second: 4, shutdown_grace_seconds: 5")  # 2/s each
     holder, other = servers
     desk = free_port()  # b's admin listener, with the desk on
     config = other.config.read_text(encoding="utf-8")
