@@ -142,10 +142,12 @@ async def test_an_instance_stalled_past_its_lease_leaves_the_replies_to_the_one_
     assert not found, found
 
 
+@pytest.mark.parametrize("via", ["desk", "api"])
 async def test_an_agent_reply_taken_by_the_instance_not_holding_the_customer_goes_once_after_the_queued_ones(
-    tmp_path: Path, fake: FakeGraph, pg_url: str
+    tmp_path: Path, fake: FakeGraph, pg_url: str, via: str
 ) -> None:
-    """The desk answers through instance b while a holds the customer with replies still queued (slow pace)."""
+    """The desk (or the business API) answers through instance b while a holds the customer with replies still
+    queued (slow pace): b hands the message to a, which sends it after them."""
     flows = flow_folder(tmp_path, ECHO)
     servers = two(tmp_path, fake, flows, pg_url, outbox="rate_per_second: 4, shutdown_grace_seconds: 5")  # 2/s each
     holder, other = servers
@@ -163,8 +165,13 @@ async def test_an_agent_reply_taken_by_the_instance_not_holding_the_customer_goe
             async with asyncio.timeout(30):
                 while await queued(pg_url, wa_id) < 4 or not fake.texts(wa_id):  # noqa: ASYNC110
                     await asyncio.sleep(0.01)  # the four turns are done, the first reply out, the rest wait in a
-            url = f"http://127.0.0.1:{desk}/admin/conversations/{wa_id}/reply"
-            async with session.post(url, json={"text": "agent"}, headers={"Authorization": f"Bearer {DESK}"}) as resp:
+            if via == "desk":
+                url, key = f"http://127.0.0.1:{desk}/admin/conversations/{wa_id}/reply", DESK
+                ask: dict[str, str] = {"text": "agent"}
+            else:
+                url, key = f"http://127.0.0.1:{desk}/api/v1/messages", await api_key(other)
+                ask = {"to": wa_id, "text": "agent"}
+            async with session.post(url, json=ask, headers={"Authorization": f"Bearer {key}"}) as resp:
                 assert resp.status == 202, await resp.text()
             async with asyncio.timeout(LEASE + SLACK + 20):
                 while "agent" not in fake.texts(wa_id):  # noqa: ASYNC110
@@ -178,6 +185,15 @@ async def test_an_agent_reply_taken_by_the_instance_not_holding_the_customer_goe
     assert fake.texts(wa_id) == ["nhận m0", "nhận m1", "nhận m2", "nhận m3", "agent"]  # in order, each once
     found = holder.tracebacks() + other.tracebacks()
     assert not found, found
+
+
+async def api_key(server: Server) -> str:
+    """A business API key made with `wabot apikey create` on the server's settings (printed alone on the last line)."""
+    made = await asyncio.create_subprocess_exec(sys.executable, "-m", "wabot", "--config", str(server.config),
+                                                "apikey", "create", "shop", stdout=asyncio.subprocess.PIPE)
+    out, _ = await made.communicate()
+    assert made.returncode == 0, out
+    return out.decode().strip().splitlines()[-1]
 
 
 async def taken_over(url: str, victim: Server, *, since: float) -> float:
