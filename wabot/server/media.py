@@ -14,6 +14,7 @@ signature, 404 for a token never issued. Only files in the folder are served: ne
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -133,10 +134,7 @@ class MediaFiles:
         name = _safe_name(found.filename) or f"{found.kind}-{token[:8]}{EXTENSIONS.get(mime, '')}"
         meta = {"customer": customer, "kind": found.kind, "media_id": found.id, "mime": mime, "size": size,
                 "filename": name, "created": self.clock(), "types": list(types), "limit": limit}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if data:
-            (self.folder / token).write_bytes(data)
-        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        await asyncio.to_thread(self._keep, token, data, meta)
         value: dict[str, Any] = {
             "kind": found.kind, "id": found.id, "file": token, "url": self.link(token), "mime": mime, "size": size,
             "filename": name, "caption": found.caption, "mime_type": found.mime_type or info.mime_type,
@@ -184,10 +182,16 @@ class MediaFiles:
         if not allowed(mime, tuple(meta["types"])):
             log.warning("file %s is %s by its bytes, not a type its question takes; not served", token, mime)
             return None
-        path.write_bytes(data)
         meta.update(mime=mime, size=len(data))
-        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        await asyncio.to_thread(self._keep, token, data, meta)
         return path, meta
+
+    def _keep(self, token: str, data: bytes, meta: dict[str, Any]) -> None:
+        """Write the file (when downloaded) and its metadata: off the loop, a file may be megabytes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if data:
+            (self.folder / token).write_bytes(data)
+        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
 
     def purge(self, *, before: float) -> int:
         """Delete the files received before `before` (history.retention_days); how many were removed."""
