@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -10,7 +9,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
 
 _masking = True  # set once by `setup` from logging.mask_numbers
 _hidden: tuple[str, ...] = ()  # secret values never written to a log, whatever a flow or a library puts there
@@ -62,6 +60,19 @@ class TextFormatter(logging.Formatter):
             self.second, self.date_zone = second, (text[:19], text[19:])
         date, zone = self.date_zone
         return f"{date}.{int(record.msecs):03d}{zone}"
+
+    def format(self, record: logging.LogRecord) -> str:
+        """"%(asctime)s %(levelname)-7s %(name)s: %(message)s" and any traceback, as logging.Formatter writes it,
+        without its %-style machinery (two such lines a message at INFO: issue 14 item 5)."""
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        line = f"{record.asctime} {record.levelname:<7} {record.name}: {record.message}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        for extra in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)):
+            if extra:
+                line = f"{line}\n{extra}" if line[-1:] != "\n" else line + extra
+        return line
 
 
 class Repeats(logging.Filter):
@@ -119,49 +130,6 @@ _BAD_HTTP = frozenset({"BadHttpMessage", "BadStatusLine", "LineTooLong", "Invali
                        "TransferEncodingError", "ContentLengthError", "InvalidURLError"})
 
 
-class PassWriter(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in the stubs
-    """The lines logged during one pass of the event loop go out in one write at its end, not one write each.
-
-    Outside a running loop (another thread, the command-line tools) and from ERROR up, a line is written at once,
-    after those waiting. Lines are never dropped: `flush` (also called by logging.shutdown at exit) writes them.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self.waiting: list[str] = []
-        self.due: asyncio.AbstractEventLoop | None = None  # the loop that will write them at the end of its pass
-
-    def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
-        try:
-            self.waiting.append(self.format(record))
-        except Exception:
-            self.handleError(record)
-            return
-        if record.levelno < logging.ERROR:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                pass
-            else:
-                if self.due is not loop:  # (a loop that closed before its pass ended is replaced)
-                    self.due = loop
-                    loop.call_soon(self.flush)
-                return
-        self.flush()
-
-    def flush(self) -> None:
-        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-            self.due = None
-            if not self.waiting:
-                return
-            lines, self.waiting = self.waiting, []
-            try:
-                self.stream.write("\n".join(lines) + self.terminator)
-                self.stream.flush()
-            except Exception:  # as StreamHandler.emit: reported on stderr when logging.raiseExceptions says so
-                self.handleError(logging.makeLogRecord({"msg": lines[0]}))
-
-
 def setup(
     level: str = "INFO", fmt: str = "text", *, mask_numbers: bool = True, secrets: Iterable[str] = ()
 ) -> None:
@@ -169,14 +137,14 @@ def setup(
     global _masking, _hidden
     _masking = mask_numbers
     _hidden = tuple(sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True))  # longest first
-    handler = PassWriter(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(one_line_bad_requests)
     handler.addFilter(hide_secrets)
     handler.addFilter(Repeats())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     # no line shows the caller's file, line, thread or process: do not look them up for every record
     # (the logging module's documented switches; findCaller walks the stack each time)
     logging._srcfile = None
