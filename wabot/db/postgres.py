@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -311,13 +312,16 @@ class PgStore:
         wait on it), and the loop's other queries get the pool between two batches (issue 15).
         """
         total = 0
-        for sql in (
-            "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < $1 LIMIT $2)",
-            "DELETE FROM outbox WHERE id IN"
-            " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < $1 LIMIT $2)",
-            "DELETE FROM statuses WHERE ctid = ANY(ARRAY(SELECT ctid FROM statuses WHERE timestamp < $1 LIMIT $2))",
+        for sql, cutoff in (
+            ("DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < $1 LIMIT $2)",
+             before),
+            ("DELETE FROM outbox WHERE id IN"
+             " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < $1 LIMIT $2)", before),
+            # Meta's timestamps are whole seconds (BIGINT): t < before exactly when t < ceil(before)
+            ("DELETE FROM statuses WHERE ctid = ANY(ARRAY(SELECT ctid FROM statuses WHERE timestamp < $1 LIMIT $2))",
+             math.ceil(before)),
         ):
-            while (removed := _count(await self.pool.execute(sql, before, batch))) == batch:
+            while (removed := _count(await self.pool.execute(sql, cutoff, batch))) == batch:
                 total += removed
                 await asyncio.sleep(PURGE_PAUSE)
             total += removed

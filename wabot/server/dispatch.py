@@ -133,7 +133,8 @@ class Dispatcher:
 
     def fire(self, customer: inbound.Customer, timer: TimerRow) -> None:
         """A flow timer is due (server/timers.py claimed it): through the customer's queue, like a message."""
-        event = advance.TimerFired(timer.id, timer.kind, timer.flow, timer.step, timer.n, timer.data)
+        data = timer.data if self.media is None or timer.data is None else self.media.relinked(timer.data)
+        event = advance.TimerFired(timer.id, timer.kind, timer.flow, timer.step, timer.n, data)
         self._put(Work(None, customer, event))
 
     def take_over(self, customer: inbound.Customer, *, reason: str) -> None:

@@ -147,6 +147,16 @@ class MediaFiles:
         expires = int(self.clock() + self.settings.link_hours * 3600)
         return f"{self.base_url}/media/{token}?expires={expires}&sig={self._sign(token, expires)}"
 
+    def relinked(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A wait's saved variables with a fresh link in each file a question saved: a wait may outlast
+        `media.link_hours`, and the flow goes on to hand the link to the shop's systems (an http step)."""
+        saved = data.get("vars")
+        if not isinstance(saved, dict):
+            return data
+        fresh = {name: {**value, "url": self.link(value["file"])} if _kept_file(value) else value
+                 for name, value in saved.items()}
+        return {**data, "vars": fresh}
+
     def _sign(self, token: str, expires: int) -> str:
         return hmac.new(self.secret, f"{token}.{expires}".encode(), hashlib.sha256).hexdigest()
 
@@ -228,6 +238,11 @@ async def serve(request: web.Request) -> web.StreamResponse:
         "Content-Type": str(meta["mime"]), "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
         "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
     })
+
+
+def _kept_file(value: Any) -> bool:
+    """A variable's value is a file a question saved (MediaFiles.fetch), with a link."""
+    return isinstance(value, dict) and "url" in value and TOKEN.fullmatch(str(value.get("file", ""))) is not None
 
 
 def _safe_name(name: str | None) -> str:
