@@ -17,7 +17,7 @@ from wabot.api.problems import Problem, dumps
 from wabot.db import codec
 from wabot.engine import advance
 from wabot.logs import mask
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS
+from wabot.server.keys import DISPATCHER, SETTINGS
 from wabot.state import HANDOFF
 from wabot.whatsapp import inbound, outbound, window
 
@@ -56,7 +56,7 @@ async def send_message(request: web.Request) -> web.Response:
     body = outbound.to_body(outbound.Recipient(to), message)
     row, status, answer = await store(request).api.send(to, body, now=time.time(), idempotency=idem)
     if row is not None:
-        request.app[SENDER].enqueue([row])
+        request.app[DISPATCHER].deliver(to, [row])  # with several instances: by the one holding the customer
         log.info("business API (%s) queued a %s for %s as message %d", request[API_KEY], body["type"], mask(to),
                  row.id)
     return web.json_response(answer, status=status, dumps=dumps)

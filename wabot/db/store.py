@@ -124,15 +124,17 @@ class Store:
         events: Iterable[Event] = (),
         timers: Iterable[TimerChange] = (),
         fired: timersql.Fired | None = None,
+        state_json: str | None = None,
     ) -> list[OutRow]:
         """In one commit: save the new state, queue the replies, mark the inbound message done.
 
         `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff;
         `events` are kept for the shop's systems in the same commit; so are the timers the turn set or
-        cancelled, and `fired`, the timer this turn handled (its id and what it did).
+        cancelled, and `fired`, the timer this turn handled (its id and what it did). `state_json`: the
+        state's JSON when the caller has it already (server/limits.py measured it).
         """
         rows = await self.group.run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff,
-                                    list(events), list(timers), fired)
+                                    list(events), list(timers), fired, state_json)
         return [OutRow(*r) for r in rows]
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:

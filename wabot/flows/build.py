@@ -125,10 +125,14 @@ class Builder:
         return END
 
     def call(self, raw: Any, at: Where, place: str) -> Jump:
+        return Jump("call", self.flow_name(raw, at, place))
+
+    def flow_name(self, raw: Any, at: Where, place: str) -> str:
+        """A flow's name, checked: a problem (with the closest name) when no flow has it."""
         name = str(raw)
         if name not in self.steps:
             self._unknown_flow(name, at, place)
-        return Jump("call", name)
+        return name
 
     def _unknown_flow(self, name: str, at: Where, place: str) -> None:
         self.problem(f"there is no flow called '{name}'", at, place,

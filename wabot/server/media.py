@@ -14,6 +14,7 @@ signature, 404 for a token never issued. Only files in the folder are served: ne
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -133,10 +134,7 @@ class MediaFiles:
         name = _safe_name(found.filename) or f"{found.kind}-{token[:8]}{EXTENSIONS.get(mime, '')}"
         meta = {"customer": customer, "kind": found.kind, "media_id": found.id, "mime": mime, "size": size,
                 "filename": name, "created": self.clock(), "types": list(types), "limit": limit}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if data:
-            (self.folder / token).write_bytes(data)
-        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        await asyncio.to_thread(self._keep, token, data, meta)
         value: dict[str, Any] = {
             "kind": found.kind, "id": found.id, "file": token, "url": self.link(token), "mime": mime, "size": size,
             "filename": name, "caption": found.caption, "mime_type": found.mime_type or info.mime_type,
@@ -148,6 +146,16 @@ class MediaFiles:
     def link(self, token: str) -> str:
         expires = int(self.clock() + self.settings.link_hours * 3600)
         return f"{self.base_url}/media/{token}?expires={expires}&sig={self._sign(token, expires)}"
+
+    def relinked(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A wait's saved variables with a fresh link in each file a question saved: a wait may outlast
+        `media.link_hours`, and the flow goes on to hand the link to the shop's systems (an http step)."""
+        saved = data.get("vars")
+        if not isinstance(saved, dict):
+            return data
+        fresh = {name: {**value, "url": self.link(value["file"])} if _kept_file(value) else value
+                 for name, value in saved.items()}
+        return {**data, "vars": fresh}
 
     def _sign(self, token: str, expires: int) -> str:
         return hmac.new(self.secret, f"{token}.{expires}".encode(), hashlib.sha256).hexdigest()
@@ -184,10 +192,16 @@ class MediaFiles:
         if not allowed(mime, tuple(meta["types"])):
             log.warning("file %s is %s by its bytes, not a type its question takes; not served", token, mime)
             return None
-        path.write_bytes(data)
         meta.update(mime=mime, size=len(data))
-        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        await asyncio.to_thread(self._keep, token, data, meta)
         return path, meta
+
+    def _keep(self, token: str, data: bytes, meta: dict[str, Any]) -> None:
+        """Write the file (when downloaded) and its metadata: off the loop, a file may be megabytes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if data:
+            (self.folder / token).write_bytes(data)
+        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
 
     def purge(self, *, before: float) -> int:
         """Delete the files received before `before` (history.retention_days); how many were removed."""
@@ -224,6 +238,11 @@ async def serve(request: web.Request) -> web.StreamResponse:
         "Content-Type": str(meta["mime"]), "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
         "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
     })
+
+
+def _kept_file(value: Any) -> bool:
+    """A variable's value is a file a question saved (MediaFiles.fetch), with a link."""
+    return isinstance(value, dict) and "url" in value and TOKEN.fullmatch(str(value.get("file", ""))) is not None
 
 
 def _safe_name(name: str | None) -> str:
