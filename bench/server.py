@@ -41,6 +41,8 @@ def write_config(folder: Path, *, flows: Path, send_rate: float, log_level: str 
     # Meta's pacing (80/s, or 1,000/s at the top tier) would cap replies below what 1,000 inbound/s need
     raw["outbox"]["rate_per_second"] = send_rate
     raw["logging"]["level"] = log_level  # WARNING unless asked: the shipped INFO costs (bench/compare.py)
+    # the demo's order look-up (SHOP_API) goes to the fake Graph on a free loopback port: allowed like the shop's
+    raw["http"]["private_hosts"] = ["127.0.0.1"]
     path = folder / "bench-config.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path

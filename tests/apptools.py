@@ -115,10 +115,12 @@ async def settle(client: Client, within: float = 5.0) -> None:
     """Wait until every inbound message is processed, the outbox is empty and what was sent is recorded."""
     from wabot.server.keys import DISPATCHER, SENDER
 
-    sender = client.app[SENDER]
+    sender, dispatcher = client.app[SENDER], client.app[DISPATCHER]
     async with asyncio.timeout(within):
-        # the sends of one pass are committed together a moment later (Sender._flush_sent): wait for that too
-        while client.app[DISPATCHER].tasks or sender.depth or sender.sent or sender.flushes:  # noqa: ASYNC110
+        # the sends of one pass are committed together a moment later (Sender._flush_sent): wait for that too; on
+        # PostgreSQL replies queued outside a turn reach the sender through the cluster's claim, in the background
+        while (dispatcher.tasks or sender.depth or sender.sent or sender.flushes  # noqa: ASYNC110
+               or (dispatcher.cluster is not None and dispatcher.cluster.tasks)):
             await asyncio.sleep(0.01)
         await asyncio.gather(*client.app[SENDER].flushes)  # what was sent is recorded (PostgreSQL takes longer)
 

@@ -217,10 +217,16 @@ class FakeGraph:
             return web.json_response(answer.body, status=answer.status)
         return None
 
-    async def _number(self, request: web.Request) -> web.StreamResponse:
+    def _seen_get(self, request: web.Request) -> web.Response | None:
+        """Note a GET (no body); Meta's 401 when the bearer token is not the current one."""
         self.requests.append(Seen(request.method, request.path, dict(request.headers), None))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response(EXPIRED, status=401)
+        return None
+
+    async def _number(self, request: web.Request) -> web.StreamResponse:
+        if (refused := self._seen_get(request)) is not None:
+            return refused
         scripted = await self._scripted(request)
         if scripted is not None:
             return scripted
@@ -229,9 +235,8 @@ class FakeGraph:
 
     async def _media_info(self, request: web.Request) -> web.StreamResponse:
         """Meta's media lookup: where the file is for the next minutes, its type and size."""
-        self.requests.append(Seen(request.method, request.path, dict(request.headers), None))
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return web.json_response(EXPIRED, status=401)
+        if (refused := self._seen_get(request)) is not None:
+            return refused
         media_id = request.match_info["media_id"]
         if media_id not in self.media:
             return web.json_response(UNKNOWN_MEDIA, status=400)
@@ -242,9 +247,8 @@ class FakeGraph:
 
     async def _media_bytes(self, request: web.Request) -> web.StreamResponse:
         """The download url: the bytes, with the same bearer token (404 once the file is gone)."""
-        self.requests.append(Seen(request.method, request.path, dict(request.headers), None))
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return web.json_response(EXPIRED, status=401)
+        if (refused := self._seen_get(request)) is not None:
+            return refused
         scripted = await self._scripted(request)
         if scripted is not None:
             return scripted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,26 @@ def test_the_secret_values_are_wabots_own_and_the_allowed_variables_named_as_sec
                "OTHER_PASSWORD": "not-allowed-so-never-read"}
     found = secret_values(load_settings(config, environ), environ)
     assert set(found) == {"tok-123456", "sec-123456", "shop-token-1", "sk_live_1"}
+
+
+def test_a_text_line_is_what_the_logging_module_would_write(capsys: pytest.CaptureFixture[str]) -> None:
+    """TextFormatter writes its lines itself (cheaper at two lines a message): the same text, tracebacks included."""
+    logs.setup("INFO", "text")
+    reference = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    reference.formatTime = logs.TextFormatter().formatTime  # type: ignore[method-assign]
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("wabot.test").exception("khách %s gửi tin", "8491****678")
+    written = capsys.readouterr().err
+    assert "khách 8491****678 gửi tin\nTraceback (most recent call last):" in written
+    assert written.endswith("ValueError: boom\n")
+    record = logging.LogRecord("wabot.test", logging.INFO, "", 0, "sent %d", (7,), None)
+    assert logs.TextFormatter().format(record) == reference.format(record)
+    try:
+        raise KeyError("k")
+    except KeyError:
+        failed = logging.LogRecord("wabot.test", logging.ERROR, "", 0, "ends\n", (), sys.exc_info(), sinfo="st")
+    mine = logs.TextFormatter().format(failed)
+    failed.exc_text = None
+    assert mine == reference.format(failed)

@@ -61,6 +61,19 @@ class TextFormatter(logging.Formatter):
         date, zone = self.date_zone
         return f"{date}.{int(record.msecs):03d}{zone}"
 
+    def format(self, record: logging.LogRecord) -> str:
+        """"%(asctime)s %(levelname)-7s %(name)s: %(message)s" and any traceback, as logging.Formatter writes it,
+        without its %-style machinery (two such lines a message at INFO: issue 14 item 5)."""
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        line = f"{record.asctime} {record.levelname:<7} {record.name}: {record.message}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        for extra in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)):
+            if extra:
+                line = f"{line}\n{extra}" if line[-1:] != "\n" else line + extra
+        return line
+
 
 class Repeats(logging.Filter):
     """One line per cause per interval: a flood (slow clients, a full file table) must not fill the disk.
@@ -131,11 +144,13 @@ def setup(
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     # no line shows the caller's file, line, thread or process: do not look them up for every record
     # (the logging module's documented switches; findCaller walks the stack each time)
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    if sys.version_info >= (3, 12):  # nor the asyncio task (asyncio.current_task() for every record)
+        logging.logAsyncioTasks = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -99,10 +99,12 @@ class SetTimer:
 
 @dataclass(frozen=True, slots=True)
 class CancelTimers:
-    """Cancel the customer's pending timers of these kinds (the customer answered, left the step, opted out)."""
+    """Cancel the customer's pending timers of these kinds (the customer answered, left the step, opted out, a
+    flow called its waits off); `flow`: only that flow's timers."""
 
     kinds: tuple[TimerKind, ...]
     reason: str
+    flow: str | None = None
 
 
 TimerChange = SetTimer | CancelTimers

@@ -15,7 +15,7 @@ import pytest
 
 from tests.api import SHOP, bearer
 from tests.fakegraph import FakeGraph
-from tests.server.test_crash import Server, free_port, send
+from tests.server.process import Server, free_port, send
 from wabot.api.keys import digest, new_key
 from wabot.db.store import Store
 

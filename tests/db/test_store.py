@@ -154,6 +154,18 @@ async def test_history_interleaves_in_and_out_and_purge_keeps_recent(db_target: 
     await store.close()
 
 
+async def test_purge_forgets_statuses_by_their_whole_second_against_a_fractional_cutoff(db_target: str) -> None:
+    store = await open_database(db_target)
+    try:
+        await store.record([], [status("w1", "sent"), status("w2", "delivered")], now=1764000000.0)
+        # both statuses carry Meta's 1764000000; a cutoff half a second later takes them (a rounded one did not)
+        assert await store.purge(before=1764000000.5) == 2
+        await store.record([], [status("w3", "read")], now=1764000000.0)
+        assert await store.purge(before=1764000000.0) == 0  # not older than the cutoff: kept
+    finally:
+        await store.close()
+
+
 async def test_purge_commits_batch_by_batch(db_target: str) -> None:
     store = await open_database(db_target)
     await store.record([message(f"old{i}", customer=f"8491000{i:04d}") for i in range(20)], [], now=1.0)

@@ -39,6 +39,25 @@ async def test_a_turn_sets_cancels_and_fires_timers_in_its_own_commit(db_target:
         await store.close()
 
 
+async def test_a_flow_calls_off_only_its_own_waits(db_target: str) -> None:
+    store = await open_database(db_target)
+    try:
+        await store.finish_turn(seq=None, customer=LAN, state=State(), bodies=[], now=NOW, timers=[
+            SetTimer("wait", NOW + 30, "booking", "#3"), SetTimer("wait", NOW + 40, "shipping", "#2"),
+        ])
+        await store.finish_turn(seq=None, customer=AN, state=State(), bodies=[], now=NOW, timers=[
+            SetTimer("wait", NOW + 30, "booking", "#3"),
+        ])
+        await store.finish_turn(seq=None, customer=LAN, state=State(), bodies=[], now=NOW + 1, timers=[
+            CancelTimers(("wait",), "called off by flow cancel", "booking"),
+        ])
+        shown = [(t["flow"], t["status"], t["note"]) for t in await store.timers(LAN)]
+        assert sorted(shown) == [("booking", "cancelled", "called off by flow cancel"), ("shipping", "pending", None)]
+        assert [t["status"] for t in await store.timers(AN)] == ["pending"]  # another customer's: untouched
+    finally:
+        await store.close()
+
+
 async def test_a_claim_runs_out_and_on_sqlite_a_restart_voids_the_old_claims(db_target: str) -> None:
     store = await open_database(db_target)
     try:

@@ -87,7 +87,7 @@ class Timed(Chat):
                 self.timers.append(Timer(len(self.timers) + 1, effect))
             elif isinstance(effect, CancelTimers):
                 for t in self.pending():
-                    if t.set.kind in effect.kinds:
+                    if t.set.kind in effect.kinds and effect.flow in (None, t.set.flow):
                         t.status = "cancelled"
         return replies
 
@@ -209,6 +209,24 @@ def test_wait_until_the_day_before_at_8_then_the_flow_goes_on_with_its_variables
     assert chat.state is not None and (chat.state.status, chat.state.step) == (WAITING, "remind")
     assert effects(chat) == (SetTimer("timeout", wait.due + 7200, "main", "remind", 1),)
     assert texts(chat.tap("main.remind.1", "Có")) == ["Hẹn gặp"]
+
+
+def test_a_flow_calls_the_waits_of_another_off_and_goes_on(tmp_path: Path) -> None:
+    flows = WAIT.replace("triggers:\n", """  cancel:
+    steps:
+      - wait: {cancel: main}
+      - end: "Đã hủy lịch hẹn"
+triggers:
+  - {words: [hủy hẹn], goto: cancel}
+""")
+    chat = Timed(load(tmp_path, flows))
+    chat.send("hi")
+    chat.send("2026-06-10 09:00")
+    [wait] = chat.pending()
+    assert texts(chat.send("huy hen")) == ["Đã hủy lịch hẹn"]  # the diacritics forgiven, as in every trigger
+    assert effects(chat) == (CancelTimers(("wait",), "called off by flow cancel", "main"),)
+    assert chat.pending() == [] and wait.status == "cancelled"
+    assert texts(chat.later(30 * 86400)) == []  # the reminder never comes
 
 
 def test_a_moment_already_past_goes_to_past_and_an_unreadable_one_goes_on(tmp_path: Path) -> None:

@@ -46,15 +46,16 @@ def test_the_clinic_builds_into_timers_and_a_template() -> None:
     bot, found = load_flows(CLINIC)
     assert found == []
     booking = bot.flows["booking"]
-    ask = booking.steps[0].action
+    assert booking.steps[0].action == Wait(cancel="booking", written="cancel the waits of booking")  # a new booking
+    ask = booking.steps[1].action
     assert isinstance(ask, Ask)
     said = TextSpec({"*": "Bạn còn muốn đặt lịch không? Cứ nhắn ngày giờ bạn muốn nhé."})
     assert ask.remind == Remind(7200.0, (said,), 2, "2h")
     assert ask.timeout is not None and ask.timeout.after == 72000.0 and ask.timeout.jump == END
-    wait = booking.steps[3].action
+    wait = booking.steps[4].action
     assert wait == Wait(until="appointment", shift=-86400.0, at="08:00", past=Jump("goto", "booking", "soon"),
                         written="until appointment, before 1d, at 08:00")
-    menu = booking.steps[4].action
+    menu = booking.steps[5].action
     assert isinstance(menu, Menu) and menu.timeout == Timeout(14400.0, END, (), "4h") and menu.remind is None
     assert booking.opens_with == TemplateSpec("nhac_lich_kham", "vi", (
         {"type": "body", "parameters": [{"type": "text", "text": "{{ name }}"},
@@ -99,7 +100,12 @@ def test_short_forms_remind_once_with_the_question_and_wait_a_duration(tmp_path:
      "1: 'at: 25:00' is not a time of day — write it like \"08:00\" or \"8h\""),
     (["- wait: {until: day, before: 1d, after: 2h}", "- say: hi"],
      "1: a wait can be 'before' or 'after' the moment, not both — keep one of them"),
-    (["- wait: {before: 1d}"], "1: a wait needs 'until: ...' — add 'until:' to it"),
+    (["- wait: {before: 1d}"], "1: a wait needs 'until: ...' (a saved date to wait for), or a duration ('wait: 2h') "
+                               "— add 'until:' with the variable holding the date, or write 'cancel: FLOW' to call its "
+                               "waits off"),
+    (["- wait: {cancel: main, after: 1d}"], "1: a wait that calls waits off ('cancel:') does not pause, so it takes "
+                                            "no 'after:' — make the pause a wait step of its own"),
+    (["- wait: {cancel: mian}"], "1: there is no flow called 'mian' — did you mean 'main'?"),
 ])
 def test_each_bad_form_is_named_with_its_line(tmp_path: Path, written: list[str], expected: str) -> None:
     found = [p for p in problems(tmp_path, steps(*written)) if p.severity == "error"]

@@ -6,97 +6,17 @@ import asyncio
 import json
 import random
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests import DEMO
-from tests.apptools import PHONE_ID, SECRET, envelope, text
+from tests.apptools import envelope, text
 from tests.fakegraph import RATE_LIMIT, Answer, FakeGraph
-from wabot.server.webhook import sign
+from tests.server.process import ECHO, Server, flow_folder, once, post_raw, send
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`python -m wabot` in a child process, on a free port."""
-
-    def __init__(self, tmp_path: Path, graph_url: str, *, flows: Path = DEMO, token: str = "token: test-token",
-                 outbox: str = "rate_per_second: 1000, shutdown_grace_seconds: 5", extra: str = "",
-                 db: str = "", lease: float = 2.0, level: str = "WARNING") -> None:
-        """`db`: an SQLite file or a postgresql:// URL (empty: wabot.db in tmp_path); `lease`: PostgreSQL's."""
-        self.port = free_port()
-        self.config = tmp_path / "config.yaml"
-        self.log = tmp_path / "server.log"
-        # a generous Graph timeout: on a loaded machine a 1 s one expires on answers Meta (the fake) already accepted,
-        # and the retry is a second copy the kill test would count against the one-duplicate bound
-        self.config.write_text(
-            f"whatsapp: {{{token}, phone_number_id: '{PHONE_ID}', app_secret: {SECRET},"
-            f" verify_token: v, api_url: '{graph_url}', timeout: 5}}\n"
-            f"server: {{host: 127.0.0.1, port: {self.port}}}\n"
-            f"database: {{path: '{tmp_path / 'wabot.db'}', url: '{db}', lease_seconds: {lease}}}\n"
-            "admin: {port: 0}\n"
-            f"bot: {{flows: '{flows}'}}\n"
-            f"outbox: {{{outbox}}}\n"
-            f"logging: {{level: {level}}}\n" + extra,
-            encoding="utf-8",
-        )
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        with self.log.open("ab") as log:  # a file, not a pipe: a chatty server must never block on its log
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "wabot", "--config", str(self.config), stdout=log, stderr=log,
-            )
-        try:  # generous: on a loaded 2-core machine (load average 14 seen) start-up alone took over 15 s
-            async with aiohttp.ClientSession() as session, asyncio.timeout(60):
-                while True:
-                    try:
-                        async with session.get(f"{self.url}/healthz") as resp:
-                            if resp.status == 200:
-                                return
-                    except aiohttp.ClientError:
-                        pass
-                    if self.proc.returncode is not None:
-                        break
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            pass
-        self.proc.kill()  # never leave a server behind the test
-        await self.proc.wait()
-        raise AssertionError(f"the server did not become healthy:\n{self.output()[-2000:]}")
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", "replace")
-
-
-async def send(session: aiohttp.ClientSession, url: str, customer: str, n: int) -> bool:
-    """A signed "hi" from `customer`; True when the server answered 200."""
-    return await post_raw(session, url, json.dumps(envelope(text(customer, "hi", mid=f"wamid.crash.{n}"))).encode())
-
-
-async def post_raw(session: aiohttp.ClientSession, url: str, body: bytes) -> bool:
-    """One signed webhook; True when the server answered 200 (Meta would not deliver it again)."""
-    try:
-        async with session.post(f"{url}/webhook/whatsapp", data=body,
-                                headers={"X-Hub-Signature-256": sign(SECRET, body)}) as resp:
-            await resp.read()
-            return resp.status == 200
-    except (aiohttp.ClientError, OSError):
-        return False
 
 
 async def test_kill_9_under_traffic_then_restart_answers_every_accepted_message(
@@ -137,10 +57,9 @@ async def test_kill_9_under_traffic_then_restart_answers_every_accepted_message(
     for customer in accepted:
         texts = fake.texts(customer)
         # the documented window: a reply Meta accepted just before the kill may go out once more, in order
-        once = [t for i, t in enumerate(texts) if i == 0 or t != texts[i - 1]]
-        assert once == ["Xin chào Lan! 👋 Chào mừng đến với Trà Sen.", "Bạn cần gì hôm nay?"], (customer, texts)
-        assert len(texts) - len(once) <= 1, (customer, texts)
-        duplicated += len(texts) - len(once)
+        assert once(texts) == ["Xin chào Lan! 👋 Chào mừng đến với Trà Sen.", "Bạn cần gì hôm nay?"], (customer, texts)
+        assert len(texts) - len(once(texts)) <= 1, (customer, texts)
+        duplicated += len(texts) - len(once(texts))
     assert duplicated <= 64  # at most the sends in flight at the kill (outbox.concurrency)
 
 
@@ -164,15 +83,6 @@ def wal_size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
-ECHO = """\
-flows:
-  main:
-    steps:
-      - id: loop
-        ask: "nhận {{ message.text }}"
-        save: last
-      - goto: loop
-"""
 
 
 async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_and_reorder_nothing(
@@ -184,9 +94,7 @@ async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_
     every run sees all of them before the kill; the kill itself lands at a random point of the webhook traffic.
     """
     moment = random.randrange(80, 160)  # of the 240 messages: when the kill comes
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")  # one reply per message: "nhận <its text>"
+    flows = flow_folder(tmp_path, ECHO)  # one reply per message: "nhận <its text>"
     token = tmp_path / "token"
     token.write_text("test-token", encoding="utf-8")
     # the Nth call to /messages (replies and mark-as-read alike): a 429, an HTML 500, a slow answer, a second 429;
@@ -245,10 +153,10 @@ async def test_chaos_faults_duplicates_reordering_expired_token_and_kill_9_lose_
     duplicates = 0
     for c in customers:
         got = fake.texts(c)
-        once = [t for i, t in enumerate(got) if i == 0 or t != got[i - 1]]  # a resend right after itself
+        shown = once(got)  # a resend right after itself
         expected = [f"nhận {t}" for t in accepted[c]]
         maybe = [*expected, f"nhận {in_flight[c]}"] if c in in_flight else expected  # stored, its 200 lost
-        assert once in (expected, maybe), (c, got, accepted[c], in_flight.get(c), f"kill after {moment}")
-        duplicates += len(got) - len(once)
+        assert shown in (expected, maybe), (c, got, accepted[c], in_flight.get(c), f"kill after {moment}")
+        duplicates += len(got) - len(shown)
     assert duplicates <= len(customers)  # at most the reply in flight per customer at the kill
-    assert "Traceback" not in server.output()
+    assert not server.tracebacks(), server.tracebacks()

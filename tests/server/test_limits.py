@@ -18,12 +18,13 @@ from wabot.state import WAITING, State
 
 def test_a_state_past_the_limit_drops_its_largest_variables_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
     state = State(flow="track", step="show", status=WAITING, vars={"order": "x" * 5000, "code": "DH1", "n": 3})
-    assert fit_state(state, 10_000, customer="84912345678") is state
+    kept, text = fit_state(state, 10_000, customer="84912345678")
+    assert kept is state and text == state.to_json()
     with caplog.at_level(logging.WARNING):
-        fitted = fit_state(state, 2048, customer="84912345678")
+        fitted, text = fit_state(state, 2048, customer="84912345678")
     assert "order" not in fitted.vars and fitted.vars["code"] == "DH1" and fitted.vars["n"] == 3
     assert "too large to keep (5002 bytes" in fitted.vars["order_error"]
-    assert len(fitted.to_json().encode()) <= 2048
+    assert text == fitted.to_json() and len(text.encode()) <= 2048
     assert "track" in caplog.text and "8491****678" in caplog.text and "order" in caplog.text
 
 

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.apptools import Client, admin, envelope, message, post, settle, start
 from tests.fakegraph import FakeGraph
+from tests.server.process import flow_folder
 from wabot.server.media import MEDIA_FILES, sniff
 
 LAN = "84912345678"
@@ -66,9 +67,7 @@ async def shop() -> AsyncIterator[Shop]:
 
 
 def flows(tmp_path: Path, shop: Shop) -> Path:
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    (folder / "bot.yaml").write_text(f"""
+    return flow_folder(tmp_path, f"""
 flows:
   main:
     steps:
@@ -96,8 +95,7 @@ flows:
   gave_up:
     steps:
       - say: "Thôi nhé, gặp nhân viên."
-""", "utf-8")
-    return folder
+""", "bot.yaml")
 
 
 async def started(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, extra: str = "") -> Client:
@@ -192,6 +190,40 @@ async def test_a_signed_link_works_until_it_expires_and_refuses_tampering_and_un
         assert await status(f"..%2F..%2Fwabot.db?{expires}&{sig}") in (403, 404)
         files.clock = lambda: 4e9  # the link's time is over
         assert await status(path) == 403
+
+
+async def test_a_link_handed_on_after_a_wait_is_signed_again_when_the_wait_ends(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop
+) -> None:
+    """A wait may outlast media.link_hours: the link the flow hands to the shop after it must still open."""
+    folder = flow_folder(tmp_path, f"""
+flows:
+  main:
+    steps:
+      - ask: "Gửi ảnh hóa đơn giúp mình."
+        save: photo
+        expect: image
+      - wait: 1s
+      - http:
+          url: "{shop.url}/fetch"
+          method: POST
+          body: {{url: "{{{{ photo.url }}}}"}}
+          save: fetched
+      - say: "Shop nhận {{{{ fetched.size }}}} bytes"
+""", "bot.yaml")
+    host = shop.url.split("//", 1)[1]
+    client = await start(aiohttp_client, tmp_path, fake, f"http: {{private_hosts: ['{host}']}}\n", flows=folder)
+    files = client.app[MEDIA_FILES]
+    fake.media["m1"] = (PNG, "image/png")
+    await hello(client, fake)
+    before = len(fake.sent)
+    assert await post(client, envelope(message(LAN, {"type": "image", "image": {
+        "id": "m1", "mime_type": "image/png", "sha256": "x"}}))) == 200
+    await settle(client)
+    files.clock = lambda: 4e9  # while the flow waits, the link's 24 hours pass
+    await fake.wait_sent(before + 1, within=20)
+    assert fake.texts(LAN)[before:] == [f"Shop nhận {len(PNG)} bytes"]
+    assert shop.fetched == [(200, PNG, "image/png")]
 
 
 async def test_link_mode_downloads_when_the_shop_first_fetches_and_the_purge_removes_old_files(

@@ -13,7 +13,7 @@ import pytest
 
 from tests.apptools import envelope, text
 from tests.fakegraph import FakeGraph
-from tests.server.test_crash import ECHO, Server, post_raw
+from tests.server.process import ECHO, Server, flow_folder, post_raw
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -26,9 +26,7 @@ async def test_a_graph_outage_longer_than_the_attempts_loses_nothing_and_keeps_t
     Here three tries would be over within a second or two; the outage lasts longer, and every reply still goes
     out, in order per customer, once Graph is back. /readyz shows the replies waiting meanwhile.
     """
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "echo.yaml").write_text(ECHO, encoding="utf-8")
+    flows = flow_folder(tmp_path, ECHO)
     server = Server(tmp_path, fake.url, flows=flows,
                     outbox="rate_per_second: 1000, shutdown_grace_seconds: 2, max_attempts: 3, "
                     "max_backoff_seconds: 0.3")

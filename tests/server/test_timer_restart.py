@@ -15,7 +15,7 @@ import pytest
 
 from tests.apptools import envelope, text
 from tests.fakegraph import FakeGraph
-from tests.server.test_crash import Server, post_raw
+from tests.server.process import Server, flow_folder, once, post_raw
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -33,11 +33,6 @@ flows:
 SILENT, ANSWERED = "84911111111", "84922222222"
 
 
-def once(texts: list[str]) -> list[str]:
-    """The texts without a repeat right after itself (the reply in flight at a kill may be sent again)."""
-    return [t for i, t in enumerate(texts) if i == 0 or t != texts[i - 1]]
-
-
 async def say(session: aiohttp.ClientSession, url: str, customer: str, body: str, n: int) -> None:
     payload = json.dumps(envelope(text(customer, body, mid=f"wamid.timer.{customer}.{n}"))).encode()
     assert await post_raw(session, url, payload)
@@ -46,9 +41,7 @@ async def say(session: aiohttp.ClientSession, url: str, customer: str, body: str
 async def test_timers_due_while_the_server_was_down_fire_once_after_a_restart(
     tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "main.yaml").write_text(FLOWS, encoding="utf-8")
+    flows = flow_folder(tmp_path, FLOWS)
     server = Server(tmp_path, fake.url, flows=flows, db=db_target, extra="logging: {level: INFO}\n")
     await server.start()
     async with aiohttp.ClientSession() as session:
@@ -80,4 +73,4 @@ async def test_timers_due_while_the_server_was_down_fire_once_after_a_restart(
     assert once(fake.texts(ANSWERED)) == ["Tên bạn là gì?", "Chào Lan, lát nữa mình nhắn lại", "Đây rồi, Lan!"]
     assert fake.texts(SILENT).count("Bạn ơi, tên bạn là gì?") == 1 and fake.texts(ANSWERED).count("Đây rồi, Lan!") == 1
     print(f"overdue timers fired {late:.2f} s after the restarted server answered /healthz")
-    assert "Traceback" not in server.output()
+    assert not server.tracebacks(), server.tracebacks()

@@ -14,6 +14,7 @@ import pytest
 
 from tests.apptools import Client, envelope, post, rows, settle, start, text
 from tests.fakegraph import FakeGraph
+from tests.server.process import flow_folder
 from wabot.server.keys import SETTINGS
 from wabot.tools import desk
 
@@ -40,9 +41,7 @@ flows:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str) -> Client:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "main.yaml").write_text(FLOWS, encoding="utf-8")
+    flows = flow_folder(tmp_path, FLOWS)
     return await start(aiohttp_client, tmp_path, fake, db=db_target, flows=flows)
 
 

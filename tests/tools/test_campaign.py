@@ -13,7 +13,7 @@ import pytest
 from tests import ROOT
 from tests.api import SHOP
 from tests.fakegraph import FakeGraph
-from tests.server.test_crash import Server
+from tests.server.process import Server
 from wabot.tools.campaign import CsvError, read_csv
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

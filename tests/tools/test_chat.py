@@ -122,7 +122,7 @@ async def test_wait_lets_an_unanswered_handoff_end_as_on_the_server() -> None:
 async def test_wait_fires_the_timers_due_on_the_way_and_timers_lists_the_pending_ones(tmp_path: Path) -> None:
     clinic, _ = load_flows(FIXTURES / "reminders")
     out = await _session("hi\n1\n/timers\n/wait 2h\n/wait 2h\n/wait 1h\n/timers\n", bot=clinic)
-    assert "(⏰ timeout at booking/#1 in 20h)\n(⏰ remind at booking/#1 in 2h)\n" in out
+    assert "(⏰ timeout at booking/#2 in 20h)\n(⏰ remind at booking/#2 in 2h)\n" in out
     assert out.count("(⏰ reminder 1 of 2 said)\nbot: Bạn còn muốn đặt lịch không?") == 1
     assert out.count("(⏰ reminder 2 of 2 said)\nbot: Bạn còn muốn đặt lịch không?") == 1
-    assert out.endswith("(1h later)\n(⏰ timeout at booking/#1 in 15h)\n")
+    assert out.endswith("(1h later)\n(⏰ timeout at booking/#2 in 15h)\n")

@@ -324,7 +324,9 @@ def test_surrogates_deep_cards_and_huge_numbers_are_stored_or_skipped_by_name(wh
         value["messages"][0].pop("text", None)
     else:
         status["timestamp"] = str(2**63)
-    batch = parse_webhook(json.loads(json.dumps(message)))
+    raw = json.dumps(message).encode()  # as Meta sends it: the surrogate as a \\uD800 escape
+    batch = parse_webhook(json.loads(raw), body=raw)
+    assert batch == parse_webhook(json.loads(raw))  # the raw body only spares the walk when it holds no such escape
     for m in batch.messages:
         storable(dump_message(m), m.id, m.customer.name or "", m.timestamp)
     for s in batch.statuses:
@@ -333,6 +335,15 @@ def test_surrogates_deep_cards_and_huge_numbers_are_stored_or_skipped_by_name(wh
         assert batch.messages == () and "contacts card nests more than" in batch.rejected[0]
     else:
         assert len(batch.messages) == len(batch.statuses) == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_a_lone_surrogate_is_found_in_a_body_of_any_encoding_json_reads(encoding: str) -> None:
+    message = copy.deepcopy(load("E1-"))
+    message["entry"][0]["changes"][0]["value"]["messages"][0]["text"] = {"body": "x\udc00y"}
+    raw = json.dumps(message).encode(encoding)
+    [m] = parse_webhook(json.loads(raw), body=raw).messages
+    assert m.text == "x\ufffdy"
 
 
 def test_deep_nesting_and_thousands_of_messages() -> None:

@@ -17,7 +17,7 @@ from wabot.api.problems import Problem, dumps
 from wabot.db import codec
 from wabot.engine import advance
 from wabot.logs import mask
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS
+from wabot.server.keys import DISPATCHER, SETTINGS
 from wabot.state import HANDOFF
 from wabot.whatsapp import inbound, outbound, window
 
@@ -56,7 +56,7 @@ async def send_message(request: web.Request) -> web.Response:
     body = outbound.to_body(outbound.Recipient(to), message)
     row, status, answer = await store(request).api.send(to, body, now=time.time(), idempotency=idem)
     if row is not None:
-        request.app[SENDER].enqueue([row])
+        request.app[DISPATCHER].deliver(to, [row])  # with several instances: by the one holding the customer
         log.info("business API (%s) queued a %s for %s as message %d", request[API_KEY], body["type"], mask(to),
                  row.id)
     return web.json_response(answer, status=status, dumps=dumps)
@@ -94,6 +94,9 @@ async def start_flow(request: web.Request) -> web.Response:
     variables = data.get("vars", {})
     if not isinstance(variables, dict) or not all(isinstance(k, str) for k in variables):
         raise Problem(400, "bad_request", '"vars" must be an object of named values, like {"code": "A123"}.')
+    if missing := [name for name in dispatcher.bot.flows[flow].inputs if name not in variables]:
+        raise Problem(400, "bad_request", f"The flow {flow!r} needs {', '.join(missing)} in \"vars\" (its inputs: "
+                      f"{', '.join(dispatcher.bot.flows[flow].inputs)}); nothing was started.")
     await _not_opted_out(request, to)
     state = await db.load_state(to)
     if state is not None and state.status == HANDOFF:

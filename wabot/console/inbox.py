@@ -16,7 +16,7 @@ from wabot.engine import advance
 from wabot.errors import LimitError
 from wabot.flows.model import TemplateSpec
 from wabot.logs import mask
-from wabot.server.keys import DISPATCHER, SENDER, SETTINGS
+from wabot.server.keys import DISPATCHER, SETTINGS
 from wabot.state import HANDOFF
 from wabot.templates import Renderer
 from wabot.whatsapp import inbound, outbound, window
@@ -148,7 +148,7 @@ async def template(request: web.Request) -> web.StreamResponse:
 async def _send(request: web.Request, contact: inbound.Customer, body: dict[str, Any], *, action: str) -> None:
     who = staff(request).name
     rows = await request.app[DB].console.staff_reply(who, contact.key, body, now=time.time(), action=action)
-    request.app[SENDER].enqueue(rows)
+    request.app[DISPATCHER].deliver(contact.key, rows)  # with several instances: by the one holding the customer
     request.app[DISPATCHER].hub.publish("replies_queued", contact.key, {"ids": [r.id for r in rows]})
     request.app[DISPATCHER].answered(contact)  # a person answered: the handoff's waiting time starts again
     log.info("console: %s sent a %s to %s", who, action, mask(contact.key))

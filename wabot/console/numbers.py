@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from wabot.console.pages import DB, PREFIX, render
+from wabot.console.recorder import RECORDER
 from wabot.server.keys import DISPATCHER, SETTINGS
 
 __all__ = ["add_routes"]
@@ -26,6 +27,7 @@ async def numbers_page(request: web.Request) -> web.Response:
     store, now = request.app[DB], time.time()
     offset = datetime.now(ZoneInfo(request.app[SETTINGS].bot.timezone)).utcoffset()
     bot = request.app[DISPATCHER].bot
+    await request.app[RECORDER].flush()  # the turns finished so far count, not only those written yet
     reach = await store.console.funnel()
     funnels = []
     for name, flow in bot.flows.items():

@@ -58,14 +58,26 @@ def remembered(conn: sqlite3.Connection, api_key: str, idempotency_key: str) -> 
     return None if row is None else (str(row[0]), int(row[1]), json.loads(row[2]))
 
 
+KEEP = ("INSERT INTO api_requests (api_key, idempotency_key, fingerprint, status, response, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)")
+
+
 def remember(conn: sqlite3.Connection, api_key: str, idempotency_key: str, fingerprint: str, status: int,
              answer: Any, now: float) -> None:
     with transaction(conn):
-        conn.execute(
-            "INSERT INTO api_requests (api_key, idempotency_key, fingerprint, status, response, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (api_key, idempotency_key, fingerprint, status, json.dumps(answer), now),
-        )
+        conn.execute(KEEP + " ON CONFLICT DO NOTHING",
+                     (api_key, idempotency_key, fingerprint, status, json.dumps(answer), now))
+
+
+def _seen(conn: sqlite3.Connection, idempotency: tuple[str, str, str] | None) -> tuple[str, int, Any] | None:
+    """What a request with this Idempotency-Key (api key, key, fingerprint) was answered before, if it was."""
+    return None if idempotency is None else remembered(conn, idempotency[0], idempotency[1])
+
+
+def _keep(conn: sqlite3.Connection, idempotency: tuple[str, str, str] | None, answer: Any, now: float) -> None:
+    """Keep the 202 answer for the request's Idempotency-Key, in the caller's transaction."""
+    if idempotency is not None:
+        conn.execute(KEEP, (*idempotency, 202, json.dumps(answer), now))
 
 
 def send(
@@ -77,18 +89,11 @@ def send(
     Returns (the queued row, or None when the key was used before; the status; the answer).
     """
     with transaction(conn):
-        if idempotency is not None:
-            seen = remembered(conn, idempotency[0], idempotency[1])
-            if seen is not None:
-                return None, seen[1], seen[2]
+        if (seen := _seen(conn, idempotency)) is not None:
+            return None, seen[1], seen[2]
         row = _queue(conn, customer, [body], None, now)[0]
         answer = {"id": str(row[0]), "status": "queued"}
-        if idempotency is not None:
-            conn.execute(
-                "INSERT INTO api_requests (api_key, idempotency_key, fingerprint, status, response, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (*idempotency, 202, json.dumps(answer), now),
-            )
+        _keep(conn, idempotency, answer, now)
     return row, 202, answer
 
 
@@ -101,17 +106,10 @@ def start_flow(
     Returns (the inbox seq, or None when the key was used before; the status; the answer).
     """
     with transaction(conn):
-        if idempotency is not None:
-            seen = remembered(conn, idempotency[0], idempotency[1])
-            if seen is not None:
-                return None, seen[1], seen[2]
+        if (seen := _seen(conn, idempotency)) is not None:
+            return None, seen[1], seen[2]
         seq = start(conn, started, now)
-        if idempotency is not None:
-            conn.execute(
-                "INSERT INTO api_requests (api_key, idempotency_key, fingerprint, status, response, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (*idempotency, 202, json.dumps(answer), now),
-            )
+        _keep(conn, idempotency, answer, now)
     return seq, 202, answer
 
 

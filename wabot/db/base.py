@@ -26,8 +26,11 @@ from wabot.whatsapp import inbound
 __all__ = ["DATA_ERRORS", "DB_ERRORS", "Database", "OutRow", "open_database"]
 
 # What a database may raise when it, not the message, is at fault: the caller keeps the work for later.
+# asyncpg's InternalClientError ("cannot switch to state ...; another operation is in progress") is what a
+# connection PostgreSQL closed mid-transaction raises next (an instance frozen past
+# idle_in_transaction_session_timeout).
 DB_ERRORS: tuple[type[BaseException], ...] = (
-    sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
+    sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
 )
 # Among those, what the data of one turn causes ("string or blob too big"): trying it again fails again.
 DATA_ERRORS: tuple[type[BaseException], ...] = (sqlite3.DataError, asyncpg.exceptions.DataError)
@@ -73,6 +76,7 @@ class Database(Protocol):
         events: Iterable[tuple[str, dict[str, Any]]] = (),
         timers: Iterable[TimerChange] = (),
         fired: Fired | None = None,
+        state_json: str | None = None,
     ) -> list[OutRow]: ...
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]: ...

@@ -49,8 +49,9 @@ async def apply(conn: Conn, customer: str, changes: Iterable[TimerChange], fired
     for change in changes:
         if isinstance(change, CancelTimers):
             await conn.execute("UPDATE timers SET status = 'cancelled', note = $1, updated_at = $2"
-                               " WHERE customer = $3 AND status = 'pending' AND kind = ANY($4::text[])",
-                               change.reason, now, customer, list(change.kinds))
+                               " WHERE customer = $3 AND status = 'pending' AND kind = ANY($4::text[])"
+                               " AND flow = coalesce($5, flow)", change.reason, now, customer, list(change.kinds),
+                               change.flow)
         else:
             data = json.dumps(dict(change.data), ensure_ascii=False, default=str) if change.data is not None else None
             await conn.execute(

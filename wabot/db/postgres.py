@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -156,6 +157,7 @@ class PgStore:
         owner: str | None = None,
         timers: Iterable[TimerChange] = (),
         fired: Fired | None = None,
+        state_json: str | None = None,
     ) -> list[OutRow]:
         """In one commit: mark the inbound message done, save the new state, queue the replies.
 
@@ -188,8 +190,8 @@ class PgStore:
                 " handoff_at = CASE WHEN excluded.status = 'handoff'"
                 "   THEN COALESCE(conversations.handoff_at, excluded.handoff_at) END,"
                 " updated_at = excluded.updated_at",
-                customer, state.to_json(), state.status, _contact(contact) if contact else None, handoff,
-                now if state.status == HANDOFF else None, now,
+                customer, state_json if state_json is not None else state.to_json(), state.status,
+                _contact(contact) if contact else None, handoff, now if state.status == HANDOFF else None, now,
             )
             await pgtimers.apply(conn, customer, timers, fired, now)
             return await pgapi.queue(conn, customer, bodies, seq, now)
@@ -311,13 +313,16 @@ class PgStore:
         wait on it), and the loop's other queries get the pool between two batches (issue 15).
         """
         total = 0
-        for sql in (
-            "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < $1 LIMIT $2)",
-            "DELETE FROM outbox WHERE id IN"
-            " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < $1 LIMIT $2)",
-            "DELETE FROM statuses WHERE ctid = ANY(ARRAY(SELECT ctid FROM statuses WHERE timestamp < $1 LIMIT $2))",
+        for sql, cutoff in (
+            ("DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < $1 LIMIT $2)",
+             before),
+            ("DELETE FROM outbox WHERE id IN"
+             " (SELECT id FROM outbox WHERE status != 'queued' AND updated_at < $1 LIMIT $2)", before),
+            # Meta's timestamps are whole seconds (BIGINT): t < before exactly when t < ceil(before)
+            ("DELETE FROM statuses WHERE ctid = ANY(ARRAY(SELECT ctid FROM statuses WHERE timestamp < $1 LIMIT $2))",
+             math.ceil(before)),
         ):
-            while (removed := _count(await self.pool.execute(sql, before, batch))) == batch:
+            while (removed := _count(await self.pool.execute(sql, cutoff, batch))) == batch:
                 total += removed
                 await asyncio.sleep(PURGE_PAUSE)
             total += removed

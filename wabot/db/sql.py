@@ -351,6 +351,7 @@ def finish_turn(
     events: Iterable[Event] = (),
     timers: Iterable[TimerChange] = (),
     fired: timersql.Fired | None = None,
+    state_json: str | None = None,
 ) -> list[Row]:
     with transaction(conn):
         add_events(conn, customer, events, now)
@@ -367,7 +368,7 @@ def finish_turn(
             " updated_at = excluded.updated_at",
             (
                 customer,
-                state.to_json(),
+                state_json if state_json is not None else state.to_json(),
                 state.status,
                 _contact(contact) if contact else None,
                 handoff,
@@ -532,6 +533,8 @@ def outbox_row(conn: sqlite3.Connection, row_id: int) -> dict[str, Any] | None:
 
 def add_events(conn: sqlite3.Connection, customer: str, events: Iterable[Event], now: float) -> None:
     """Keep events for the shop's systems inside the caller's transaction: the change and its events commit together."""
+    if not events:  # most turns (events.url unset): not even a statement to look up
+        return
     conn.executemany(
         "INSERT INTO events (customer, kind, data, next_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
         [(customer, kind, json.dumps(data, ensure_ascii=False, default=str), now, now, now) for kind, data in events],

@@ -36,7 +36,7 @@ __all__ = ["OutRow", "Store"]
 T = TypeVar("T")
 
 PURGE_BATCH = 250  # the most rows a purge transaction deletes: a few milliseconds (bench/purge.py)
-PURGE_PAUSE = 0.01  # seconds the loop is left to serve between two batches
+PURGE_PAUSE = 0.01  # seconds the loop is left to serve between two batches (a database in memory)
 AUTOCHECKPOINT = 1000  # SQLite's default: the server's commits checkpoint the WAL past this many pages
 LOCKED_RETRIES = 40  # with pauses growing to 0.25 s: about 8 seconds before a locked database is an error
 
@@ -124,15 +124,17 @@ class Store:
         events: Iterable[Event] = (),
         timers: Iterable[TimerChange] = (),
         fired: timersql.Fired | None = None,
+        state_json: str | None = None,
     ) -> list[OutRow]:
         """In one commit: save the new state, queue the replies, mark the inbound message done.
 
         `contact` refreshes who the customer is; `handoff` is the reason when this turn opened a handoff;
         `events` are kept for the shop's systems in the same commit; so are the timers the turn set or
-        cancelled, and `fired`, the timer this turn handled (its id and what it did).
+        cancelled, and `fired`, the timer this turn handled (its id and what it did). `state_json`: the
+        state's JSON when the caller has it already (server/limits.py measured it).
         """
         rows = await self.group.run(sql.finish_turn, seq, customer, state, bodies, now, contact, handoff,
-                                    list(events), list(timers), fired)
+                                    list(events), list(timers), fired, state_json)
         return [OutRow(*r) for r in rows]
 
     async def queue(self, customer: str, bodies: list[dict[str, Any]], *, now: float) -> list[OutRow]:
@@ -196,7 +198,7 @@ class Store:
                 total += removed
             return total
         stop = threading.Event()
-        self.pacing.batch, self.pacing.pause = batch, PURGE_PAUSE
+        self.pacing.batch = batch
         self.conn.execute("PRAGMA wal_autocheckpoint=0")  # sets a callback: no lock, no disk
         try:
             return await asyncio.to_thread(purge_apart, self.path, before, pacing=self.pacing, stop=stop,

@@ -69,8 +69,8 @@ def apply(conn: sqlite3.Connection, customer: str, changes: Iterable[TimerChange
         if isinstance(change, CancelTimers):
             marks = ",".join("?" * len(change.kinds))
             conn.execute(f"UPDATE timers SET status = 'cancelled', note = ?, updated_at = ? WHERE customer = ?"
-                         f" AND status = 'pending' AND kind IN ({marks})",
-                         (change.reason, now, customer, *change.kinds))
+                         f" AND status = 'pending' AND kind IN ({marks}) AND flow = coalesce(?, flow)",
+                         (change.reason, now, customer, *change.kinds, change.flow))
         else:
             conn.execute(
                 "INSERT INTO timers (customer, kind, flow, step, n, data, due, created_at, updated_at)"

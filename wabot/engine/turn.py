@@ -15,7 +15,7 @@ from wabot.engine.events import Effect, Fetched, HandoffOpened, HttpCall, HttpRe
 from wabot.engine.render import Writer, plain
 from wabot.flows import model
 from wabot.flows.model import Flow, Jump, Step
-from wabot.state import HANDOFF, HTTP, IDLE, WAITING, Frame, SetTimer, State
+from wabot.state import HANDOFF, HTTP, IDLE, WAITING, CancelTimers, Frame, SetTimer, State
 from wabot.templates import Renderer
 from wabot.whatsapp import inbound, outbound
 
@@ -246,6 +246,9 @@ class Turn:
     def _wait(self, step: Step, wait: model.Wait) -> Jump | _Stop | None:
         """A wait step: a timer holding the variables and the way back, and the conversation is free meanwhile."""
         where = f"flow {self.flow}, step {step.key} ({step.where})"
+        if wait.cancel is not None:  # no pause: the flow's pending waits are called off, and this one goes on
+            self.effects.append(CancelTimers(("wait",), f"called off by flow {self.flow}", wait.cancel))
+            return None
         due = schedule.wait_due(wait, renderer=self.writer.renderer, context=self.writer.context(), now=self.now,
                                 where=where)
         if due is None:

@@ -125,10 +125,14 @@ class Builder:
         return END
 
     def call(self, raw: Any, at: Where, place: str) -> Jump:
+        return Jump("call", self.flow_name(raw, at, place))
+
+    def flow_name(self, raw: Any, at: Where, place: str) -> str:
+        """A flow's name, checked: a problem (with the closest name) when no flow has it."""
         name = str(raw)
         if name not in self.steps:
             self._unknown_flow(name, at, place)
-        return Jump("call", name)
+        return name
 
     def _unknown_flow(self, name: str, at: Where, place: str) -> None:
         self.problem(f"there is no flow called '{name}'", at, place,
@@ -154,8 +158,10 @@ class Builder:
             action = self._action(name, key, step, at, step_where(name, i + 1, step))
             steps.append(Step(key, action, at, has_id=isinstance(sid, str)))
         opening = raw.get("opens_with")
+        inputs = tuple(str(v) for v in raw.get("inputs") or ())
+        self.out.saved.update(inputs)  # saved before the first step, by the business API's start
         return Flow(name, tuple(steps), where, None if opening is None else opens_with_of(
-            self, opening, Where(where.file, line_of(raw, "opens_with", where.line)), f"flow {name}"))
+            self, opening, Where(where.file, line_of(raw, "opens_with", where.line)), f"flow {name}"), inputs)
 
     def _action(self, flow: str, key: str, raw: Any, at: Where, place: str) -> Action:
         return action(self, flow, key, raw, at, place)

@@ -335,6 +335,7 @@ class Wait:
     `until` (a Jinja expression giving a date, or a date and time) moved by `shift` seconds (`before: 1d` is
     -86400), then set to the time of day `at` ("08:00") in the bot's time zone. A moment already past goes on
     at once, or jumps to `past`. While it waits the conversation is free: the customer may start another one.
+    `cancel` (`wait: {cancel: visit_reminder}`): no pause; the customer's pending waits in that flow are called off.
     """
 
     seconds: float | None = None
@@ -343,6 +344,7 @@ class Wait:
     at: str | None = None
     past: Jump | None = None
     written: str = ""  # as the author wrote it, for the diagram
+    cancel: str | None = None
 
 
 Action = Say | Menu | Ask | If | Set | Route | Http | Goto | End | Handoff | Wait
@@ -364,6 +366,7 @@ class Flow:
     steps: tuple[Step, ...]
     where: Where
     opens_with: TemplateSpec | None = None  # sent instead of the first messages when the 24-hour window is closed
+    inputs: tuple[str, ...] = ()  # the variables the business API must give when it starts this flow
 
     def index(self, key: str | None) -> int:
         """Position of the step with this key (None = the first step); -1 if there is none."""

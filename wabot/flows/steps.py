@@ -29,7 +29,7 @@ from wabot.flows.model import (
     Set,
     Where,
 )
-from wabot.flows.texts import line_of
+from wabot.flows.texts import Use, line_of
 from wabot.flows.timing import remind_of, timeout_of, wait_of
 from wabot.text import fold
 from wabot.whatsapp.outbound import (
@@ -144,6 +144,9 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
         for k in ("url", "headers", "body"):
             if k in http:
                 _templates(b, http[k], file, line_of(http, k, hl), place)
+        files = http.get("files") or {}
+        fl = line_of(http, "files", hl)  # each file sent is a variable read, like one in a template
+        b.out.texts.uses.extend(Use(str(var), file, line_of(files, k, fl), place) for k, var in files.items())
         name = http.get("save")
         if name is not None:
             b.out.saved.update((str(name), f"{name}_error", f"{name}_status", f"{name}_body"))
@@ -154,7 +157,7 @@ def action(b: Builder, flow: str, key: str, raw: Any, at: Where, place: str) -> 
             b.target(http["on_error"], flow, Where(file, line_of(http, "on_error", hl)), place)
             if "on_error" in http else None,
             bool(http.get("follow_redirects", False)),
-            {str(k): str(v) for k, v in (http.get("files") or {}).items()},
+            {str(k): str(v) for k, v in files.items()},
         )
     if kind == "goto":
         return Goto(jump("goto") or END)

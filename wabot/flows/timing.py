@@ -50,13 +50,24 @@ def timeout_of(b: Builder, raw: Any, flow: str, at: Where, place: str, ctx: Ctx)
 
 
 def wait_of(b: Builder, raw: Any, flow: str, at: Where, place: str) -> Wait:
-    """`wait: 2h`, or `wait: {until: appointment, before: 1d, at: "08:00", past: too_late}`."""
+    """`wait: 2h`, `wait: {until: appointment, before: 1d, at: "08:00", past: too_late}`, or `wait: {cancel: flow}`."""
     if not isinstance(raw, dict):
         return Wait(seconds=duration(b, raw, at, place, "'wait:'"), written=str(raw))
     line = at.line
 
     def where(key: str) -> Where:
         return Where(at.file, line_of(raw, key, line))
+
+    if "cancel" in raw:
+        if others := [k for k in raw if k != "cancel"]:
+            b.problem(f"a wait that calls waits off ('cancel:') does not pause, so it takes no '{others[0]}:'",
+                      where(others[0]), place, "make the pause a wait step of its own")
+        name = b.flow_name(raw["cancel"], where("cancel"), place)
+        return Wait(cancel=name, written=f"cancel the waits of {name}")
+    if "until" not in raw:
+        b.problem("a wait needs 'until: ...' (a saved date to wait for), or a duration ('wait: 2h')", at, place,
+                  "add 'until:' with the variable holding the date, or write 'cancel: FLOW' to call its waits off")
+        return Wait(seconds=60.0, written="?")
 
     until = str(raw["until"]).strip()
     if until.startswith("{{") and until.endswith("}}"):

@@ -7,9 +7,8 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -34,8 +33,6 @@ from wabot.whatsapp.graph import GraphClient
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 OUTBOX_STUCK_SECONDS = 300.0  # retries back off for up to a minute each; longer than that is stuck
 STORE_FAILURE_SHOWN = 60.0  # /readyz reports a webhook the database refused for this long
 
@@ -46,14 +43,13 @@ def create_app(settings: Settings, bot: Bot, *, admin: Sequence[adminsite.Extens
     The public app answers Meta and health checks; the admin listener (`adminsite`) serves the rest,
     with what the layers above add to it (`admin`: the console's and the business API's routes).
     """
-    app = web.Application(client_max_size=settings.server.max_body_bytes,
-                          middlewares=[_bounded(settings.server.max_connections)])
+    app = web.Application(client_max_size=settings.server.max_body_bytes)
     app[SETTINGS] = settings
     app[adminsite.ADMIN_APP] = adminsite.admin_app(settings, admin)
     app[metrics.METRICS] = meter = metrics.Metrics()
     path = settings.server.webhook_path
     app.router.add_get(path, webhook.verify)
-    app.router.add_post(path, meter.timed(webhook.receive))
+    app.router.add_post(path, webhook.receiver(meter, limit=settings.server.max_connections))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
@@ -161,28 +157,6 @@ def _one_server(settings: Settings) -> Callable[[web.Application], AsyncIterator
                 held.release()
 
     return locked
-
-
-def _bounded(limit: int) -> Any:
-    """A middleware answering 503 to POSTs beyond `limit` being read at once (slow senders cannot pile up)."""
-    reading = 0
-
-    @web.middleware
-    async def bounded(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal reading
-        if request.method != "POST":
-            return await handler(request)
-        if reading >= limit:
-            log.warning("webhook refused: %d requests already being read (server.max_connections)", limit)
-            request.app[metrics.METRICS].rejected("busy")
-            return await webhook.answer_and_close(request, 503, "busy; try again")
-        reading += 1
-        try:
-            return await handler(request)
-        finally:
-            reading -= 1
-
-    return bounded
 
 
 def _graph(session: aiohttp.ClientSession, settings: Settings) -> GraphClient:

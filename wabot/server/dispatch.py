@@ -133,7 +133,8 @@ class Dispatcher:
 
     def fire(self, customer: inbound.Customer, timer: TimerRow) -> None:
         """A flow timer is due (server/timers.py claimed it): through the customer's queue, like a message."""
-        event = advance.TimerFired(timer.id, timer.kind, timer.flow, timer.step, timer.n, timer.data)
+        data = timer.data if self.media is None or timer.data is None else self.media.relinked(timer.data)
+        event = advance.TimerFired(timer.id, timer.kind, timer.flow, timer.step, timer.n, data)
         self._put(Work(None, customer, event))
 
     def take_over(self, customer: inbound.Customer, *, reason: str) -> None:
@@ -296,7 +297,7 @@ class Dispatcher:
         if opening is not None and replies:  # the window is closed: the template opens the conversation instead
             replies = (opening,)
         bodies = [b for b in (self._body(recipient, r, key) for r in replies) if b is not None]
-        final = fit_state(outcome.state, self.max_state_bytes, customer=key)
+        final, final_json = fit_state(outcome.state, self.max_state_bytes, customer=key)
         contact = customer if isinstance(work.event, advance.Incoming) else None
         fired = (work.event.id, outcome.note) if isinstance(work.event, advance.TimerFired) else None
         events = self._events(state, outcome, handoff) if self.events else ()
@@ -304,11 +305,12 @@ class Dispatcher:
             rows = await self.cluster.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
                 handoff=handoff, events=events, owner=self.cluster.me, timers=outcome.timers, fired=fired,
+                state_json=final_json,
             )
         else:
             rows = await self.store.finish_turn(
                 seq=work.seq, customer=key, state=final, bodies=bodies, now=self.clock(), contact=contact,
-                handoff=handoff, events=events, timers=outcome.timers, fired=fired,
+                handoff=handoff, events=events, timers=outcome.timers, fired=fired, state_json=final_json,
             )
         if fired is not None:
             log.info("%s timer %d of %s: %s", work.event.kind if isinstance(work.event, advance.TimerFired) else "",

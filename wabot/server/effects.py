@@ -6,6 +6,7 @@ back to the engine, and repeats (bounded) until a turn has no more calls to make
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Awaitable, Callable
@@ -187,7 +188,7 @@ async def _form(call: advance.HttpCall, rules: HttpRules) -> aiohttp.FormData | 
         if opened is None:
             return f"the file for {name!r} is no longer available (purged, or Meta no longer has it)"
         path, meta = opened
-        form.add_field(name, path.read_bytes(), filename=str(meta.get("filename") or name),
+        form.add_field(name, await asyncio.to_thread(path.read_bytes), filename=str(meta.get("filename") or name),
                        content_type=str(meta.get("mime") or "application/octet-stream"))
     return form
 

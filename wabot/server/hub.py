@@ -48,7 +48,7 @@ class Hub:
 
     def __init__(self, *, backlog: int = 1000) -> None:
         self.backlog = backlog
-        self._queues: set[asyncio.Queue[Happening]] = set()
+        self._queues: dict[asyncio.Queue[Happening], frozenset[Kind] | None] = {}  # each with the kinds it hears
         self.relay: Callable[[Happening], None] | None = None  # several instances: passes RELAYED ones on
 
     def publish(self, kind: Kind, customer: str, data: Mapping[str, Any] | None = None) -> None:
@@ -59,7 +59,9 @@ class Hub:
 
     def deliver(self, happening: Happening) -> None:
         """Hand a happening to every subscriber (one published here, or relayed from another instance)."""
-        for queue in self._queues:
+        for queue, kinds in self._queues.items():
+            if kinds is not None and happening.kind not in kinds:
+                continue
             if queue.qsize() >= self.backlog - 1:
                 if queue.qsize() < self.backlog:
                     queue.put_nowait(Happening("overflow", ""))
@@ -67,13 +69,14 @@ class Hub:
             queue.put_nowait(happening)
 
     @contextlib.contextmanager
-    def subscribe(self) -> Iterator[asyncio.Queue[Happening]]:
+    def subscribe(self, kinds: frozenset[Kind] | None = None) -> Iterator[asyncio.Queue[Happening]]:
+        """A queue of the happenings from now on (of `kinds` only, when given; "overflow" always)."""
         queue: asyncio.Queue[Happening] = asyncio.Queue(self.backlog)
-        self._queues.add(queue)
+        self._queues[queue] = kinds
         try:
             yield queue
         finally:
-            self._queues.discard(queue)
+            self._queues.pop(queue, None)
 
     @property
     def subscribers(self) -> int:

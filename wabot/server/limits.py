@@ -17,14 +17,18 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_STATE_BYTES = 256 * 1024
 
 
-def fit_state(state: State, limit: int, *, customer: str) -> State:
-    """`state` if its JSON fits in `limit` bytes; else without its largest variables, each with `<name>_error` set.
+def fit_state(state: State, limit: int, *, customer: str) -> tuple[State, str]:
+    """(`state`, its JSON) if that fits in `limit` bytes; else without its largest variables, each with
+    `<name>_error` set (the JSON is the one the store saves: a turn encodes its state once).
 
     The flow sees the same thing as a failed http step: the variable is missing and `<name>_error` says why.
     """
-    size = len(state.to_json().encode())
+    text = state.to_json()
+    if len(text) * 4 <= limit:  # UTF-8 takes at most 4 bytes a character: no need to encode it to know
+        return state, text
+    size = len(text.encode())
     if size <= limit:
-        return state
+        return state, text
     sizes = {name: len(json.dumps(value, ensure_ascii=False, default=str).encode())
              for name, value in state.vars.items()}
     kept = dict(state.vars)
@@ -38,4 +42,5 @@ def fit_state(state: State, limit: int, *, customer: str) -> State:
         dropped.append(name)
     log.warning("flow %s step %s: the conversation of %s grew past bot.max_state_bytes (%d); dropped %s",
                 state.flow, state.step, mask(customer), limit, ", ".join(dropped))
-    return state.with_(vars=kept)
+    fitted = state.with_(vars=kept)
+    return fitted, fitted.to_json()

@@ -14,6 +14,7 @@ signature, 404 for a token never issued. Only files in the folder are served: ne
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -41,7 +42,9 @@ log = logging.getLogger(__name__)
 __all__ = ["MEDIA_FILES", "MediaFiles", "allowed", "serve", "sniff"]
 
 TOKEN = re.compile(r"[0-9a-f]{32}")
+MEDIA_ID = re.compile(r"[0-9A-Za-z_.-]{1,128}")  # Meta's media ids are digits; nothing else becomes a file name
 SECRET_FILE = ".link-secret"
+BY_ID = ".by-id"  # <folder>/.by-id/<Meta's media id>: the token it was kept as (the console shows the kept copy)
 
 # What a file's first bytes say it is (offset, magic, MIME type): the formats customers send to a shop.
 MAGIC: tuple[tuple[int, bytes, str], ...] = (
@@ -133,10 +136,7 @@ class MediaFiles:
         name = _safe_name(found.filename) or f"{found.kind}-{token[:8]}{EXTENSIONS.get(mime, '')}"
         meta = {"customer": customer, "kind": found.kind, "media_id": found.id, "mime": mime, "size": size,
                 "filename": name, "created": self.clock(), "types": list(types), "limit": limit}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if data:
-            (self.folder / token).write_bytes(data)
-        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        await asyncio.to_thread(self._keep, token, data, meta)
         value: dict[str, Any] = {
             "kind": found.kind, "id": found.id, "file": token, "url": self.link(token), "mime": mime, "size": size,
             "filename": name, "caption": found.caption, "mime_type": found.mime_type or info.mime_type,
@@ -148,6 +148,16 @@ class MediaFiles:
     def link(self, token: str) -> str:
         expires = int(self.clock() + self.settings.link_hours * 3600)
         return f"{self.base_url}/media/{token}?expires={expires}&sig={self._sign(token, expires)}"
+
+    def relinked(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A wait's saved variables with a fresh link in each file a question saved: a wait may outlast
+        `media.link_hours`, and the flow goes on to hand the link to the shop's systems (an http step)."""
+        saved = data.get("vars")
+        if not isinstance(saved, dict):
+            return data
+        fresh = {name: {**value, "url": self.link(value["file"])} if _kept_file(value) else value
+                 for name, value in saved.items()}
+        return {**data, "vars": fresh}
 
     def _sign(self, token: str, expires: int) -> str:
         return hmac.new(self.secret, f"{token}.{expires}".encode(), hashlib.sha256).hexdigest()
@@ -184,21 +194,46 @@ class MediaFiles:
         if not allowed(mime, tuple(meta["types"])):
             log.warning("file %s is %s by its bytes, not a type its question takes; not served", token, mime)
             return None
-        path.write_bytes(data)
         meta.update(mime=mime, size=len(data))
-        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        await asyncio.to_thread(self._keep, token, data, meta)
         return path, meta
+
+    def _keep(self, token: str, data: bytes, meta: dict[str, Any]) -> None:
+        """Write the file (when downloaded) and its metadata: off the loop, a file may be megabytes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if data:
+            (self.folder / token).write_bytes(data)
+        (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        if MEDIA_ID.fullmatch(media_id := str(meta.get("media_id", ""))):
+            (self.folder / BY_ID).mkdir(exist_ok=True)
+            (self.folder / BY_ID / media_id).write_text(token, "ascii")
+
+    def kept(self, media_id: str) -> tuple[Path, dict[str, Any]] | None:
+        """The copy kept of the file Meta knows as `media_id` (downloaded, not purged), with its metadata; or None.
+        Blocking (reads two small files): call it off the loop."""
+        if not MEDIA_ID.fullmatch(media_id):
+            return None
+        try:
+            token = (self.folder / BY_ID / media_id).read_text("ascii").strip()
+            meta: dict[str, Any] = json.loads((self.folder / f"{token}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        path = self.folder / token
+        return (path, meta) if TOKEN.fullmatch(token) and path.exists() else None
 
     def purge(self, *, before: float) -> int:
         """Delete the files received before `before` (history.retention_days); how many were removed."""
         removed = 0
         for meta_path in self.folder.glob("*.json") if self.folder.exists() else ():
             try:
-                created = float(json.loads(meta_path.read_text("utf-8"))["created"])
+                meta = json.loads(meta_path.read_text("utf-8"))
+                created = float(meta["created"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if created < before:
                 (self.folder / meta_path.stem).unlink(missing_ok=True)
+                if MEDIA_ID.fullmatch(media_id := str(meta.get("media_id", ""))):
+                    (self.folder / BY_ID / media_id).unlink(missing_ok=True)
                 meta_path.unlink(missing_ok=True)
                 removed += 1
         return removed
@@ -224,6 +259,11 @@ async def serve(request: web.Request) -> web.StreamResponse:
         "Content-Type": str(meta["mime"]), "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
         "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
     })
+
+
+def _kept_file(value: Any) -> bool:
+    """A variable's value is a file a question saved (MediaFiles.fetch), with a link."""
+    return isinstance(value, dict) and "url" in value and TOKEN.fullmatch(str(value.get("file", ""))) is not None
 
 
 def _safe_name(name: str | None) -> str:

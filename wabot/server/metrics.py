@@ -120,17 +120,9 @@ class Metrics:
                 child = self._by_status[said] = self._statuses.labels(said)
             child.inc()
 
-    def timed(self, handler: Handler) -> Handler:
-        """`handler`, observing how long each answer takes."""
-
-        async def timed_handler(request: web.Request) -> web.StreamResponse:
-            started = time.perf_counter()
-            try:
-                return await handler(request)
-            finally:
-                self._webhook.observe(time.perf_counter() - started)
-
-        return timed_handler
+    def answered(self, seconds: float) -> None:
+        """A webhook POST was answered after `seconds`."""
+        self._webhook.observe(seconds)
 
     # --- the dispatcher -------------------------------------------------------------------------
 

@@ -55,6 +55,9 @@ class Pacer:
             await self.sleep(math.ceil(slot / self.tick) * self.tick - now)
 
 
+RECENT = 4096  # finished outbox ids a sender remembers (a stale read of the queue lists only recent ones)
+
+
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 60.0) -> float:
     """Exponential backoff with full jitter: attempt 1 -> up to 0.5 s, 2 -> 1 s, ... capped."""
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
@@ -108,6 +111,9 @@ class Sender:
         self.may_send: Callable[[str], bool] = lambda customer: True  # False: the lease on the customer is in doubt
         self.leaving: set[int] = set()  # outbox ids off the queue whose sent/failed mark is not yet committed
         self.claiming: tuple[list[int], asyncio.Task[set[int]]] | None = None  # this pass's claims (`_claim`)
+        # and, after the commit, the last RECENT of them: a read of the queued rows that raced their sends may still
+        # list them (a console reply was sent twice when such a stale read reached adopt on PostgreSQL)
+        self.finished: dict[int, None] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -157,7 +163,7 @@ class Sender:
         Skipped: rows queued here already, and rows this sender took off its queue whose new status is not yet
         committed (the database still says queued).
         """
-        fresh = [r for r in rows if r.id not in self.leaving
+        fresh = [r for r in rows if r.id not in self.leaving and r.id not in self.finished
                  and all(r.id != q.id for q in self.queues.get(r.customer, ()))]
         touched = {r.customer: r.customer in self.busy for r in fresh}  # busy: its head may be in flight
         self.enqueue(fresh)
@@ -239,7 +245,7 @@ class Sender:
             try:
                 await self.store.mark_dry_run(row.id, now=self.clock())
             finally:
-                self.leaving.discard(row.id)
+                self._finish([row.id])
             self._next(customer)
             return
         self.metrics.sent(row.id)
@@ -307,7 +313,7 @@ class Sender:
         try:
             await self.store.mark_failed(row.id, code=err.code, error=reason, now=now)
         finally:
-            self.leaving.discard(row.id)
+            self._finish([row.id])
         if self.events:
             await self.store.api.add_events(customer, [("reply_failed", {"id": str(row.id), "code": err.code,
                                                                      "error": reason})], now=now)
@@ -334,7 +340,14 @@ class Sender:
         except DB_ERRORS as exc:  # they stay 'queued': sent again after a restart (the documented duplicate)
             log.error("could not record %d sent replies in the database: %s", len(sent), exc)
             return  # and never again by this process: they stay among `leaving`
-        self.leaving.difference_update(row_id for _, _, row_id in sent)
+        self._finish([row_id for _, _, row_id in sent])
+
+    def _finish(self, ids: list[int]) -> None:
+        """These rows' marks are written: off `leaving`, and remembered among the last RECENT finished ones."""
+        self.leaving.difference_update(ids)
+        self.finished.update(dict.fromkeys(ids))
+        while len(self.finished) > RECENT:
+            del self.finished[next(iter(self.finished))]
 
     def mark_read(self, message_id: str) -> None:
         """Blue ticks and "typing…" for a message being answered; best effort, never stored or retried."""

@@ -14,7 +14,7 @@ from aiohttp import web
 from wabot.db.base import DB_ERRORS
 from wabot.errors import PayloadError
 from wabot.server.keys import DISPATCHER, SENDER, SETTINGS, STORE
-from wabot.server.metrics import METRICS
+from wabot.server.metrics import METRICS, Handler, Metrics
 from wabot.server.remote import client_address
 from wabot.whatsapp.graph import WINDOW_CLOSED
 from wabot.whatsapp.parse import count_updates, parse_webhook
@@ -51,9 +51,35 @@ async def verify(request: web.Request) -> web.Response:
     return web.Response(text=q.get("hub.challenge", ""), content_type="text/plain")
 
 
-async def receive(request: web.Request) -> web.StreamResponse:
-    """Meta's event POST. Answers 200 only once the events are committed; processing follows after."""
-    started = time.perf_counter()
+def receiver(metrics: Metrics, *, limit: int) -> Handler:
+    """The POST handler: `receive`, timed, with at most `limit` bodies being read at once (slow senders cannot
+    pile up; the rest are answered 503 and Meta delivers them again).
+
+    A wrapper of the one route rather than an aiohttp middleware: a middleware costs every request a chain of
+    calls, and this is the only POST the public listener serves (issue 14 item 5).
+    """
+    reading = 0
+
+    async def post(request: web.Request) -> web.StreamResponse:
+        nonlocal reading
+        if reading >= limit:
+            log.warning("webhook refused: %d requests already being read (server.max_connections)", limit)
+            metrics.rejected("busy")
+            return await answer_and_close(request, 503, "busy; try again")
+        reading += 1
+        started = time.perf_counter()
+        try:
+            return await receive(request, started=started)
+        finally:
+            reading -= 1
+            metrics.answered(time.perf_counter() - started)
+
+    return post
+
+
+async def receive(request: web.Request, *, started: float) -> web.StreamResponse:
+    """Meta's event POST (`started`: perf_counter() when it came). Answers 200 only once the events are committed;
+    processing follows after."""
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
     try:
@@ -88,7 +114,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
         metrics.rejected("too_many")
         return web.Response(status=413, text="too many updates in one request")
     try:
-        batch = parse_webhook(payload)
+        batch = parse_webhook(payload, body=body)
     except PayloadError as exc:
         log.warning("webhook refused: %s%s", exc, f" at {exc.where}" if exc.where else "")
         metrics.rejected("bad_shape")

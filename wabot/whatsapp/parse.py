@@ -49,11 +49,15 @@ class _Bad(Exception):
     """One message or status cannot be read; `str` says why."""
 
 
-def parse_webhook(payload: Any) -> Batch:
-    """Turn a decoded webhook body into a Batch; raise PayloadError if it is not Meta's shape."""
+def parse_webhook(payload: Any, *, body: bytes | None = None) -> Batch:
+    """Turn a decoded webhook body into a Batch; raise PayloadError if it is not Meta's shape.
+
+    `body`: the raw JSON `payload` came from. UTF-8 cannot hold a lone surrogate (decoding refuses it), so in a
+    UTF-8 body only a \\uD800-\\uDFFF escape can make one: without such an escape, no text is walked for them.
+    """
     if not isinstance(payload, dict):
         raise PayloadError("the body is not a JSON object", where="")
-    if _needs_cleaning(payload):
+    if _may_hold_surrogates(body) and _needs_cleaning(payload):
         payload = _clean(payload)
     kind = payload.get("object")
     if kind != "whatsapp_business_account":
@@ -319,6 +323,13 @@ def count_updates(payload: Any) -> int:
 
 
 # --- hostile bodies --------------------------------------------------------------------------
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _may_hold_surrogates(body: bytes | None) -> bool:
+    return body is None or json.detect_encoding(body) != "utf-8" or _SURROGATE_ESCAPE.search(body) is not None
 
 
 def _needs_cleaning(value: Any) -> bool:
