@@ -54,7 +54,7 @@ class Store:
         self.group = GroupCommit(conn, self.gate, self._run, worked=self._worked)
         self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
         self.api = LiteApi(self._run)  # the business API's data (db/areas.py)
-        self.campaigns = LiteCampaigns(self._run)
+        self.campaigns = LiteCampaigns(self._run, self.group.run)
         self.console = LiteConsole(self._run)
 
     @classmethod
