@@ -67,4 +67,6 @@ class Pace:
             f"of {mean:.0f}/s in all (outbox.rate_per_second {send_rate:g})",
             f"pace: every second within {worst * 100:.1f} % of the rate (p5 {percentile(total, 5):.0f}/s, "
             f"p95 {percentile(total, 95):.0f}/s) — {'MET' if ok else 'MISSED'} (≤ {PACE_TOLERANCE * 100:g} %)",
+            "farthest seconds: " + ", ".join(f"{n:.0f} at +{i + 1} s" for i, n in sorted(
+                enumerate(total), key=lambda x: -abs(x[1] - send_rate))[:5]),
         ]
