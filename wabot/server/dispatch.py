@@ -353,7 +353,7 @@ class Dispatcher:
         if hub.wants("turn"):
             hub.publish("turn", key, {
                 "flow": after.flow, "step": after.step, "status": after.status,
-                "missed": _missed(before or State(), after),
+                "missed": _missed(before, after),
                 "text": (work.event.message.text or "") if isinstance(work.event, advance.Incoming) else "",
             })
         was = before.status if before else IDLE
@@ -447,7 +447,9 @@ class Dispatcher:
         return outbound.to_body(recipient, reply)
 
 
-def _missed(before: State, after: State) -> bool:
+def _missed(before: State | None, after: State) -> bool:
     """The customer's message matched nothing: the fallback counted it, or the same question failed again."""
+    if before is None:  # a first message: as from State(), without building one
+        return after.misses > 0 or (not after.flow and not after.step and after.attempts > 0)
     same_place = (before.flow, before.step) == (after.flow, after.step)
     return after.misses > before.misses or (same_place and after.attempts > before.attempts)
