@@ -148,8 +148,8 @@ def phase(folder: Path, db: Path, graph: FakeGraph, *, retention_days: float, ra
     server = Server(folder, graph_url=graph.url, db=db, uvloop=False)
     configure(server, retention_days=retention_days)
     try:
-        up = server.start()
-        print(f"server up in {up * 1000:.0f} ms ({uptime()})")
+        up = server.start()  # CPU: on a loaded machine a slow start-up is the imports waiting for a core
+        print(f"server up in {up * 1000:.0f} ms, {server.cpu_seconds()[0] * 1000:.0f} ms of CPU ({uptime()})")
         times, began, ended = asyncio.run(load(server, rate=rate, after=after, duration=duration, first=first))
     finally:
         code = server.stop()

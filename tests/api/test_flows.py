@@ -39,6 +39,21 @@ async def test_a_started_flow_runs_as_if_the_customer_had_written(
         assert fake.texts(LAN)[-1] == "Giờ nào tiện nhận hàng?"
 
 
+async def test_a_start_without_the_flows_inputs_is_refused_and_nothing_runs(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    client, key = await started(aiohttp_client, tmp_path, fake)
+    await wrote(client, fake, LAN)
+    before = len(fake.sent)
+    async with admin(client) as s:
+        status, answer = await start(s, key, "order_shipped", {"to": LAN, "vars": {"code": "A123"}})
+    assert status == 400 and answer["error"]["message"] == (
+        "The flow 'order_shipped' needs carrier in \"vars\" (its inputs: code, carrier); nothing was started.")
+    await settle(client)
+    await asyncio.sleep(0.2)
+    assert len(fake.sent) == before
+
+
 async def test_the_start_waits_its_turn_behind_the_customers_messages(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, db_target: str
 ) -> None:

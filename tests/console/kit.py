@@ -23,12 +23,12 @@ QUICK = "console: {quick_answers: ['Dạ em chào anh/chị', 'Chờ em một ch
 
 
 async def console_app(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, *, users: tuple[str, ...] = ("lan",),
-                      extra: str = "", db: str = "") -> Client:
+                      extra: str = "", db: str = "", flows: Path | None = None) -> Client:
     """The real app with the console; `users` made first (admins: names starting with "admin")."""
     for name in users:
         role: accounts.Role = "admin" if name.startswith("admin") else "agent"
         await accounts.add_user(db or tmp_path / "wabot.db", name, PASSWORD, role)
-    return await start(aiohttp_client, tmp_path, fake, QUICK + extra, admin=[console.setup], db=db)
+    return await start(aiohttp_client, tmp_path, fake, QUICK + extra, admin=[console.setup], db=db, flows=flows)
 
 
 def db(client: Client) -> Database:

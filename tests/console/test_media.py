@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from tests.apptools import envelope, message, post, settle
 from tests.console.kit import browser, console_app, sign_in
 from tests.fakegraph import FakeGraph
+from tests.server.process import flow_folder
 from wabot.console import media
 from wabot.server.keys import SENDER
+from wabot.server.media import MEDIA_FILES
 
 LAN = "84912345678"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 300  # bigger than one chunk
@@ -94,3 +97,34 @@ async def test_a_download_url_meta_no_longer_serves_and_a_file_bigger_than_meta_
         fake.script(200, text="x" * (media.LIMIT + 1))  # more bytes than the cap, whatever Meta's lookup said
         resp = await session.get("/console/media/2004")
         assert resp.status == 413
+
+
+async def test_a_file_a_question_saved_is_shown_from_the_copy_wabot_kept_after_meta_forgot_it(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph
+) -> None:
+    flows = flow_folder(tmp_path, """
+flows:
+  main:
+    steps:
+      - ask: "Gửi ảnh hóa đơn giúp mình."
+        save: photo
+        expect: image
+      - end: "Đã nhận."
+""", "bot.yaml")
+    client = await console_app(aiohttp_client, tmp_path, fake, flows=flows)
+    fake.media["1003383421387256"] = (JPEG, "image/jpeg")
+    await post(client, envelope(message(LAN, {"type": "text", "text": {"body": "chào"}})))
+    await settle(client)
+    await post(client, envelope(message(LAN, {"type": "image", "image": {
+        "id": "1003383421387256", "mime_type": "image/png", "sha256": "x"}})))  # its bytes say JPEG
+    await fake.wait_sent(2)
+    await settle(client)
+    del fake.media["1003383421387256"]  # Meta forgets a file after about 30 days; wabot keeps it for retention_days
+    async with browser(client) as session:
+        await sign_in(client, session)
+        resp = await session.get("/console/media/1003383421387256")
+        assert resp.status == 200 and await resp.read() == JPEG
+        assert resp.headers["Content-Type"] == "image/jpeg" and resp.headers["X-Content-Type-Options"] == "nosniff"
+    files = client.app[MEDIA_FILES]
+    assert await asyncio.to_thread(files.purge, before=4e9) == 1  # the retention purge forgets the id too
+    assert files.kept("1003383421387256") is None

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,9 +205,9 @@ async def test_the_wal_starts_over_during_a_purge_while_the_server_writes(
 ) -> None:
     db = tmp_path / "w.db"
     await asyncio.to_thread(bench_fill, db, 120_000, at=1000.0)  # ~90 MB of WAL if it never started over (measured)
-    monkeypatch.setattr(store_module, "PURGE_PAUSE", 0.001)
     store = await Store.open(db)
-    store.pacing.wal_pages, store.pacing.checkpoint_every, store.pacing.patience = 1000, 0.05, 0.0  # 4 MB
+    store.pacing.wal_pages = 1000  # 4 MB
+    store.pacing.checkpoint_every, store.pacing.patience, store.pacing.pause = 0.05, 0.0, 0.001
     wal = f"{db}-wal"
     peak = 0
 
@@ -223,3 +224,89 @@ async def test_the_wal_starts_over_during_a_purge_while_the_server_writes(
     await asyncio.gather(writer, return_exceptions=True)
     assert peak < 30 * 2**20, f"the WAL grew to {peak / 2**20:.0f} MB"
     await store.close()
+
+
+def wal_frames(conn: sqlite3.Connection) -> int:
+    """Frames in the WAL file now (a checkpoint with nothing left to copy writes nothing)."""
+    return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+
+
+def grown_wal(db: Path) -> sqlite3.Connection:
+    """A database whose WAL holds a few hundred frames; the connection that wrote them (no automatic checkpoints)."""
+    sql.connect(str(db)).close()
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE pad (x BLOB)")
+    conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
+                 " INSERT INTO pad SELECT randomblob(2000) FROM n")
+    assert os.path.getsize(f"{db}-wal") > 100 * 4096  # not copied into the database file yet
+    return conn
+
+
+def test_a_big_wal_starts_over_without_holding_the_server_off_when_it_is_not_writing(tmp_path: Path) -> None:
+    conn = grown_wal(tmp_path / "w.db")
+    pacing = purge.Pacing(busy_at=time.monotonic() - 1, wal_pages=50)
+    wal = purge.Checkpoints(conn, threading.Lock(), pacing, threading.Event())
+    wal.checkpoint()
+    assert wal.held == 0
+    conn.execute("INSERT INTO pad VALUES (1)")  # the next writer starts the WAL over
+    assert wal_frames(conn) < 10
+    conn.close()
+
+
+def test_a_checkpoint_that_the_server_committed_during_is_one_step_behind(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    wrote = grown_wal(db)
+    server = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    server.execute("BEGIN IMMEDIATE")  # begun before the checkpoint, committed while it runs
+    server.execute("INSERT INTO pad VALUES (1)")
+    wrote.close()
+
+    def commit() -> int:
+        if server.in_transaction:
+            server.execute("COMMIT")
+        return 0
+
+    class Purge(sqlite3.Connection):
+        """The purge's connection: the server's transaction commits while a checkpoint of this one's runs."""
+
+        def execute(self, query: str, *args: Any) -> sqlite3.Cursor:
+            self.set_progress_handler(commit if "wal_checkpoint" in query else None, 1)
+            return super().execute(query, *args)
+
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, factory=Purge)
+    wal = purge.Checkpoints(conn, threading.Lock(), purge.Pacing(wal_pages=50), threading.Event())
+    assert not wal.copy()  # all copied, maybe, but the server wrote meanwhile: the WAL may not start over
+    assert not server.in_transaction
+    for c in (conn, server):
+        c.close()
+
+
+def test_a_server_in_the_way_of_every_checkpoint_is_held_off_for_the_last_one(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    gate = threading.Lock()  # the server's transactions hold it; the last checkpoint too
+    wrote = grown_wal(db)
+    server = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    server.execute("BEGIN")  # reading all along without the gate: no checkpoint can copy what came after
+    server.execute("SELECT COUNT(*) FROM pad").fetchone()
+    wrote.execute("INSERT INTO pad VALUES (1)")
+    wrote.close()
+
+    class Purge(sqlite3.Connection):
+        """The purge's connection: the server's transaction ends when the gate is taken, as in the store."""
+
+        def execute(self, query: str, *args: Any) -> sqlite3.Cursor:
+            if gate.locked() and server.in_transaction:
+                server.execute("COMMIT")
+            return super().execute(query, *args)
+
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, factory=Purge)
+    wal = purge.Checkpoints(conn, gate, purge.Pacing(busy_at=time.monotonic() - 1, wal_pages=50, copies=3),
+                            threading.Event())
+    wal.checkpoint()
+    assert wal.held == 1  # three copies without the gate, then one with it
+    assert not gate.locked()
+    conn.execute("INSERT INTO pad VALUES (2)")
+    assert wal_frames(conn) < 10, "the WAL did not start over"
+    for c in (conn, server):
+        c.close()

@@ -129,6 +129,29 @@ def test_unknown_variable_warning_respects_saves_and_builtins(tmp_path: Path) ->
         (8, "'qtyy' is used here, but no step saves or sets it", "did you mean 'qty'?")]
 
 
+def test_a_flows_inputs_count_as_saved_and_mark_it_as_started_by_the_api(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("""flows:
+  main:
+    steps:
+      - say: hi
+  order_shipped:
+    inputs: [code, carrier]
+    steps:
+      - end: "Đơn {{ code }} đã giao cho {{ carrier }}, {{ cod }}"
+  bad:
+    inputs: [mã đơn]
+    steps:
+      - say: x
+""", encoding="utf-8")
+    found = [(p.line, p.severity, p.message) for p in problems_of(path)]
+    assert found == [(10, "error", "item 1 of 'inputs' must be a variable name (letters, digits, _), not 'mã đơn'")]
+    path.write_text(path.read_text("utf-8").replace("    inputs: [mã đơn]\n", ""), encoding="utf-8")
+    found = [(p.line, p.severity, p.message) for p in problems_of(path)]  # neither "nothing goes to" nor carrier
+    assert found == [(8, "warning", "'cod' is used here, but no step saves or sets it"),
+                     (9, "warning", "nothing goes to the flow 'bad'")], found
+
+
 def test_a_file_sent_by_an_http_step_must_be_saved_first(tmp_path: Path) -> None:
     path = tmp_path / "f.yaml"
     path.write_text(steps("- ask: 'Ảnh hóa đơn?'", "  expect: image", "  save: photo",

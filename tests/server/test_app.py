@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from tests import PAYLOADS
 from tests.apptools import PHONE_ID, SECRET, VERIFY, Client, config, envelope, post, rows, settle, start, tap, text
 from tests.fakegraph import WINDOW_CLOSED, FakeGraph
 from wabot.config import load_settings
-from wabot.server.keys import SENDER
+from wabot.server.keys import SENDER, STORE
 from wabot.server.webhook import sign
+from wabot.whatsapp import outbound
 
 LAN = "84901234567"
 
@@ -101,6 +103,24 @@ async def test_a_redelivered_message_is_answered_once(client: Client, fake: Fake
     await settle(client)
     assert len(fake.sent) == 2
     assert await rows(client, "SELECT COUNT(*) FROM inbox") == [(1,)]
+
+
+async def test_a_stale_read_of_the_queue_never_sends_a_reply_again(client: Client, fake: FakeGraph) -> None:
+    """The cluster hands the sender rows it read from the database; a read that raced their sends still lists them."""
+    store, sender = client.app[STORE], client.app[SENDER]
+    assert await post(client, envelope(text(LAN, "hi"))) == 200  # the 24-hour window opens
+    await fake.wait_sent(2)
+    await settle(client)
+    body = outbound.to_body(outbound.Recipient(LAN), outbound.Text("from staff"))
+    rows_ = await store.queue(LAN, [body], now=time.time())
+    stale = [r for r in await store.queued() if r.customer == LAN]  # read while still queued...
+    sender.enqueue(rows_)
+    await fake.wait_sent(3)
+    await settle(client)  # ...sent and recorded since
+    sender.adopt(stale)
+    await settle(client)
+    await asyncio.sleep(0.2)
+    assert fake.texts(LAN)[2:] == ["from staff"]
 
 
 async def test_statuses_are_recorded_forward_only(client: Client, fake: FakeGraph, tmp_path: Path) -> None:

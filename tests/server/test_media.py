@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.apptools import Client, admin, envelope, message, post, settle, start
 from tests.fakegraph import FakeGraph
+from tests.server.process import flow_folder
 from wabot.server.media import MEDIA_FILES, sniff
 
 LAN = "84912345678"
@@ -66,9 +67,7 @@ async def shop() -> AsyncIterator[Shop]:
 
 
 def flows(tmp_path: Path, shop: Shop) -> Path:
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    (folder / "bot.yaml").write_text(f"""
+    return flow_folder(tmp_path, f"""
 flows:
   main:
     steps:
@@ -96,8 +95,7 @@ flows:
   gave_up:
     steps:
       - say: "Thôi nhé, gặp nhân viên."
-""", "utf-8")
-    return folder
+""", "bot.yaml")
 
 
 async def started(aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, extra: str = "") -> Client:
@@ -198,9 +196,7 @@ async def test_a_link_handed_on_after_a_wait_is_signed_again_when_the_wait_ends(
     aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop
 ) -> None:
     """A wait may outlast media.link_hours: the link the flow hands to the shop after it must still open."""
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    (folder / "bot.yaml").write_text(f"""
+    folder = flow_folder(tmp_path, f"""
 flows:
   main:
     steps:
@@ -214,7 +210,7 @@ flows:
           body: {{url: "{{{{ photo.url }}}}"}}
           save: fetched
       - say: "Shop nhận {{{{ fetched.size }}}} bytes"
-""", "utf-8")
+""", "bot.yaml")
     host = shop.url.split("//", 1)[1]
     client = await start(aiohttp_client, tmp_path, fake, f"http: {{private_hosts: ['{host}']}}\n", flows=folder)
     files = client.app[MEDIA_FILES]

@@ -25,7 +25,7 @@ def free_port() -> int:
 def write_config(folder: Path, db: Path, port: int) -> Path:
     path = folder / "config.yaml"
     folder.mkdir(exist_ok=True)
-    path.write_text(f"server: {{host: 127.0.0.1, port: {port}}}\ndatabase: {{path: '{db}'}}\n"
+    path.write_text(f"server: {{host: 127.0.0.1, port: {port}}}\nadmin: {{port: 0}}\ndatabase: {{path: '{db}'}}\n"
                     f"bot: {{flows: '{DEMO}'}}\nlogging: {{level: WARNING}}\n", encoding="utf-8")
     return path
 

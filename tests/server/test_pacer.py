@@ -38,3 +38,19 @@ async def test_after_a_pause_at_most_slack_times_the_rate_go_at_once(rate: float
         await pacer.wait()
         at_once += 1
     assert at_once <= 0.02 * rate + 1
+
+
+async def test_the_sends_due_within_one_tick_wake_together_at_its_end() -> None:
+    clock = Clock()
+    clock.now = 100.0035  # slots at .0045, .0055, ...: none on a tick's edge
+    wakes: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        wakes.append(round(clock.now + delay, 6))
+
+    pacer = Pacer(1000, clock, slack=0, tick=0.01, sleep=sleep)
+    for _ in range(20):
+        await pacer.wait()
+    # the first goes at once; the slots up to 100.01 wake at 100.01, those up to 100.02 at 100.02: two loop passes
+    # (and two commits) for 19 sends instead of 19; none wakes before its slot or a tick after it
+    assert wakes == [100.01] * 6 + [100.02] * 10 + [100.03] * 3

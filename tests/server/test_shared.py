@@ -39,7 +39,7 @@ async def test_two_instances_share_a_campaign_and_no_recipient_gets_it_twice(
     a, b = await pair(aiohttp_client, tmp_path, fake, pg_url, f"outbox: {{rate_per_second: {RATE}}}\n")
     count = 300
     numbers = [str(84_900_000_000 + i) for i in range(count)]
-    async with asyncio.timeout(30):  # until each has seen the other (a heartbeat): alone, each paces at the full rate
+    async with asyncio.timeout(30):  # each shares the rate once it knows of the other (the joiner's notice: at once)
         while not a.app[SENDER].pacer.interval == b.app[SENDER].pacer.interval == 2 / RATE:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     cid, _ = await a.app[STORE].campaigns.add(name="chia", template="promo", language="vi",

@@ -24,8 +24,8 @@ def wabot(folder: Path, *args: str, db: Path) -> subprocess.CompletedProcess[str
 async def test_backup_of_a_running_server_is_readable_by_history(aiohttp_client: Any, tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     config = tmp_path / "config.yaml"
-    config.write_text(f"database: {{path: '{db}'}}\nbot: {{flows: '{DEMO}'}}\n", encoding="utf-8")
-    settings = load_settings(config, {})
+    config.write_text(f"database: {{path: '{db}'}}\nbot: {{flows: '{DEMO}'}}\nadmin: {{port: 0}}\n", encoding="utf-8")
+    settings = load_settings(config, {})  # the admin listener on a free port, never 8081 (another may hold it)
     b = settings.bot
     bot = load_bot_or_raise([b.flows], start=b.start_flow, default_language=b.default_language,
                             session_timeout=b.session_timeout, timezone=b.timezone, env={})

@@ -133,10 +133,33 @@ tests:
     assert main(["test", "bad.yaml"]) == 1
     out = capsys.readouterr().out
     send = _line_of(file, 'send: "hi"')
-    assert f"bad.yaml:{send}: a step needs exactly one of send, tap, resume or wait" in out
+    assert f"bad.yaml:{send}: a step needs exactly one of send, tap, resume, wait or start" in out
     assert f"bad.yaml:{_line_of(file, 'wait:')}: wait: 'a while' is not a duration — write it like 90s" in out
     assert f"bad.yaml:{_line_of(file, 'contain:')}: unknown check 'contain' in expect" in out
     assert "✓" not in out and "bad.yaml: two actions: not run — fix the problems in the file first" in out
+
+
+def test_a_start_is_refused_as_the_business_api_would_refuse_it(flows: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    _write(flows.parent / "starts.yaml", """\
+tests:
+  - name: no carrier
+    steps:
+      - start: {flow: order_shipped, vars: {code: A1}}
+  - name: no such flow
+    steps:
+      - start: order_shiped
+""")
+    assert main(["test", "starts.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert ("step 1: the business API would refuse this start: the flow 'order_shipped' needs carrier in vars (its "
+            "inputs)") in out
+    assert "step 1: there is no flow named 'order_shiped' to start; the flows are: " in out
+    bad = _write(flows.parent / "bad.yaml",
+                 "tests:\n  - name: not a flow\n    steps:\n      - start: {vars: {code: A1}}\n")
+    assert main(["test", "bad.yaml"]) == 1
+    assert f"bad.yaml:{_line_of(bad, 'start:')}: start: takes a flow's name, or {{flow: NAME, vars:" in \
+        capsys.readouterr().out
 
 
 def test_no_test_files(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:

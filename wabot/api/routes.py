@@ -94,6 +94,9 @@ async def start_flow(request: web.Request) -> web.Response:
     variables = data.get("vars", {})
     if not isinstance(variables, dict) or not all(isinstance(k, str) for k in variables):
         raise Problem(400, "bad_request", '"vars" must be an object of named values, like {"code": "A123"}.')
+    if missing := [name for name in dispatcher.bot.flows[flow].inputs if name not in variables]:
+        raise Problem(400, "bad_request", f"The flow {flow!r} needs {', '.join(missing)} in \"vars\" (its inputs: "
+                      f"{', '.join(dispatcher.bot.flows[flow].inputs)}); nothing was started.")
     await _not_opted_out(request, to)
     state = await db.load_state(to)
     if state is not None and state.status == HANDOFF:

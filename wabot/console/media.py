@@ -1,10 +1,13 @@
-"""Media a customer sent, fetched from Meta for signed-in staff: only files named in this shop's stored inbox."""
+"""Media a customer sent, for signed-in staff: only files named in this shop's stored inbox; the copy wabot kept
+when a question saved the file, else fetched from Meta."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncGenerator, Iterable
+from dataclasses import replace
 from urllib.parse import quote
 
 from aiohttp import web
@@ -14,6 +17,7 @@ from wabot.db import codec
 from wabot.errors import GraphError, LimitError
 from wabot.logs import mask
 from wabot.server.keys import SENDER
+from wabot.server.media import MEDIA_FILES
 from wabot.whatsapp import inbound, media
 
 __all__ = ["LIMIT", "add_routes", "path"]
@@ -53,6 +57,11 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     found = stored(await request.app[DB].console.media(media_id), media_id) if MEDIA_ID.fullmatch(media_id) else None
     if found is None:
         return error(request, 404, "media_unknown", id=media_id)
+    files = request.app.get(MEDIA_FILES)
+    if files is not None and (kept := await asyncio.to_thread(files.kept, media_id)) is not None:
+        path, meta = kept  # a question saved it: the copy wabot keeps, which outlives Meta's (about 30 days)
+        sniffed = replace(found, mime_type=meta.get("mime") or found.mime_type)  # what its bytes showed
+        return web.FileResponse(path, headers=_headers(sniffed, ""))
     graph = request.app[SENDER].graph
     if graph is None:
         return error(request, 503, "media_dry_run")

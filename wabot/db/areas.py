@@ -103,8 +103,9 @@ class CampaignData(Protocol):
         the same campaign never queue one recipient twice.
         """
 
-    async def sending(self, row_id: int, *, now: float) -> bool:
-        """Claim an at-most-once row just before its Graph call; False when it was claimed before (never send it)."""
+    async def sending(self, row_ids: list[int], *, now: float) -> set[int]:
+        """Claim at-most-once rows just before their Graph calls, in one commit: the rows claimed now (one claimed
+        before is left out: never send it)."""
 
     async def interrupted(self, *, now: float, quiet_for: float = 0.0) -> int:
         """Fail the at-most-once rows a crash caught mid-send (claimed `quiet_for` seconds ago or more): how many."""

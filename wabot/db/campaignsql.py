@@ -13,6 +13,7 @@ from wabot.db.sql import Row, _queue, transaction
 
 __all__ = ["add", "feed", "interrupted", "once_ids", "report", "running", "sending", "set_status", "summary"]
 
+CLAIMS_PER_STATEMENT = 500  # well under SQLite's limit on a statement's parameters (999 before 3.32)
 
 
 def add(
@@ -57,21 +58,20 @@ def feed(
     """
     with transaction(conn):
         pending = conn.execute(
-            "SELECT row, customer, params FROM campaign_recipients WHERE campaign = ? AND status = 'pending'"
-            " ORDER BY row LIMIT ?", (campaign, limit)).fetchall()
-        queued: list[Row] = []
-        for row, customer, params in pending:
-            out = conn.execute("SELECT opted_out_at FROM conversations WHERE customer = ?", (customer,)).fetchone()
-            if out is not None and out[0] is not None:
-                conn.execute("UPDATE campaign_recipients SET status = 'skipped', reason = 'opted out'"
-                             " WHERE campaign = ? AND row = ?", (campaign, row))
-                continue
-            added = _queue(conn, customer, [bodies(customer, json.loads(params))], None, now)[0]
-            conn.execute("UPDATE outbox SET once = 1 WHERE id = ?", (added[0],))
-            conn.execute("UPDATE campaign_recipients SET status = 'queued', outbox_id = ?"
+            "SELECT r.row, r.customer, r.params, c.opted_out_at FROM campaign_recipients r"
+            " LEFT JOIN conversations c ON c.customer = r.customer"
+            " WHERE r.campaign = ? AND r.status = 'pending' ORDER BY r.row LIMIT ?", (campaign, limit)).fetchall()
+        conn.executemany("UPDATE campaign_recipients SET status = 'skipped', reason = 'opted out'"
                          " WHERE campaign = ? AND row = ?",
-                         (added[0], campaign, row))
-            queued.append(added)
+                         [(campaign, row) for row, _, _, out in pending if out is not None])
+        queued: list[Row] = []
+        marks: list[tuple[int, int, int]] = []
+        for row, customer, params, out in pending:
+            if out is None:
+                queued += _queue(conn, customer, [bodies(customer, json.loads(params))], None, now, once=True)
+                marks.append((queued[-1][0], campaign, row))
+        conn.executemany("UPDATE campaign_recipients SET status = 'queued', outbox_id = ?"
+                         " WHERE campaign = ? AND row = ?", marks)
         more = len(pending) == limit
         if not more:
             conn.execute("UPDATE campaigns SET status = 'done', updated_at = ? WHERE id = ? AND status = 'running'",
@@ -84,11 +84,16 @@ def once_ids(conn: sqlite3.Connection) -> set[int]:
     return {int(i) for (i,) in conn.execute("SELECT id FROM outbox WHERE status = 'queued' AND once = 1")}
 
 
-def sending(conn: sqlite3.Connection, row_id: int, now: float) -> bool:
-    """Committed just before the Graph call of an at-most-once row; False when it was claimed before."""
+def sending(conn: sqlite3.Connection, row_ids: list[int], now: float) -> set[int]:
+    """Committed just before the Graph calls of at-most-once rows: those claimed now (not those claimed before)."""
+    claimed: set[int] = set()
     with transaction(conn):
-        return conn.execute("UPDATE outbox SET sending = 1, updated_at = ? WHERE id = ? AND sending = 0"
-                            " AND status = 'queued'", (now, row_id)).rowcount == 1
+        for at in range(0, len(row_ids), CLAIMS_PER_STATEMENT):
+            chunk = row_ids[at:at + CLAIMS_PER_STATEMENT]
+            claimed.update(i for (i,) in conn.execute(
+                f"UPDATE outbox SET sending = 1, updated_at = ? WHERE id IN ({','.join('?' * len(chunk))})"
+                " AND sending = 0 AND status = 'queued' RETURNING id", (now, *chunk)))
+    return claimed
 
 
 def interrupted(conn: sqlite3.Connection, now: float, quiet_for: float) -> int:

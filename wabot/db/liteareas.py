@@ -88,8 +88,9 @@ class LiteApi:
 class LiteCampaigns:
     """Campaigns' recipients, fed to the outbox, and their report."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, group: Run) -> None:
         self._run = run
+        self._group = group  # the hot path's group commit (db/group.py): the claims of one loop pass share a commit
 
     async def add(
         self, *, name: str, template: str, language: str, recipients: list[Recipient], invalid: list[Skip],
@@ -106,8 +107,8 @@ class LiteCampaigns:
         rows, more = await self._run(campaignsql.feed, campaign, limit, now, bodies)
         return [OutRow(*r, once=True) for r in rows], more
 
-    async def sending(self, row_id: int, *, now: float) -> bool:
-        return await self._run(campaignsql.sending, row_id, now)
+    async def sending(self, row_ids: list[int], *, now: float) -> set[int]:
+        return await self._group(campaignsql.sending, row_ids, now)
 
     async def interrupted(self, *, now: float, quiet_for: float = 0.0) -> int:
         return await self._run(campaignsql.interrupted, now, quiet_for)

@@ -91,11 +91,11 @@ class PgCampaigns:
                                    " AND status = 'running'", now, campaign)
         return queued, more
 
-    async def sending(self, row_id: int, *, now: float) -> bool:
-        done = await self.pool.fetchval(
-            "UPDATE outbox SET sending = 1, updated_at = $2 WHERE id = $1 AND sending = 0 AND status = 'queued'"
-            " RETURNING 1", row_id, now)
-        return done is not None
+    async def sending(self, row_ids: list[int], *, now: float) -> set[int]:
+        rows = await self.pool.fetch(
+            "UPDATE outbox SET sending = 1, updated_at = $2 WHERE id = ANY($1::bigint[]) AND sending = 0"
+            " AND status = 'queued' RETURNING id", row_ids, now)
+        return {int(r["id"]) for r in rows}
 
     async def interrupted(self, *, now: float, quiet_for: float = 0.0) -> int:
         rows = await self.pool.fetch(

@@ -1,11 +1,13 @@
 """The web console's data on PostgreSQL (db/areas.py ConsoleData): the twin of staff.py and reports.py.
 
-Searches use ILIKE where SQLite's LIKE ignores the case of ASCII letters, so both find the same customers.
+A name is searched by a regular expression where SQLite uses GLOB (each letter a class of its cases and diacritics),
+saved variables by ILIKE where SQLite's LIKE ignores the case of ASCII letters, so both find the same customers.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +18,7 @@ from wabot.db.areas import Account, Found
 from wabot.db.pgapi import queue
 from wabot.db.reports import number_forms
 from wabot.db.rows import OutRow
+from wabot.text import loose
 
 __all__ = ["PgConsole"]
 
@@ -112,10 +115,11 @@ class PgConsole:
                                          " ORDER BY updated_at DESC LIMIT $2", f"%{number}%", limit)
         else:
             like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            # in state, only the saved variables (State.to_json writes "vars" just before "stack"), as reports.search
+            # the name forgiving case and diacritics, in state only the saved variables, as reports.search
+            name = "".join(f"[{c}]" if len(c) > 1 else re.escape(c) for c in loose(query))
             rows = await self.pool.fetch(
-                f"SELECT {columns} FROM conversations WHERE contact ILIKE $1 OR state ILIKE $2"
-                " ORDER BY updated_at DESC LIMIT $3", like, f'%"vars": {like}"stack": %', limit,
+                f"SELECT {columns} FROM conversations WHERE contact ~ $1 OR state ILIKE $2"
+                " ORDER BY updated_at DESC LIMIT $3", f'"name": "[^"]*{name}', f'%"vars": {like}"stack": %', limit,
             )
         found: list[Found] = []
         for customer, contact, status, state, updated, opted in rows:

@@ -35,6 +35,7 @@ __all__ = ["CHANNEL", "Conn", "Lost", "PgStore", "Stale"]
 
 PURGE_BATCH = 1000  # rows a purge transaction deletes (the work is the database server's, not the loop's)
 CHANNEL = "wabot"  # LISTEN/NOTIFY channel of the instances sharing this database
+ALIVE = f"SELECT COUNT(*) FROM instances WHERE seen_at >= {pgsql.NOW} - $1"
 
 
 class Stale(Exception):
@@ -423,8 +424,12 @@ class PgStore:
                 " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", owner,
             )
             await conn.execute(f"DELETE FROM instances WHERE seen_at < {pgsql.NOW} - 10 * $1::float8", lease)
-            alive = await conn.fetchval(f"SELECT COUNT(*) FROM instances WHERE seen_at >= {pgsql.NOW} - $1", lease)
+            alive = await conn.fetchval(ALIVE, lease)
         return max(1, int(alive)), frozenset(str(r[0]) for r in held)
+
+    async def alive(self, *, lease: float) -> int:
+        """How many instances gave a sign of life within `lease` seconds (at least this one)."""
+        return max(1, int(await self.quick.fetchval(ALIVE, lease)))
 
     async def orphans(self, *, limit: int = 1000) -> list[str]:
         """Customers with work waiting that no live instance holds (their owner died, or none took them)."""

@@ -11,10 +11,12 @@ Where the stalls came from (issue 15, bench/purge.py), and what this module does
   off for the purge's length, and this thread checkpoints (PASSIVE: blocks no writer) outside the gate,
   when the server has been quiet for a moment, or anyway after a while. A busy server writes during such a
   checkpoint, and even when the checkpoint copied everything the WAL did not start over: it grew to 4.8 GB in
-  a bench run. Past `wal_pages` of WAL, the thread holds the gate for a RESTART checkpoint (a short one: the
-  bulk was copied just before; ~40 ms), after which the next writer starts the WAL over;
-- a fixed number of rows made some batches long: a batch's size follows its time (`Pacing.budget`),
-  and the thread waits before each batch while the server is working.
+  a bench run. A RESTART checkpoint with the gate held made it start over, but held the server 30-100 ms
+  each time, the first cause of the slow webhooks left (2026-12-01, traced): `Checkpoints` makes the WAL start
+  over holding the server off only to copy its last few pages, if at all;
+- a fixed number of rows made some batches long: a batch's size follows its time (`Pacing.budget`: 2 ms, 250
+  rows at 2-12 µs a row in the bench, fewer on a loaded machine), and the thread waits before each batch
+  while the server is working.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-__all__ = ["PURGES", "Pacing", "purge_apart", "purge_batch"]
+__all__ = ["PURGES", "Checkpoints", "Pacing", "purge_apart", "purge_batch"]
 
 PURGES = (  # finished history, oldest first, through the indexes of migration 2
     "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE done = 1 AND received_at < ? LIMIT ?)",
@@ -51,16 +53,17 @@ class Pacing:
     """How the purge thread shares the database with the server (the store sets `busy_at`)."""
 
     batch: int = 250  # the most rows a batch deletes
-    budget: float = 0.004  # seconds a batch may hold the gate: the size shrinks or grows to fit
-    pause: float = 0.01  # seconds between two batches, at least
-    rest: float = 3.0  # and at least this many times the batch's own time: the thread takes a quarter of a core at
-    # most, the server the rest (on a loaded machine the purge's CPU pushed a server near saturation over)
+    budget: float = 0.002  # seconds a batch may hold the gate: the size shrinks or grows to fit
+    pause: float = 0.002  # seconds between two batches, at least
+    rest: float = 3.0  # and at least this many times the batch's own time: the thread holds the gate a quarter of
+    # the time at most, the server the rest (on a loaded machine the purge's CPU pushed a server near saturation over)
     quiet: float = 0.005  # the server counts as quiet this long after its last transaction ended
     patience: float = 0.02  # the longest a batch waits for a quiet moment (a saturated server is never quiet)
-    floor: int = 50  # the fewest rows a batch deletes, however slow (a starved machine must still finish)
+    floor: int = 10  # the fewest rows a batch deletes, however slow (a starved machine must still finish)
     checkpoint_quiet: float = 0.25  # a checkpoint, when quiet, at most this often (each one syncs the disk)
     checkpoint_every: float = 2.0  # and, quiet or not, at least this often: the WAL stays small
-    wal_pages: int = 16384  # 64 MB of WAL: past this, the WAL is made to start over, the server held off
+    wal_pages: int = 16384  # 64 MB of WAL: past this, the checkpoints make it start over (class Checkpoints)
+    copies: int = 3  # checkpoints tried outside the gate for that, before one with the gate held
     busy_at: float = 0.0  # time.monotonic() when the server's last transaction ended (0: working now)
 
 
@@ -88,7 +91,7 @@ def purge_apart(path: str, before: float, *, pacing: Pacing, stop: threading.Eve
     conn.execute("PRAGMA synchronous=NORMAL")  # see the module's docstring
     conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints below, outside the gate
     total, limit = 0, pacing.batch
-    checkpointed = time.monotonic()
+    wal = Checkpoints(conn, gate, pacing, stop)
     try:
         for which in range(len(PURGES)):
             while not stop.is_set():
@@ -100,27 +103,66 @@ def purge_apart(path: str, before: float, *, pacing: Pacing, stop: threading.Eve
                 total += removed
                 if removed < limit:
                     break
-                if took > pacing.budget:
-                    limit = max(min(pacing.floor, pacing.batch), int(limit * pacing.budget / took))
-                elif took < pacing.budget / 2:
-                    limit = min(pacing.batch, limit * 2)
-                since = time.monotonic() - checkpointed
-                if since > pacing.checkpoint_every or (
-                    since > pacing.checkpoint_quiet and _wait_quiet(pacing, stop, longest=0)
-                ):
-                    checkpoint(conn, gate, wal_pages=pacing.wal_pages)
-                    checkpointed = time.monotonic()
+                limit = resize(pacing, limit, took)
+                if wal.due():
+                    wal.checkpoint()
                 time.sleep(max(pacing.pause, took * pacing.rest))
         if not stop.is_set():
-            checkpoint(conn, gate, wal_pages=pacing.wal_pages)
+            wal.checkpoint()
     finally:
         conn.close()
     return total
 
 
-def checkpoint(conn: sqlite3.Connection, gate: threading.Lock, *, wal_pages: int) -> None:
-    """Copy the WAL into the database file; past `wal_pages` of WAL, make it start over, with the gate held."""
-    _, log, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # blocks no writer
-    if log > wal_pages:  # complete or not, the WAL did not start over while the server wrote (measured)
-        with gate:  # RESTART: the next writer starts the WAL over; ~40 ms (a sync) on a loaded machine
-            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+def resize(pacing: Pacing, limit: int, took: float) -> int:
+    """The next batch's size: smaller when this one held the gate longer than the budget, larger when far shorter."""
+    if took > pacing.budget:
+        return max(min(pacing.floor, pacing.batch), int(limit * pacing.budget / took))
+    if took < pacing.budget / 2:
+        return min(pacing.batch, limit * 2)
+    return limit
+
+
+class Checkpoints:
+    """The purge thread's WAL checkpoints: PASSIVE (blocking no writer), outside the gate but for a few pages.
+
+    The WAL starts over when a transaction begins while every frame in it is in the database file. A checkpoint
+    running beside the server's commits ends one step behind them when the server wrote while it copied
+    (`PRAGMA data_version` tells). So past `wal_pages` more checkpoints follow, at quiet moments, each copying
+    what the server wrote during the last (a few pages, quick); when it wrote during every one of `copies`, a last
+    one copies its few pages with the gate held. Either way the next writer starts the WAL over. (SQLite's
+    RESTART checkpoint, with the gate held, did the same but held the server 30-100 ms in the bench.)
+    """
+
+    def __init__(self, conn: sqlite3.Connection, gate: threading.Lock, pacing: Pacing, stop: threading.Event
+                 ) -> None:
+        self.conn, self.gate, self.pacing, self.stop = conn, gate, pacing, stop
+        self.at = time.monotonic()  # when the last one ran
+        self.held = 0  # checkpoints made with the gate held (tests read it)
+
+    def due(self) -> bool:
+        since = time.monotonic() - self.at
+        return since > self.pacing.checkpoint_every or (
+            since > self.pacing.checkpoint_quiet and _wait_quiet(self.pacing, self.stop, longest=0))
+
+    def checkpoint(self) -> None:
+        for attempt in range(self.pacing.copies):
+            if attempt:  # the next copies only what the server wrote during the last: best when it is quiet
+                _wait_quiet(self.pacing, self.stop, longest=self.pacing.patience)
+            if self.copy():
+                break
+        else:  # the server wrote during every one: copy its last few pages while it waits
+            with self.gate:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.held += 1
+        self.at = time.monotonic()
+
+    def copy(self) -> bool:
+        """One checkpoint; True when the WAL is small, or was copied whole and nobody wrote meanwhile."""
+        version = self._version()
+        _, frames, copied = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return frames <= self.pacing.wal_pages or (copied == frames and version == self._version())
+
+    def _version(self) -> int:
+        """A number SQLite changes whenever another connection has committed since this one last looked."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])

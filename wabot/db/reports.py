@@ -15,10 +15,11 @@ from typing import Any
 
 from wabot.db import sql
 from wabot.db.areas import Found
+from wabot.text import loose
 
 __all__ = [
-    "by_day", "failed_replies", "funnel", "media", "messages", "not_understood", "number_forms", "overview",
-    "record_turns", "search",
+    "by_day", "failed_replies", "funnel", "media", "messages", "name_glob", "not_understood", "number_forms",
+    "overview", "record_turns", "search",
 ]
 
 
@@ -34,6 +35,11 @@ def number_forms(query: str) -> str | None:
     return "84" + digits[1:] if digits.startswith("0") else digits
 
 
+def name_glob(query: str) -> str:
+    """`query` as a GLOB pattern (SQLite) forgiving case and Vietnamese diacritics: "Duc" -> "[dDđĐ..][uU..][cC]"."""
+    return "".join(f"[{c}]" if len(c) > 1 or c in "*?[" else c for c in loose(query))
+
+
 def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[Found]:
     """Conversations whose number, name or saved variables match `query`; the latest first."""
     columns = "customer, contact, status, state, updated_at, opted_out_at"
@@ -45,16 +51,18 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 50) -> list[Found]
         rows = conn.execute(f"SELECT {columns} FROM conversations NOT INDEXED WHERE customer LIKE ?"
                             " ORDER BY updated_at DESC LIMIT ?", (f"%{number}%", limit)).fetchall()
     else:
-        # plain LIKE over the stored JSON (the name in contact, saved variables in state): a scan, but a fast one
-        # (about 50 ms for 100,000 conversations; parsing the JSON per row took a second, and walking the rows in
-        # updated_at order through its index took ten times as long as a scan; hence NOT INDEXED)
+        # a scan of the stored JSON, but a fast one: the name in contact by GLOB, each letter a class of its cases
+        # and diacritics ("duc" finds "Đức"), the saved variables by LIKE (ASCII letters in any case). 100,000
+        # conversations, load 3: 120 ms (LIKE on both: 45 ms, but "đức" missed "Đức"; GLOB on both: 190 ms);
+        # parsing the JSON per row took a second, and walking the rows in updated_at order through its index ten
+        # times as long as a scan; hence NOT INDEXED
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = conn.execute(
-            f"SELECT {columns} FROM conversations NOT INDEXED WHERE contact LIKE ? ESCAPE '\\' OR state LIKE ?"
+            f"SELECT {columns} FROM conversations NOT INDEXED WHERE contact GLOB ? OR state LIKE ?"
             " ESCAPE '\\' ORDER BY updated_at DESC LIMIT ?",
             # in state, only the saved variables (State.to_json writes "vars" just before "stack"), so that
             # a search for "mai" does not find every conversation in the flow "main"
-            (like, f'%"vars": {like}"stack": %', limit),
+            (f'*"name": "*{name_glob(query)}*', f'%"vars": {like}"stack": %', limit),
         ).fetchall()
     found: list[Found] = []
     for customer, contact, status, state, updated, opted in rows:

@@ -383,14 +383,14 @@ def finish_turn(
 
 
 def _queue(conn: sqlite3.Connection, customer: str, bodies: list[dict[str, Any]], seq: int | None,
-           now: float) -> list[Row]:
+           now: float, *, once: bool = False) -> list[Row]:
     rows: list[Row] = []
     for body in bodies:
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         row = conn.execute(
-            "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO outbox (customer, body, inbox_seq, created_at, updated_at, once) VALUES (?, ?, ?, ?, ?, ?)"
             " RETURNING id",
-            (customer, text, seq, now, now),
+            (customer, text, seq, now, now, int(once)),
         ).fetchone()
         rows.append((int(row[0]), customer, body, 0, text))
     return rows

@@ -36,7 +36,7 @@ __all__ = ["OutRow", "Store"]
 T = TypeVar("T")
 
 PURGE_BATCH = 250  # the most rows a purge transaction deletes: a few milliseconds (bench/purge.py)
-PURGE_PAUSE = 0.01  # seconds the loop is left to serve between two batches
+PURGE_PAUSE = 0.01  # seconds the loop is left to serve between two batches (a database in memory)
 AUTOCHECKPOINT = 1000  # SQLite's default: the server's commits checkpoint the WAL past this many pages
 LOCKED_RETRIES = 40  # with pauses growing to 0.25 s: about 8 seconds before a locked database is an error
 
@@ -54,7 +54,7 @@ class Store:
         self.group = GroupCommit(conn, self.gate, self._run, worked=self._worked)
         self.events = False  # events.url is set: failed statuses are kept as reply_failed events (shopevents.py)
         self.api = LiteApi(self._run)  # the business API's data (db/areas.py)
-        self.campaigns = LiteCampaigns(self._run)
+        self.campaigns = LiteCampaigns(self._run, self.group.run)
         self.console = LiteConsole(self._run)
 
     @classmethod
@@ -198,7 +198,7 @@ class Store:
                 total += removed
             return total
         stop = threading.Event()
-        self.pacing.batch, self.pacing.pause = batch, PURGE_PAUSE
+        self.pacing.batch = batch
         self.conn.execute("PRAGMA wal_autocheckpoint=0")  # sets a callback: no lock, no disk
         try:
             return await asyncio.to_thread(purge_apart, self.path, before, pacing=self.pacing, stop=stop,

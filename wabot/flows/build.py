@@ -158,8 +158,10 @@ class Builder:
             action = self._action(name, key, step, at, step_where(name, i + 1, step))
             steps.append(Step(key, action, at, has_id=isinstance(sid, str)))
         opening = raw.get("opens_with")
+        inputs = tuple(str(v) for v in raw.get("inputs") or ())
+        self.out.saved.update(inputs)  # saved before the first step, by the business API's start
         return Flow(name, tuple(steps), where, None if opening is None else opens_with_of(
-            self, opening, Where(where.file, line_of(raw, "opens_with", where.line)), f"flow {name}"))
+            self, opening, Where(where.file, line_of(raw, "opens_with", where.line)), f"flow {name}"), inputs)
 
     def _action(self, flow: str, key: str, raw: Any, at: Where, place: str) -> Action:
         return action(self, flow, key, raw, at, place)

@@ -115,7 +115,7 @@ def _reachability(bot: Bot) -> Iterator[Problem]:
             targets.add((jump.flow, jump.step))
     called = {f for f, _ in targets}
     for flow in bot.flows.values():
-        if flow.name != bot.start and flow.name not in called:
+        if flow.name != bot.start and flow.name not in called and not flow.inputs:  # inputs: the API starts it
             yield Problem(f"nothing goes to the flow '{flow.name}'", flow.where.file, flow.where.line,
                           f"flow {flow.name}", "jump to it from a step, a menu option or a trigger, or remove it",
                           "warning")

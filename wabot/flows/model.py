@@ -366,6 +366,7 @@ class Flow:
     steps: tuple[Step, ...]
     where: Where
     opens_with: TemplateSpec | None = None  # sent instead of the first messages when the 24-hour window is closed
+    inputs: tuple[str, ...] = ()  # the variables the business API must give when it starts this flow
 
     def index(self, key: str | None) -> int:
         """Position of the step with this key (None = the first step); -1 if there is none."""

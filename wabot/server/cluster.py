@@ -44,6 +44,7 @@ class Cluster:
         self.lease = lease
         self.me = f"{socket.gethostname()}-{secrets.token_hex(4)}"
         self.owned: set[str] = set()  # customers this instance holds a claim on
+        self.releasing: set[str] = set()  # customers whose claim is being given up (`release`)
         self.claimed_at: dict[str, float] = {}  # customer -> monotonic time just before its claim was taken
         self.renewed_at = float("-inf")  # monotonic time just before the last renewal that succeeded
         self.clock: Callable[[], float] = time.monotonic
@@ -63,7 +64,8 @@ class Cluster:
         sender.may_send = self.may_send
         self._unlisten = await self.store.listen(self.heard)
         dispatcher.hub.relay = self.relay
-        await self.renew()
+        await self.renew()  # counts the instances alive, this one included: the send rate is shared from the start
+        self.tell("joined")  # and the others share it at once, not at their next renewal (issue 14: 115/s for 100/s)
         self.task = asyncio.create_task(self._renewing(), name="cluster")
         log.info("instance %s joined; %d instance(s) share this database", self.me, self.alive)
 
@@ -126,13 +128,17 @@ class Cluster:
         sender = self.sender
         if sender is not None and customer in sender.busy:
             return False
-        if not await self.store.release(customer, owner=self.me):
-            if sender is not None and customer not in sender.busy:  # replies queued elsewhere for our customer
-                sender.adopt(await self.store.queued(customer))
-            return False
-        self.owned.discard(customer)
-        self.claimed_at.pop(customer, None)
-        return True
+        self.releasing.add(customer)
+        try:
+            released = await self.store.release(customer, owner=self.me)
+            if released:
+                self.owned.discard(customer)
+                self.claimed_at.pop(customer, None)
+        finally:
+            self.releasing.discard(customer)
+        if not released and sender is not None and customer not in sender.busy:  # replies queued elsewhere for them
+            sender.adopt(await self.store.queued(customer))
+        return released
 
     def lose(self, customer: str) -> None:
         """Another instance took the customer over (our lease ran out): its replies are that instance's now."""
@@ -191,7 +197,10 @@ class Cluster:
             self.on_new_token()
         elif kind == "flows":
             self.on_flows(rest, f"instance {sender}")
+        elif kind == "joined":
+            self._background(self.recount())
         elif kind == "left":
+            self._background(self.recount())
             self._background(self.adopt_orphans())
         elif kind == "hub":
             told = json.loads(rest)
@@ -217,8 +226,9 @@ class Cluster:
         """Renew the leases, count the instances (the send rate is shared), take over orphans."""
         asked, before = self.clock(), set(self.owned)
         self.alive, held = await self.store.renew(owner=self.me, lease=self.lease)
-        for customer in before - held:  # gone from the database although ours when we asked: taken over
-            if customer in self.owned and self.claimed_at.get(customer, asked) < asked:
+        for customer in before - held:  # gone from the database although ours when we asked: taken over, unless
+            if (customer in self.owned and customer not in self.releasing  # given up here meanwhile (its release
+                    and self.claimed_at.get(customer, asked) < asked):     # deleted the claim, not yet told)
                 self.lose(customer)
         self.renewed_at = asked
         if self.sender is not None:
@@ -231,6 +241,12 @@ class Cluster:
                     dispatcher.wake(customer)
             for customer in held - self.owned:  # ours in the database, forgotten here: never leave them to nobody
                 dispatcher.wake(customer)
+
+    async def recount(self) -> None:
+        """An instance joined or left: share the send rate among those alive now."""
+        self.alive = await self.store.alive(lease=self.lease)
+        if self.sender is not None:
+            self.sender.share(self.alive)
 
     async def _adopt(self, customer: str) -> None:
         if self.sender is not None:

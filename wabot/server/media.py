@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 __all__ = ["MEDIA_FILES", "MediaFiles", "allowed", "serve", "sniff"]
 
 TOKEN = re.compile(r"[0-9a-f]{32}")
+MEDIA_ID = re.compile(r"[0-9A-Za-z_.-]{1,128}")  # Meta's media ids are digits; nothing else becomes a file name
 SECRET_FILE = ".link-secret"
+BY_ID = ".by-id"  # <folder>/.by-id/<Meta's media id>: the token it was kept as (the console shows the kept copy)
 
 # What a file's first bytes say it is (offset, magic, MIME type): the formats customers send to a shop.
 MAGIC: tuple[tuple[int, bytes, str], ...] = (
@@ -202,17 +204,36 @@ class MediaFiles:
         if data:
             (self.folder / token).write_bytes(data)
         (self.folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        if MEDIA_ID.fullmatch(media_id := str(meta.get("media_id", ""))):
+            (self.folder / BY_ID).mkdir(exist_ok=True)
+            (self.folder / BY_ID / media_id).write_text(token, "ascii")
+
+    def kept(self, media_id: str) -> tuple[Path, dict[str, Any]] | None:
+        """The copy kept of the file Meta knows as `media_id` (downloaded, not purged), with its metadata; or None.
+        Blocking (reads two small files): call it off the loop."""
+        if not MEDIA_ID.fullmatch(media_id):
+            return None
+        try:
+            token = (self.folder / BY_ID / media_id).read_text("ascii").strip()
+            meta: dict[str, Any] = json.loads((self.folder / f"{token}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        path = self.folder / token
+        return (path, meta) if TOKEN.fullmatch(token) and path.exists() else None
 
     def purge(self, *, before: float) -> int:
         """Delete the files received before `before` (history.retention_days); how many were removed."""
         removed = 0
         for meta_path in self.folder.glob("*.json") if self.folder.exists() else ():
             try:
-                created = float(json.loads(meta_path.read_text("utf-8"))["created"])
+                meta = json.loads(meta_path.read_text("utf-8"))
+                created = float(meta["created"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if created < before:
                 (self.folder / meta_path.stem).unlink(missing_ok=True)
+                if MEDIA_ID.fullmatch(media_id := str(meta.get("media_id", ""))):
+                    (self.folder / BY_ID / media_id).unlink(missing_ok=True)
                 meta_path.unlink(missing_ok=True)
                 removed += 1
         return removed

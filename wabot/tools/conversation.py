@@ -56,6 +56,10 @@ class Conversation:
         )
         return await self._turn(advance.Incoming(message))
 
+    async def start(self, flow: str, variables: dict[str, Any]) -> Turn:
+        """The shop's system starts `flow` for the customer with `variables` (the business API's flow start)."""
+        return await self._turn(advance.StartFlow(flow, variables))
+
     async def resume(self) -> Turn:
         """A person gives the conversation back to the bot."""
         return await self._turn(advance.Resume())

@@ -52,13 +52,15 @@ class Expect:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One thing the customer (or time, or a person) does. kind: send | tap | resume | wait."""
+    """One thing the customer (or time, a person, the shop's system) does. kind: send | tap | resume | wait | start."""
 
     kind: str
     line: int
     content: inbound.Content | None = None  # send
     tap: str | int = ""  # tap: a title, or the 1-based number of the choice
     seconds: float = 0.0  # wait
+    flow: str = ""  # start: the flow the business API starts, with `variables`
+    variables: Mapping[str, Any] = field(default_factory=dict)
     http: Mapping[str, StandIn] = field(default_factory=dict)
     expect: Expect = field(default_factory=Expect)
 
@@ -167,13 +169,13 @@ class _Reader:
         if not isinstance(raw, LineDict):
             self.fail(line, "each step must be a mapping such as send: \"hi\" or tap: \"Đặt hàng\"")
             return None
-        kinds = [k for k in ("send", "tap", "resume", "wait") if k in raw]
+        kinds = [k for k in ("send", "tap", "resume", "wait", "start") if k in raw]
         for key in raw:
-            if key not in ("send", "tap", "resume", "wait", "expect", "http"):
+            if key not in ("send", "tap", "resume", "wait", "start", "expect", "http"):
                 self.fail(raw.key_lines[key], f"unknown key '{key}' in a step",
-                          "a step is one of send, tap, resume, wait, with optional expect and http")
+                          "a step is one of send, tap, resume, wait, start, with optional expect and http")
         if len(kinds) != 1:
-            self.fail(line, "a step needs exactly one of send, tap, resume or wait",
+            self.fail(line, "a step needs exactly one of send, tap, resume, wait or start",
                       "split it into several steps")
             return None
         kind = kinds[0]
@@ -192,6 +194,12 @@ class _Reader:
         if kind == "wait":
             seconds = self.duration(value, at)
             return None if seconds is None else Step(kind, line, seconds=seconds, http=http, expect=expect)
+        if kind == "start":  # `start: order_shipped` or `start: {flow: order_shipped, vars: {code: A123}}`
+            flow, variables = (value.get("flow"), value.get("vars") or {}) if isinstance(value, dict) else (value, {})
+            if not isinstance(flow, str) or not flow or not isinstance(variables, dict):
+                self.fail(at, "start: takes a flow's name, or {flow: NAME, vars: {name: value, ...}}")
+                return None
+            return Step(kind, line, flow=flow, variables=dict(variables), http=http, expect=expect)
         return Step(kind, line, http=http, expect=expect)
 
     def content(self, value: Any, line: int) -> inbound.Content | None:

@@ -141,6 +141,15 @@ async def _do(chat: Conversation, step: Step, last: Turn | None, clock: _Clock) 
         return await chat.send(_tap(step.tap, last))
     if step.kind == "resume":
         return await chat.resume()
+    if step.kind == "start":  # refused as the business API would refuse it
+        flow = chat.bot.flows.get(step.flow)
+        if flow is None:
+            raise _Mismatch(f"there is no flow named {step.flow!r} to start; the flows are: "
+                            f"{', '.join(chat.bot.flows)}")
+        if missing := [name for name in flow.inputs if name not in step.variables]:
+            raise _Mismatch(f"the business API would refuse this start: the flow {step.flow!r} needs "
+                            f"{', '.join(missing)} in vars (its inputs)")
+        return await chat.start(step.flow, dict(step.variables))
     until = clock.now + step.seconds
 
     def move(due: float) -> None:
