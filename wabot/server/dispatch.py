@@ -344,17 +344,18 @@ class Dispatcher:
         """Publish what this turn did to the hub (the console's live pages)."""
         if not self.hub.subscribers and self.hub.relay is None:  # nobody listens, here or on another instance
             return
-        key = work.customer.key
-        if isinstance(work.event, advance.Incoming):
+        key, hub = work.customer.key, self.hub
+        if isinstance(work.event, advance.Incoming) and hub.wants("message_in"):
             m = work.event.message
-            self.hub.publish("message_in", key, {"id": m.id, "type": m.type, "text": m.text or ""})
-        if rows:
-            self.hub.publish("replies_queued", key, {"ids": [r.id for r in rows]})
-        self.hub.publish("turn", key, {
-            "flow": after.flow, "step": after.step, "status": after.status,
-            "missed": _missed(before or State(), after),
-            "text": (work.event.message.text or "") if isinstance(work.event, advance.Incoming) else "",
-        })
+            hub.publish("message_in", key, {"id": m.id, "type": m.type, "text": m.text or ""})
+        if rows and hub.wants("replies_queued"):
+            hub.publish("replies_queued", key, {"ids": [r.id for r in rows]})
+        if hub.wants("turn"):
+            hub.publish("turn", key, {
+                "flow": after.flow, "step": after.step, "status": after.status,
+                "missed": _missed(before, after),
+                "text": (work.event.message.text or "") if isinstance(work.event, advance.Incoming) else "",
+            })
         was = before.status if before else IDLE
         if after.status == HANDOFF and was != HANDOFF:
             self.hub.publish("handoff_opened", key, {"reason": reason or ""})
@@ -446,7 +447,9 @@ class Dispatcher:
         return outbound.to_body(recipient, reply)
 
 
-def _missed(before: State, after: State) -> bool:
+def _missed(before: State | None, after: State) -> bool:
     """The customer's message matched nothing: the fallback counted it, or the same question failed again."""
+    if before is None:  # a first message: as from State(), without building one
+        return after.misses > 0 or (not after.flow and not after.step and after.attempts > 0)
     same_place = (before.flow, before.step) == (after.flow, after.step)
     return after.misses > before.misses or (same_place and after.attempts > before.attempts)
