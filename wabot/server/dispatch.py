@@ -162,31 +162,34 @@ class Dispatcher:
         assert cluster is not None
         lost = False
         try:
-            while not await cluster.acquire(key):
-                if not self.queues.get(key):  # the holder handles the inbox; tell it something came
-                    cluster.tell(f"inbox {key}")
-                    return
-                await asyncio.sleep(min(1.0, cluster.lease / 10))  # a resume of our own must wait for the holder
-            while True:
-                self.again.discard(key)
-                local = self.queues.pop(key, deque())
-                stored = [Work.stored(seq, value) for seq, value in await cluster.store.pending(key)]
-                if not local and not stored:
-                    if key not in self.again:
-                        await cluster.release(key)  # refused while replies wait: the sender's idle comes back here
-                    if key not in self.again:
+            while True:  # claim, handle until nothing waits, give up; claim anew if something came meanwhile
+                while not await cluster.acquire(key):
+                    if not self.queues.get(key):  # the holder handles the inbox; tell it something came
+                        cluster.tell(f"inbox {key}")
                         return
-                    continue
-                for i, work in enumerate(works := [*local, *stored]):
-                    try:
-                        if not await self._attempt(work, key):
-                            return  # the database failed: the renewal comes back to it
-                    except Lost:
-                        cluster.lose(key)  # another instance took the customer over while this one stalled
-                        rest = [w for w in works[i:] if w.seq is None]  # inbox rows are the new holder's to read
-                        self.queues.setdefault(key, deque()).extendleft(reversed(rest))
-                        lost = True
-                        return
+                    await asyncio.sleep(min(1.0, cluster.lease / 10))  # a resume of ours must wait for the holder
+                while True:
+                    self.again.discard(key)
+                    local = self.queues.pop(key, deque())
+                    stored = [Work.stored(seq, value) for seq, value in await cluster.store.pending(key)]
+                    if not local and not stored:
+                        # refused while replies wait: the sender's idle comes back here
+                        released = key not in self.again and await cluster.release(key)
+                        if key not in self.again:
+                            return
+                        if released:  # a message came while the claim was given up (the release did not see it)
+                            break  # and handling it unclaimed got the turn refused and left it for seconds
+                        continue
+                    for i, work in enumerate(works := [*local, *stored]):
+                        try:
+                            if not await self._attempt(work, key):
+                                return  # the database failed: the renewal comes back to it
+                        except Lost:
+                            cluster.lose(key)  # another instance took the customer over while this one stalled
+                            rest = [w for w in works[i:] if w.seq is None]  # inbox rows: the new holder's to read
+                            self.queues.setdefault(key, deque()).extendleft(reversed(rest))
+                            lost = True
+                            return
         except asyncio.CancelledError:
             raise
         except DB_ERRORS as exc:
