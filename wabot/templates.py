@@ -143,8 +143,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             yield item
 
     def concat(self, parts: Iterable[Any]) -> str:
-        """The `~` operator: joins like Jinja does, within the size limit."""
+        """The `~` operator, and every render's output: joins like Jinja does, within the size limit."""
         parts = list(parts)
+        if all(type(part) is str for part in parts):  # a render's output: texts, their lengths are their sizes
+            if sum(map(len, parts)) > MAX_SIZE:
+                raise SecurityError(f"strings are limited to {MAX_SIZE} characters")
+            return "".join(parts)
         if sum(self.measure(part) for part in parts) > MAX_SIZE:
             raise SecurityError(f"strings are limited to {MAX_SIZE} characters")
         texts = [str(part) for part in parts]

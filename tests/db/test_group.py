@@ -113,3 +113,25 @@ async def test_a_gate_held_by_the_purge_thread_delays_the_commit_without_blockin
     assert len(await asyncio.wait_for(call, 5)) == 1
     assert inbox_ids(tmp_path / "g.db") == ["wamid.1"]
     await store.close()
+
+
+async def test_under_load_commits_are_spaced_and_a_call_after_a_quiet_moment_is_not_held(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    store.group.spacing = 60.0  # far longer than any test may wait: a call that waits for it never ends
+    async with asyncio.timeout(10):  # the first call after a quiet moment commits in the next pass
+        await store.record([message("wamid.1")], [], now=1.0)
+    assert store.group.commits == 1
+    held = asyncio.gather(store.record([message("wamid.2")], [], now=2.0),
+                          store.record([message("wamid.3", customer="84910000009")], [], now=2.0))
+    await asyncio.sleep(0.2)
+    assert not held.done() and store.group.commits == 1  # within the spacing of the last commit: they wait
+    store.group.spacing = 0.3
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    store.group._flush()  # what the timer set for 60 s would do at its time
+    await held
+    assert store.group.commits == 2 and inbox_ids(tmp_path / "s.db") == ["wamid.1", "wamid.2", "wamid.3"]
+    async with asyncio.timeout(10):
+        await store.record([message("wamid.4", customer="84910000008")], [], now=3.0)
+    assert loop.time() - started >= 0.29 and store.group.commits == 3  # not before 0.3 s after the last commit
+    await store.close()

@@ -18,7 +18,7 @@ from tests import PAYLOADS
 from tests.apptools import PHONE_ID, SECRET, VERIFY, Client, config, envelope, post, rows, settle, start, tap, text
 from tests.fakegraph import WINDOW_CLOSED, FakeGraph
 from wabot.config import load_settings
-from wabot.server.keys import SENDER, STORE
+from wabot.server.keys import DISPATCHER, SENDER, STORE
 from wabot.server.webhook import sign
 from wabot.whatsapp import outbound
 
@@ -121,6 +121,33 @@ async def test_a_stale_read_of_the_queue_never_sends_a_reply_again(client: Clien
     await settle(client)
     await asyncio.sleep(0.2)
     assert fake.texts(LAN)[2:] == ["from staff"]
+
+
+async def test_a_message_stored_while_its_customer_is_given_up_is_answered_at_once(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL: a message that comes while the claim is being deleted (the DELETE did not see it) is claimed anew
+    and answered; taken for still held, its turn was refused (the claim gone, as if another instance had taken the
+    customer: "stalled longer than its lease") and it waited for the next renewal's orphan takeover."""
+    client = await start(aiohttp_client, tmp_path, fake, db=pg_url)
+    cluster = client.app[DISPATCHER].cluster
+    assert cluster is not None
+    store = cluster.store
+    delete, raced = store.release, list[bool]()
+
+    async def racing(customer: str, *, owner: str) -> bool:
+        released = await delete(customer, owner=owner)
+        if released and not raced:  # the customer writes again just after the claim's row is gone
+            raced.append(True)
+            assert await post(client, envelope(text(LAN, "menu", mid="wamid.race"))) == 200
+            await asyncio.sleep(0.1)  # its task runs before this instance learns the claim is gone
+        return released
+
+    store.release = racing  # type: ignore[method-assign]
+    assert await post(client, envelope(text(LAN, "hi"))) == 200
+    await fake.wait_sent(3, within=10)  # the greeting and the menu, then "menu" answered
+    assert raced and await rows(client, "SELECT COUNT(*) FROM inbox WHERE done = 0") == [(0,)]
+    assert not [r.message for r in caplog.records if "stalled" in r.message or "taking over" in r.message]
 
 
 async def test_statuses_are_recorded_forward_only(client: Client, fake: FakeGraph, tmp_path: Path) -> None:

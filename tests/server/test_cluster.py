@@ -49,7 +49,7 @@ async def test_a_claim_given_up_while_a_renewal_runs_is_not_taken_for_a_takeover
         assert await cluster.acquire("84901")
         cluster.claimed_at["84901"] -= 1  # claimed before the renewal below asks
         # the release's DELETE is made, its answer not yet read: a renewal in between finds the claim gone
-        cluster.releasing.add("84901")
+        cluster.releasing["84901"] = asyncio.get_running_loop().create_future()
         assert await store.release("84901", owner=cluster.me)
         with caplog.at_level(logging.WARNING, logger="wabot.server.cluster"):
             await cluster.renew()

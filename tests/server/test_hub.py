@@ -58,6 +58,23 @@ async def test_a_subscriber_that_falls_behind_is_told_once_and_holds_nobody_back
         assert kinds == ["message_in"] * 3 + ["overflow"]
 
 
+async def test_a_subscriber_of_some_kinds_hears_only_those_and_the_hub_says_who_wants_what() -> None:
+    hub = Hub()
+    assert not hub.wants("turn")
+    with hub.subscribe(kinds=frozenset({"turn"})) as turns:
+        assert hub.wants("turn") and not hub.wants("message_in") and not hub.wants("handoff_opened")
+        for kind in ("message_in", "turn", "replies_queued", "turn"):
+            hub.publish(kind, "c1")
+        assert [h.kind for h in drain_all(turns)] == ["turn", "turn"]
+        hub.relay = lambda happening: None  # another instance hears handoffs
+        assert hub.wants("handoff_opened") and not hub.wants("message_in")
+        with hub.subscribe() as everything:
+            assert hub.wants("message_in")
+            hub.publish("message_in", "c2")
+            assert [h.kind for h in drain_all(everything)] == ["message_in"] and turns.empty()
+    assert not hub.wants("turn")
+
+
 def drain_all(queue: asyncio.Queue[Happening]) -> list[Happening]:
     out: list[Happening] = []
     while not queue.empty():

@@ -33,11 +33,15 @@ class Shop:
     forged: int = 0
     server: TestServer | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: asyncio.Event | None = None  # set: each request hangs until it is set, then fails (503)
 
     async def receive(self, request: web.Request) -> web.Response:
         raw = await request.read()
         self.calls += 1
         self.changed.set()
+        if self.hold is not None:
+            await self.hold.wait()
+            return web.Response(status=503)
         if not signature_ok(SECRET, raw, request.headers.get(shopevents.SIGNATURE_HEADER)):
             self.forged += 1
             return web.Response(status=401)
@@ -148,6 +152,22 @@ async def test_an_event_the_receiver_never_takes_is_dead_lettered_visible_and_ca
         # the next event (flow_finished) may go first: it was not dead, only waiting behind the dead one
         await shop.until(lambda: "opted_out" in [e["type"] for e in shop.taken])
         assert (await s.post(f"/api/v1/events/{dead[0]['id']}/retry", headers=bearer(key))).status == 404
+
+
+async def test_a_delivery_cut_short_by_a_clean_stop_is_due_at_once_after_the_restart(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeGraph, shop: Shop, db_target: str
+) -> None:
+    held = shop.hold = asyncio.Event()
+    client, _ = await started(aiohttp_client, tmp_path, fake, events(shop), db=db_target)
+    await wrote(client, fake, MAI)
+    assert await post(client, envelope(text(MAI, "STOP"))) == 200
+    await shop.until(lambda: shop.calls >= 1)  # its delivery hangs in the receiver
+    await client.close()  # a clean stop in the middle of it
+    shop.hold = None
+    held.set()
+    await started(aiohttp_client, tmp_path, fake, events(shop), name="after-restart", db=db_target)
+    taken = await shop.wait(1, within=10)  # at once, not when the stopped instance's 30-s claim runs out
+    assert [e["type"] for e in taken] == ["opted_out"]
 
 
 async def test_events_kept_while_the_receiver_was_down_go_out_after_a_restart(

@@ -152,6 +152,12 @@ def event_delivered(conn: sqlite3.Connection, event_id: int, now: float) -> None
             " WHERE id = ?", (now, event_id))
 
 
+def unclaim_events(conn: sqlite3.Connection, event_ids: list[int], now: float) -> None:
+    with transaction(conn):
+        conn.executemany("UPDATE events SET next_at = ? WHERE id = ? AND status = 'pending'",
+                         [(now, i) for i in event_ids])
+
+
 def event_failed(conn: sqlite3.Connection, event_id: int, error: str, next_at: float, dead: bool, now: float) -> None:
     with transaction(conn):
         conn.execute(

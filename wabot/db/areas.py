@@ -76,6 +76,9 @@ class ApiData(Protocol):
 
     async def event_failed(self, event_id: int, *, error: str, next_at: float, dead: bool, now: float) -> None: ...
 
+    async def unclaim_events(self, event_ids: list[int], *, now: float) -> None:
+        """Due again now: events claimed for a delivery that a clean stop cut short (not for their whole lease)."""
+
     async def dead_events(self, *, limit: int = 100) -> list[dict[str, Any]]: ...
 
     async def retry_event(self, event_id: int, *, now: float) -> bool:

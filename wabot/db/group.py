@@ -26,7 +26,7 @@ T = TypeVar("T")
 Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
 
-SPACING = 0.002  # seconds: under load, commits are at least this far apart (see GroupCommit)
+SPACING = 0.004  # seconds: under load, commits are at least this far apart (see GroupCommit)
 
 
 class GroupCommit:
@@ -35,8 +35,9 @@ class GroupCommit:
     Under load a commit waits until `spacing` seconds after the one before it, gathering what comes meanwhile:
     a commit's cost is mostly the pages it writes to the WAL (each index's leaf, the tables' last pages),
     which the calls of one commit share (bench/README.md: a webhook and a turn cost 112 µs in commits of
-    their own, 62 µs two to a commit, 46 µs four). A call after a quiet moment commits in the next pass,
-    as before; under load each waits at most `spacing` more.
+    their own, 62 µs two to a commit, 46 µs four), and the waiting callers wake together. A call after a
+    quiet moment commits in the next pass, as before; under load each waits at most `spacing` more (the
+    echo bench at 500 msg/s: 0.89 ms of CPU a message with 2 ms, 0.77 ms with 4 ms; e2e p50 6 -> 9.5 ms).
     """
 
     def __init__(

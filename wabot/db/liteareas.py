@@ -78,6 +78,9 @@ class LiteApi:
     async def event_failed(self, event_id: int, *, error: str, next_at: float, dead: bool, now: float) -> None:
         await self._run(apisql.event_failed, event_id, error, next_at, dead, now)
 
+    async def unclaim_events(self, event_ids: list[int], *, now: float) -> None:
+        await self._run(apisql.unclaim_events, event_ids, now)
+
     async def dead_events(self, *, limit: int = 100) -> list[dict[str, Any]]:
         return await self._run(apisql.dead_events, limit)
 

@@ -133,6 +133,10 @@ class PgApi:
             " WHERE id = $5", "dead" if dead else "pending", error, next_at, now, event_id,
         )
 
+    async def unclaim_events(self, event_ids: list[int], *, now: float) -> None:
+        await self.pool.execute("UPDATE events SET next_at = $1 WHERE id = ANY($2::bigint[]) AND status = 'pending'",
+                                now, event_ids)
+
     async def dead_events(self, *, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT id, customer, kind AS type, data, attempts, error, created_at, updated_at FROM events"

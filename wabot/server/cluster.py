@@ -44,7 +44,8 @@ class Cluster:
         self.lease = lease
         self.me = f"{socket.gethostname()}-{secrets.token_hex(4)}"
         self.owned: set[str] = set()  # customers this instance holds a claim on
-        self.releasing: set[str] = set()  # customers whose claim is being given up (`release`)
+        # customers whose claim is being given up (`release`), and when it is done: an acquire waits for it
+        self.releasing: dict[str, asyncio.Future[bool]] = {}
         self.claimed_at: dict[str, float] = {}  # customer -> monotonic time just before its claim was taken
         self.renewed_at = float("-inf")  # monotonic time just before the last renewal that succeeded
         self.clock: Callable[[], float] = time.monotonic
@@ -94,6 +95,11 @@ class Cluster:
 
     async def acquire(self, customer: str) -> bool:
         """Hold the customer; when newly held, take over the replies a dead owner left queued."""
+        if (giving_up := self.releasing.get(customer)) is not None:
+            # a release in flight may not have seen the message that brought us here: were it taken for held, the
+            # claim would be gone under the turn, which is then refused and the message left until something else
+            # woke the customer (a timer two seconds later, in a CI run); wait, then claim anew if it was given up
+            await asyncio.shield(giving_up)
         if customer in self.owned:
             return True  # the renewal keeps the lease; finish_turn refuses to save a turn once it is lost
         asked = self.clock()
@@ -128,14 +134,16 @@ class Cluster:
         sender = self.sender
         if sender is not None and customer in sender.busy:
             return False
-        self.releasing.add(customer)
+        done = self.releasing[customer] = asyncio.get_running_loop().create_future()
+        released = False
         try:
             released = await self.store.release(customer, owner=self.me)
             if released:
                 self.owned.discard(customer)
                 self.claimed_at.pop(customer, None)
         finally:
-            self.releasing.discard(customer)
+            del self.releasing[customer]
+            done.set_result(released)
         if not released and sender is not None and customer not in sender.busy:  # replies queued elsewhere for them
             sender.adopt(await self.store.queued(customer))
         return released

@@ -162,31 +162,34 @@ class Dispatcher:
         assert cluster is not None
         lost = False
         try:
-            while not await cluster.acquire(key):
-                if not self.queues.get(key):  # the holder handles the inbox; tell it something came
-                    cluster.tell(f"inbox {key}")
-                    return
-                await asyncio.sleep(min(1.0, cluster.lease / 10))  # a resume of our own must wait for the holder
-            while True:
-                self.again.discard(key)
-                local = self.queues.pop(key, deque())
-                stored = [Work.stored(seq, value) for seq, value in await cluster.store.pending(key)]
-                if not local and not stored:
-                    if key not in self.again:
-                        await cluster.release(key)  # refused while replies wait: the sender's idle comes back here
-                    if key not in self.again:
+            while True:  # claim, handle until nothing waits, give up; claim anew if something came meanwhile
+                while not await cluster.acquire(key):
+                    if not self.queues.get(key):  # the holder handles the inbox; tell it something came
+                        cluster.tell(f"inbox {key}")
                         return
-                    continue
-                for i, work in enumerate(works := [*local, *stored]):
-                    try:
-                        if not await self._attempt(work, key):
-                            return  # the database failed: the renewal comes back to it
-                    except Lost:
-                        cluster.lose(key)  # another instance took the customer over while this one stalled
-                        rest = [w for w in works[i:] if w.seq is None]  # inbox rows are the new holder's to read
-                        self.queues.setdefault(key, deque()).extendleft(reversed(rest))
-                        lost = True
-                        return
+                    await asyncio.sleep(min(1.0, cluster.lease / 10))  # a resume of ours must wait for the holder
+                while True:
+                    self.again.discard(key)
+                    local = self.queues.pop(key, deque())
+                    stored = [Work.stored(seq, value) for seq, value in await cluster.store.pending(key)]
+                    if not local and not stored:
+                        # refused while replies wait: the sender's idle comes back here
+                        released = key not in self.again and await cluster.release(key)
+                        if key not in self.again:
+                            return
+                        if released:  # a message came while the claim was given up (the release did not see it)
+                            break  # and handling it unclaimed got the turn refused and left it for seconds
+                        continue
+                    for i, work in enumerate(works := [*local, *stored]):
+                        try:
+                            if not await self._attempt(work, key):
+                                return  # the database failed: the renewal comes back to it
+                        except Lost:
+                            cluster.lose(key)  # another instance took the customer over while this one stalled
+                            rest = [w for w in works[i:] if w.seq is None]  # inbox rows: the new holder's to read
+                            self.queues.setdefault(key, deque()).extendleft(reversed(rest))
+                            lost = True
+                            return
         except asyncio.CancelledError:
             raise
         except DB_ERRORS as exc:
@@ -344,17 +347,18 @@ class Dispatcher:
         """Publish what this turn did to the hub (the console's live pages)."""
         if not self.hub.subscribers and self.hub.relay is None:  # nobody listens, here or on another instance
             return
-        key = work.customer.key
-        if isinstance(work.event, advance.Incoming):
+        key, hub = work.customer.key, self.hub
+        if isinstance(work.event, advance.Incoming) and hub.wants("message_in"):
             m = work.event.message
-            self.hub.publish("message_in", key, {"id": m.id, "type": m.type, "text": m.text or ""})
-        if rows:
-            self.hub.publish("replies_queued", key, {"ids": [r.id for r in rows]})
-        self.hub.publish("turn", key, {
-            "flow": after.flow, "step": after.step, "status": after.status,
-            "missed": _missed(before or State(), after),
-            "text": (work.event.message.text or "") if isinstance(work.event, advance.Incoming) else "",
-        })
+            hub.publish("message_in", key, {"id": m.id, "type": m.type, "text": m.text or ""})
+        if rows and hub.wants("replies_queued"):
+            hub.publish("replies_queued", key, {"ids": [r.id for r in rows]})
+        if hub.wants("turn"):
+            hub.publish("turn", key, {
+                "flow": after.flow, "step": after.step, "status": after.status,
+                "missed": _missed(before, after),
+                "text": (work.event.message.text or "") if isinstance(work.event, advance.Incoming) else "",
+            })
         was = before.status if before else IDLE
         if after.status == HANDOFF and was != HANDOFF:
             self.hub.publish("handoff_opened", key, {"reason": reason or ""})
@@ -446,7 +450,9 @@ class Dispatcher:
         return outbound.to_body(recipient, reply)
 
 
-def _missed(before: State, after: State) -> bool:
+def _missed(before: State | None, after: State) -> bool:
     """The customer's message matched nothing: the fallback counted it, or the same question failed again."""
+    if before is None:  # a first message: as from State(), without building one
+        return after.misses > 0 or (not after.flow and not after.step and after.attempts > 0)
     same_place = (before.flow, before.step) == (after.flow, after.step)
     return after.misses > before.misses or (same_place and after.attempts > before.attempts)

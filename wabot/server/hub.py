@@ -78,6 +78,12 @@ class Hub:
         finally:
             self._queues.pop(queue, None)
 
+    def wants(self, kind: Kind) -> bool:
+        """Whether a happening of `kind` would reach anyone (so a caller can skip building its data)."""
+        if self.relay is not None and kind in RELAYED:
+            return True
+        return any(kinds is None or kind in kinds for kinds in self._queues.values())
+
     @property
     def subscribers(self) -> int:
         return len(self._queues)

@@ -55,6 +55,7 @@ class Deliverer:
         self.store, self.http, self.url, self.secret = store, http, url, secret
         self.max_attempts, self.clock = max_attempts, clock
         self.wake = asyncio.Event()
+        self.claimed: set[int] = set()  # events claimed and not yet marked delivered or failed
 
     async def run(self) -> None:
         while True:
@@ -68,6 +69,7 @@ class Deliverer:
         """Deliver what is due now, else wait until something may be."""
         due = await self.store.due_events(now=self.clock(), lease=LEASE)
         if due:
+            self.claimed.update(e[0] for e in due)
             await asyncio.gather(*(self._deliver(e) for e in due))
             return
         self.wake.clear()
@@ -96,10 +98,12 @@ class Deliverer:
         now = self.clock()
         if not error:
             await self.store.event_delivered(event_id, now=now)
+            self.claimed.discard(event_id)
             return
         tries = attempts + 1
         dead = tries >= self.max_attempts
         await self.store.event_failed(event_id, error=error, next_at=now + backoff(tries), dead=dead, now=now)
+        self.claimed.discard(event_id)
         if dead:
             log.error("event %d (%s for %s) dead-lettered after %d tries: %s; see GET /api/v1/events/dead",
                       event_id, kind, mask(customer), tries, error)
@@ -134,3 +138,6 @@ async def delivering(app: web.Application) -> AsyncIterator[None]:
         for t in (listener, task):
             t.cancel()
         await asyncio.gather(listener, task, return_exceptions=True)
+        if deliverer.claimed:  # deliveries the stop cut short: due again at once, not after their 30-s claim
+            with contextlib.suppress(*DB_ERRORS):
+                await store.unclaim_events(sorted(deliverer.claimed), now=time.time())
