@@ -224,8 +224,9 @@ class Sender:
         if not self.may_send(customer):  # checked last before the post: a stall after it costs one reply at most
             self._later(customer, 0.1)
             return
-        if row.once and row.id not in await self._claim(row.id):
-            # claimed before: another instance is sending it, or a crash caught it mid-send; never twice
+        if row.once and row.id not in await asyncio.shield(self._claim(row.id)):  # shared: one waiter's cancel
+            # must not cancel the others'. Not claimed here: another instance is sending it, or a crash caught it
+            # mid-send; never twice
             log.info("campaign message %d is not sent here: it was already being sent", row.id)
             queue.popleft()
             self.failing_since.pop(row.id, None)
