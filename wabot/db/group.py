@@ -1,14 +1,15 @@
-"""Group commit: the write transactions asked for in one pass of the event loop share one SQLite commit.
+"""Group commit: the write transactions asked for in one pass of the event loop (under load: in a few
+milliseconds, see GroupCommit) share one SQLite commit.
 
 A commit in WAL mode writes every page the transaction changed to the WAL file: the inbox's, the conversations'
 and the outbox's pages and their indexes, a few write() calls each time. At 1,000 messages a second a webhook,
 a turn and a send result each took their own commit (issue 14 item 5, bench/compare.py). Here the calls made
 while the loop runs one pass (webhooks read in that pass, turns that finished, sends that came back) wait for
 the next pass, then run one after the other inside one BEGIN IMMEDIATE ... COMMIT, each in a savepoint of its
-own (`sql.transaction` nests): a call that fails is rolled back alone and its caller gets its error; the others
-commit. Nobody's call returns before the commit that holds its work, so every guarantee stays as it was (a
-webhook is answered 200 only once its messages are on disk; a turn's state, replies and inbox mark commit
-together); a commit that fails fails every call in it, with its error.
+own (`sql.transaction` nests; a call alone needs none): a call that fails is rolled back alone and its caller
+gets its error; the others commit. Nobody's call returns before the commit that holds its work, so every
+guarantee stays as it was (a webhook is answered 200 only once its messages are on disk; a turn's state,
+replies and inbox mark commit together); a commit that fails fails every call in it, with its error.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class GroupCommit:
         self.commits = 0  # commits made (tests and the bench count them)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(conn, *args)` in the commit of this loop pass; its result once that commit is made.
+        """`fn(conn, *args)` in the next commit (this pass's, or under load `spacing` after the last one); its
+        result once that commit is made.
 
         `fn` writes inside `sql.transaction`, as every function of sql.py does: alone in its pass, that is the commit.
         """
